@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install, build, and run the main job: detect every GPU on this machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGREY_TESTS=OFF >/dev/null
+cmake --build build
+./build/grey-gpu-opt detect --explain

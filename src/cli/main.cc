@@ -1,0 +1,74 @@
+// grey-gpu-opt: argument parsing only; every command lives in the grey library.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/detect_cmd.h"
+#include "util/state_dir.h"
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  grey::GlobalOptions g;
+  g.sysfs_root = env_or("GREY_SYSFS_ROOT", "/sys");
+  g.procfs_root = env_or("GREY_PROC_ROOT", "/proc");
+
+  CLI::App app{"Grey GPU Optimizer: find every GPU, plan safe settings, enforce them with consent"};
+  app.name("grey-gpu-opt");
+  app.set_version_flag("--version", std::string("grey-gpu-opt ") + GREY_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("--timeout", g.timeout_s, "Deadline for each source, in seconds (default 5)");
+  app.add_option("--sysfs-root", g.sysfs_root, "Where the host's /sys is mounted (env GREY_SYSFS_ROOT)");
+  app.add_option("--procfs-root", g.procfs_root,
+                 "Where the host's /proc is mounted (env GREY_PROC_ROOT)");
+  app.add_flag("-v,--verbose", g.verbose, "Show sources and timings on stderr");
+
+  grey::DetectCliOptions d;
+  auto* detect = app.add_subcommand("detect", "Find every GPU and print one normalized spec each");
+  detect->add_flag("--json", d.json, "Print a JSON array, one object per GPU");
+  detect->add_flag("--explain", d.explain,
+                   "Explain every source: what ran, how long, what it found, why it failed, "
+                   "and the devices ignored");
+  std::string replay;
+  detect->add_option("--replay", replay, "Detect from a capture directory instead of this machine");
+  detect->add_flag("--no-save", d.no_save, "Do not write last_gpu_spec.json");
+
+  std::string capture_dir;
+  auto* capture = app.add_subcommand(
+      "capture", "Save every source's output and the sysfs files read into DIR (for bug reports)");
+  capture->add_option("DIR", capture_dir, "Directory to write")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  g.state_dir = grey::default_state_dir();
+  if (!replay.empty()) d.replay = replay;
+
+  bool abandoned = false;
+  int rc = 1;
+  if (*detect) {
+    rc = grey::run_detect_command(g, d, std::cout, std::cerr, &abandoned);
+  } else if (*capture) {
+    rc = grey::run_capture_command(g, capture_dir, std::cout, std::cerr, &abandoned);
+  }
+  std::cout.flush();
+  std::cerr.flush();
+  // A source thread stuck in a vendor library cannot be joined; leave without running
+  // destructors under its feet.
+  if (abandoned) _exit(rc);
+  return rc;
+}

@@ -1,0 +1,189 @@
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "detect/detector.h"
+#include "detect/software.h"
+#include "sources/pci_names.h"
+#include "util/strings.h"
+
+namespace grey {
+
+namespace {
+
+struct Item {
+  const Observation* o;
+  std::string source;
+  int auth;
+  size_t order;
+};
+
+struct Group {
+  std::vector<Item> items;
+  std::optional<std::string> bus;
+  std::optional<std::string> uuid;
+  std::string vendor = "unknown";
+  std::optional<uint32_t> device_id;
+  bool has_source(const std::string& s) const {
+    return std::any_of(items.begin(), items.end(), [&](const Item& i) { return i.source == s; });
+  }
+};
+
+std::string vendor_of(const GpuFields& f) {
+  if (f.vendor && *f.vendor != "unknown") return *f.vendor;
+  if (f.pci_vendor_id) return vendor_from_pci_id(*f.pci_vendor_id);
+  return "unknown";
+}
+
+std::string lower_uuid(const std::string& u) { return to_lower(u); }
+
+void add(Group& g, const Item& it) {
+  g.items.push_back(it);
+  const GpuFields& f = it.o->f;
+  if (!g.bus && f.bus_id) g.bus = f.bus_id;
+  if (!g.uuid && f.uuid) g.uuid = lower_uuid(*f.uuid);
+  if (g.vendor == "unknown") g.vendor = vendor_of(f);
+  if (!g.device_id && f.pci_device_id) g.device_id = f.pci_device_id;
+}
+
+std::string fmt_mib(int64_t v) { return std::to_string(v) + " MiB"; }
+
+}  // namespace
+
+std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
+                                   const std::map<std::string, int>& authority,
+                                   std::vector<IgnoredDevice>* ignored,
+                                   const std::string& timestamp) {
+  std::vector<Item> items;
+  size_t order = 0;
+  for (const auto& rep : reports) {
+    auto a = authority.find(rep.source);
+    int auth = a == authority.end() ? 0 : a->second;
+    for (const auto& ig : rep.ignored)
+      if (ignored) ignored->push_back(ig);
+    for (const auto& o : rep.devices) {
+      if (auto why = software_reason(o)) {
+        if (ignored) ignored->push_back({rep.source, o.display_name(), *why});
+        continue;
+      }
+      items.push_back({&o, rep.source, auth, order++});
+    }
+  }
+  // Most authoritative first, so groups take their identity from the best source.
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& x, const Item& y) { return x.auth > y.auth; });
+
+  std::vector<Group> groups;
+  std::vector<Item> by_uuid, rest;
+  for (const auto& it : items) {
+    const auto& f = it.o->f;
+    if (f.bus_id) {
+      auto g = std::find_if(groups.begin(), groups.end(),
+                            [&](const Group& gr) { return gr.bus == f.bus_id; });
+      if (g == groups.end()) {
+        groups.emplace_back();
+        add(groups.back(), it);
+      } else {
+        add(*g, it);
+      }
+    } else if (f.uuid) {
+      by_uuid.push_back(it);
+    } else {
+      rest.push_back(it);
+    }
+  }
+  for (const auto& it : by_uuid) {
+    std::string u = lower_uuid(*it.o->f.uuid);
+    auto g = std::find_if(groups.begin(), groups.end(),
+                          [&](const Group& gr) { return gr.uuid == u; });
+    if (g != groups.end()) {
+      add(*g, it);
+    } else {
+      rest.push_back(it);  // matched by vendor order below, or a group of its own
+    }
+  }
+  for (const auto& it : rest) {
+    std::string v = vendor_of(it.o->f);
+    auto pick = groups.end();
+    // Same vendor and PCI device id first, then same vendor, then (unknown vendor) anything,
+    // never a group that already holds a device from this very source.
+    for (int pass = 0; pass < 3 && pick == groups.end(); ++pass) {
+      for (auto g = groups.begin(); g != groups.end(); ++g) {
+        if (g->has_source(it.source)) continue;
+        bool vendor_ok = g->vendor == v || (pass == 2 && (v == "unknown" || g->vendor == "unknown"));
+        if (!vendor_ok) continue;
+        if (pass == 0 && !(it.o->f.pci_device_id && g->device_id == it.o->f.pci_device_id))
+          continue;
+        pick = g;
+        break;
+      }
+    }
+    if (pick == groups.end()) {
+      groups.emplace_back();
+      add(groups.back(), it);
+    } else {
+      add(*pick, it);
+    }
+  }
+
+  std::stable_sort(groups.begin(), groups.end(), [](const Group& a, const Group& b) {
+    if (a.bus && b.bus) return *a.bus < *b.bus;
+    return a.bus.has_value() && !b.bus.has_value();
+  });
+
+  std::vector<GpuSpec> out;
+  for (auto& g : groups) {
+    std::stable_sort(g.items.begin(), g.items.end(),
+                     [](const Item& x, const Item& y) { return x.auth > y.auth; });
+    GpuSpec s;
+    s.detection_timestamp = timestamp;
+    std::set<std::string> seen_sources;
+    for (const auto& it : g.items) {
+      fill_missing(s.f, it.o->f);
+      if (seen_sources.insert(it.source).second) s.detection_sources.push_back(it.source);
+      for (const auto& n : it.o->notes) s.notes.push_back(it.source + ": " + n);
+    }
+    if (!s.f.vendor || *s.f.vendor == "unknown")
+      s.f.vendor = s.f.pci_vendor_id ? vendor_from_pci_id(*s.f.pci_vendor_id) : g.vendor;
+    if (!s.f.model && s.f.pci_vendor_id && s.f.pci_device_id) {
+      if (auto name = pci_device_name(*s.f.pci_vendor_id, *s.f.pci_device_id)) {
+        s.f.model = *name;
+        s.notes.push_back("model name looked up in pci.ids from PCI id " + *s.pci_id());
+      }
+    }
+    // Contradictions worth a user's attention.
+    std::vector<std::pair<std::string, int64_t>> vram;
+    for (const auto& it : g.items)
+      if (it.o->f.vram_total_mb) vram.emplace_back(it.source, *it.o->f.vram_total_mb);
+    if (vram.size() > 1) {
+      int64_t best = vram.front().second;
+      std::string diff;
+      for (const auto& [src, v] : vram)
+        if (best > 0 && std::llabs(v - best) * 50 > best)
+          diff += (diff.empty() ? "" : ", ") + src + " " + fmt_mib(v);
+      if (!diff.empty())
+        s.notes.push_back("sources disagree on total VRAM: using " + vram.front().first + " " +
+                          fmt_mib(best) + " over " + diff);
+    }
+    std::vector<std::pair<std::string, std::string>> drv;
+    for (const auto& it : g.items)
+      if (it.o->f.driver_version) drv.emplace_back(it.source, *it.o->f.driver_version);
+    for (const auto& [src, v] : drv)
+      if (v != drv.front().second) {
+        s.notes.push_back("sources disagree on the driver version: " + drv.front().first + " " +
+                          drv.front().second + ", " + src + " " + v);
+        break;
+      }
+    Observation merged;
+    merged.f = s.f;
+    if (auto why = software_reason(merged)) {
+      if (ignored) ignored->push_back({s.detection_sources.front(), merged.display_name(), *why});
+      continue;
+    }
+    out.push_back(std::move(s));
+  }
+  for (size_t i = 0; i < out.size(); ++i) out[i].index = static_cast<int>(i);
+  return out;
+}
+
+}  // namespace grey

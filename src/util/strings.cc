@@ -1,0 +1,202 @@
+#include "util/strings.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace grey {
+
+std::string_view trim(std::string_view s) {
+  size_t b = 0;
+  while (b < s.size() && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  size_t e = s.size();
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool ends_with(std::string_view s, std::string_view x) {
+  return s.size() >= x.size() && s.substr(s.size() - x.size()) == x;
+}
+bool contains(std::string_view s, std::string_view n) { return s.find(n) != std::string_view::npos; }
+bool icontains(std::string_view s, std::string_view n) {
+  return to_lower(s).find(to_lower(n)) != std::string::npos;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    if (pos == std::string_view::npos) {
+      out.push_back(s.substr(start));
+      break;
+    }
+    out.push_back(s.substr(start, pos - start));
+    start = pos + 1;
+  }
+  return out;
+}
+
+std::vector<std::string_view> split_lines(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t pos = s.find('\n', start);
+    if (pos == std::string_view::npos) pos = s.size();
+    std::string_view line = s.substr(start, pos - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    out.push_back(line);
+    start = pos + 1;
+  }
+  return out;
+}
+
+std::string clean_value(std::string_view raw) {
+  size_t nul = raw.find('\0');
+  if (nul != std::string_view::npos) raw = raw.substr(0, nul);
+  return std::string(trim(raw));
+}
+
+bool is_missing_marker(std::string_view s) {
+  s = trim(s);
+  if (s.empty() || s == "-" || s == "N/A" || s == "n/a" || s == "NA") return true;
+  if (s.front() == '[' && s.back() == ']') return true;  // [N/A], [Not Supported], ...
+  std::string l = to_lower(s);
+  return l == "not supported" || l == "unknown" || l == "not available" ||
+         starts_with(l, "n/a ") || l == "none";
+}
+
+std::optional<int64_t> parse_int(std::string_view s) {
+  s = trim(s);
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return std::nullopt;
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> parse_double(std::string_view s) {
+  s = trim(s);
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return std::nullopt;
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+std::optional<uint64_t> parse_hex(std::string_view s) {
+  s = trim(s);
+  if (starts_with(s, "0x") || starts_with(s, "0X")) s.remove_prefix(2);
+  if (s.empty() || s.size() > 16) return std::nullopt;
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> leading_number(std::string_view s) {
+  s = trim(s);
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  bool digits = false;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) {
+    digits = digits || s[i] != '.';
+    ++i;
+  }
+  if (!digits) return std::nullopt;
+  return parse_double(s.substr(0, i));
+}
+
+int64_t bytes_to_mib(uint64_t bytes) { return static_cast<int64_t>(bytes / (1024ull * 1024ull)); }
+
+std::optional<int64_t> memory_to_mib(std::string_view s) {
+  s = trim(s);
+  auto num = leading_number(s);
+  if (!num || *num < 0) return std::nullopt;
+  size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' ||
+                          s[i] == '-' || s[i] == '+'))
+    ++i;
+  std::string unit = to_lower(trim(s.substr(i)));
+  double mib;
+  if (unit == "mib" || unit == "mb" || unit == "m") {
+    mib = *num;
+  } else if (unit == "gib" || unit == "gb" || unit == "g") {
+    mib = *num * 1024.0;
+  } else if (unit == "kib" || unit == "kb" || unit == "k") {
+    mib = *num / 1024.0;
+  } else if (unit == "b" || unit == "bytes" || unit.empty()) {
+    mib = *num / (1024.0 * 1024.0);
+  } else {
+    return std::nullopt;
+  }
+  if (mib > 1e12) return std::nullopt;
+  return static_cast<int64_t>(std::floor(mib + 1e-9));
+}
+
+std::optional<std::string> normalize_bus_id(std::string_view s) {
+  s = trim(s);
+  if (starts_with(s, "pci@")) s.remove_prefix(4);
+  if (starts_with(s, "PCI:")) s.remove_prefix(4);
+  // Split off function.
+  size_t dot = s.rfind('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  auto func = parse_hex(s.substr(dot + 1));
+  auto parts = split(s.substr(0, dot), ':');
+  std::optional<uint64_t> dom = 0, bus, dev;
+  if (parts.size() == 3) {
+    dom = parse_hex(parts[0]);
+    bus = parse_hex(parts[1]);
+    dev = parse_hex(parts[2]);
+  } else if (parts.size() == 2) {
+    bus = parse_hex(parts[0]);
+    dev = parse_hex(parts[1]);
+  } else {
+    return std::nullopt;
+  }
+  if (!func || !dom || !bus || !dev || *func > 7 || *dev > 0x1f || *bus > 0xff ||
+      *dom > 0xffffffffull)
+    return std::nullopt;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", static_cast<unsigned>(*dom & 0xffff),
+                static_cast<unsigned>(*bus), static_cast<unsigned>(*dev),
+                static_cast<unsigned>(*func));
+  return std::string(buf);
+}
+
+std::optional<int> pcie_gen_from_speed(std::string_view s) {
+  auto v = leading_number(s);
+  if (!v) return std::nullopt;
+  double r = *v;
+  if (std::fabs(r - 2.5) < 0.01) return 1;
+  if (std::fabs(r - 5.0) < 0.01) return 2;
+  if (std::fabs(r - 8.0) < 0.01) return 3;
+  if (std::fabs(r - 16.0) < 0.01) return 4;
+  if (std::fabs(r - 32.0) < 0.01) return 5;
+  if (std::fabs(r - 64.0) < 0.01) return 6;
+  if (std::fabs(r - 128.0) < 0.01) return 7;
+  return std::nullopt;
+}
+
+std::string pci_bandwidth(int gen, int width) {
+  return "Gen" + std::to_string(gen) + " x" + std::to_string(width);
+}
+
+std::string hex4(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04x", v & 0xffffu);
+  return buf;
+}
+
+}  // namespace grey

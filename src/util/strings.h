@@ -1,0 +1,51 @@
+// Small, allocation-light string helpers shared by every parser.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace grey {
+
+std::string_view trim(std::string_view s);
+std::string to_lower(std::string_view s);
+bool starts_with(std::string_view s, std::string_view prefix);
+bool ends_with(std::string_view s, std::string_view suffix);
+bool contains(std::string_view s, std::string_view needle);
+bool icontains(std::string_view s, std::string_view needle);
+std::vector<std::string_view> split(std::string_view s, char sep);
+std::vector<std::string_view> split_lines(std::string_view s);
+
+// Stops at the first NUL (some sysfs snapshots are NUL padded) and trims whitespace.
+std::string clean_value(std::string_view raw);
+
+// Values a tool prints when it has nothing: "[N/A]", "N/A", "[Not Supported]",
+// "Not Supported", "[Unknown Error]", "[Requested functionality has been deprecated]", "", "-".
+bool is_missing_marker(std::string_view s);
+
+// Strict numeric parsing of a whole (trimmed) token; nullopt on anything else.
+std::optional<int64_t> parse_int(std::string_view s);
+std::optional<double> parse_double(std::string_view s);
+// "0x10de", "10DE", "0x233010DE" -> value; nullopt when not hex.
+std::optional<uint64_t> parse_hex(std::string_view s);
+// Leading number of a token with a unit: "81559 MiB" -> 81559, "69.85 W" -> 69.85, "41 C" -> 41.
+std::optional<double> leading_number(std::string_view s);
+
+// Converts "<number> <unit>" memory text to MiB: MiB, MB (taken as MiB, as nvidia-smi and
+// amd-smi use it), GiB, GB, KiB, kB, B/bytes.
+std::optional<int64_t> memory_to_mib(std::string_view s);
+int64_t bytes_to_mib(uint64_t bytes);
+
+// Normalizes a PCI bus id to "dddd:bb:dd.f" lower case. Accepts nvidia-smi's 8-digit domain
+// ("00000000:01:00.0"), short forms ("01:00.0" -> domain 0000) and "pci@0000:05:00.0".
+std::optional<std::string> normalize_bus_id(std::string_view s);
+
+// PCIe generation from a transfer rate ("32.0 GT/s PCIe", "8 GT/s", "16GT/s").
+std::optional<int> pcie_gen_from_speed(std::string_view s);
+std::string pci_bandwidth(int gen, int width);
+
+std::string hex4(uint32_t v);  // 0x10de -> "10de"
+
+}  // namespace grey
