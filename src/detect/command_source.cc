@@ -42,6 +42,12 @@ std::optional<std::string> read_capped(const std::string& path, size_t cap, bool
   return data;
 }
 
+// Notes name the command; a long --query-gpu field list would drown the message.
+std::string short_cmd(const std::vector<std::string>& argv) {
+  std::string s = join_argv(argv);
+  return s.size() > 64 ? s.substr(0, 61) + "..." : s;
+}
+
 void absorb(SourceReport& rep, ParseResult&& pr) {
   for (auto& d : pr.devices) rep.devices.push_back(std::move(d));
   for (auto& i : pr.ignored) rep.ignored.push_back(std::move(i));
@@ -97,7 +103,7 @@ SourceReport CommandSource::collect(SourceContext& ctx) {
   for (const auto& v : variants_) {
     auto now = Clock::now();
     if (now >= deadline) {
-      rep.notes.push_back(join_argv(v.argv) + ": not run, the deadline had passed");
+      rep.notes.push_back(short_cmd(v.argv) + ": not run, the deadline had passed");
       if (!have_answer) rep.status = SourceStatus::timed_out;
       break;
     }
@@ -109,17 +115,17 @@ SourceReport CommandSource::collect(SourceContext& ctx) {
     CommandResult r = ctx.runner->run(v.argv, opt);
     if (ctx.capture) ctx.capture->command(v.replay_file, v.argv, r);
     if (have_answer) continue;  // capture mode: record every variant, keep the first answer
-    std::string cmd = join_argv(v.argv);
-    if (rep.what.empty()) rep.what = cmd;
+    std::string cmd = short_cmd(v.argv);
+    if (rep.what.empty()) rep.what = join_argv(v.argv);
     if (!r.started) {
       rep.status = SourceStatus::missing;
-      rep.what = cmd;
+      rep.what = join_argv(v.argv);
       rep.notes.push_back(r.error);
       break;  // every variant runs the same program
     }
     if (r.timed_out && !sampling) {
       rep.status = SourceStatus::timed_out;
-      rep.what = cmd;
+      rep.what = join_argv(v.argv);
       rep.notes.push_back(cmd + ": " + r.describe_failure());
       break;
     }
@@ -129,7 +135,7 @@ SourceReport CommandSource::collect(SourceContext& ctx) {
     ParseResult pr = v.parse(r.out.empty() ? std::string_view(r.err) : std::string_view(r.out));
     bool exit_ok = sampling ? true : r.exit_code == 0 && r.signal == 0;
     if (pr.recognized) {
-      rep.what = cmd;
+      rep.what = join_argv(v.argv);
       for (auto& n : pr.notes) rep.notes.push_back(n);
       if (!exit_ok) rep.notes.push_back(cmd + ": " + r.describe_failure());
       absorb(rep, std::move(pr));

@@ -55,6 +55,8 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
                                    std::vector<IgnoredDevice>* ignored,
                                    const std::string& timestamp) {
   std::vector<Item> items;
+  // A bus address any source knows to be a software/virtual adapter is one for all sources.
+  std::map<std::string, std::string> software_bus;
   size_t order = 0;
   for (const auto& rep : reports) {
     auto a = authority.find(rep.source);
@@ -64,6 +66,7 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
     for (const auto& o : rep.devices) {
       if (auto why = software_reason(o)) {
         if (ignored) ignored->push_back({rep.source, o.display_name(), *why});
+        if (o.f.bus_id) software_bus.emplace(*o.f.bus_id, *why);
         continue;
       }
       items.push_back({&o, rep.source, auth, order++});
@@ -77,6 +80,7 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
   std::vector<Item> by_uuid, rest;
   for (const auto& it : items) {
     const auto& f = it.o->f;
+    if (f.bus_id && software_bus.count(*f.bus_id)) continue;  // already listed as ignored
     if (f.bus_id) {
       auto g = std::find_if(groups.begin(), groups.end(),
                             [&](const Group& gr) { return gr.bus == f.bus_id; });

@@ -1,0 +1,233 @@
+#include "cli/plan_cmd.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <ctime>
+#include <sstream>
+
+#include "detect/spec_store.h"
+#include "plan/config.h"
+#include "plan/plan_io.h"
+#include "util/state_dir.h"
+
+namespace grey {
+
+namespace {
+
+std::string now_utc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string pad(std::string s, size_t w) {
+  // Pads by display columns (UTF-8 continuation bytes take no column).
+  size_t cols = 0;
+  for (unsigned char c : s) cols += (c & 0xc0) != 0x80;
+  if (cols < w) s.append(w - cols, ' ');
+  return s + " ";
+}
+
+std::string fmt_num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  std::string s = buf;
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s += "0";
+  return s;
+}
+
+std::string shown_value(const GpuPlan& p, const std::string& f) {
+  auto i = [](const std::optional<int64_t>& v, const char* unit) {
+    return v ? std::to_string(*v) + unit : std::string("-");
+  };
+  if (f == "per_process_vram_cap_mb") return i(p.per_process_vram_cap_mb, " MiB");
+  if (f == "recommended_batch_size") return i(p.recommended_batch_size, "");
+  if (f == "tensor_chunk_size_mb") return i(p.tensor_chunk_size_mb, " MiB");
+  if (f == "cooldown_threshold_c") return std::to_string(p.cooldown_threshold_c) + " °C";
+  if (f == "resume_threshold_c") return std::to_string(p.resume_threshold_c) + " °C";
+  if (f == "fair_scheduling_policy") return p.fair_scheduling_policy;
+  if (f == "placement_policy") return p.placement_policy.value_or("-");
+  if (f == "preemptive_throttle") return p.preemptive_throttle ? "true" : "false";
+  if (f == "power_limit_w") return p.power_limit_w ? fmt_num(*p.power_limit_w) + " W" : "-";
+  if (f == "max_concurrent_kernels") return std::to_string(p.max_concurrent_kernels);
+  if (f == "fairness_weight_per_process") return fmt_num(p.fairness_weight_per_process);
+  if (f == "utilization_heatmap_enabled") return p.utilization_heatmap_enabled ? "true" : "false";
+  if (f == "estimated_reclaimed_mb") return std::to_string(p.estimated_reclaimed_mb) + " MiB";
+  if (f == "dedup_buffer_count") return std::to_string(p.dedup_buffer_count);
+  if (f == "compression_ratio") return fmt_num(p.compression_ratio);
+  return "?";
+}
+
+template <typename V>
+std::string get(const std::map<std::string, V>& m, const std::string& k, const V& dflt) {
+  auto it = m.find(k);
+  return it == m.end() ? dflt : it->second;
+}
+
+}  // namespace
+
+std::string render_plan_table(const Plan& p) {
+  std::ostringstream o;
+  o << "Plan: " << to_string(p.mode) << " mode, " << p.gpus.size()
+    << (p.gpus.size() == 1 ? " GPU" : " GPUs") << ", confidence " << fmt_num(p.confidence_overall)
+    << " (generated " << p.generated_at << ")\n";
+  if (p.gpus.empty()) o << "\nNo GPU found: the plan is empty (gpus: []).\n";
+  for (const auto& g : p.gpus) {
+    o << "\nGPU " << g.index << ": " << g.model.value_or("unnamed GPU");
+    if (g.device_id) o << " at " << *g.device_id;
+    if (g.uuid) o << " (" << *g.uuid << ")";
+    o << "\n  " << pad("FIELD", 28) << pad("VALUE", 22) << pad("CONF", 5) << pad("SOURCE", 9)
+      << pad("ENFORCED BY", 12) << "WHY\n";
+    for (const char* f : kPlanFields) {
+      auto c = g.confidence.find(f);
+      o << "  " << pad(f, 28) << pad(shown_value(g, f), 22)
+        << pad(c == g.confidence.end() ? "-" : fmt_num(c->second), 5)
+        << pad(get<std::string>(g.provenance, f, "-"), 9)
+        << pad(get<std::string>(g.enforcement, f, "-"), 12)
+        << get<std::string>(g.rationale, f, "") << "\n";
+    }
+  }
+  if (!p.notes.empty()) {
+    o << "\nNotes:\n";
+    for (const auto& n : p.notes) o << "  - " << n << "\n";
+  }
+  return o.str();
+}
+
+int run_plan_command(const GlobalOptions& g, const PlanCliOptions& o, std::ostream& out,
+                     std::ostream& err, bool* abandoned_work) {
+  if (abandoned_work) *abandoned_work = false;
+  // Usage first: nothing is read or written on a bad argument.
+  std::optional<PlanMode> cli_mode;
+  if (o.mode) {
+    cli_mode = parse_plan_mode(*o.mode);
+    if (!cli_mode) {
+      err << "error: --mode must be safe or aggressive, got \"" << *o.mode << "\"\n";
+      return 2;
+    }
+  }
+  std::optional<std::string> out_format;
+  if (o.output) {
+    out_format = plan_format_for_path(*o.output);
+    if (!out_format) {
+      err << "error: --output " << *o.output
+          << ": the file name must end in .yaml, .yml or .json (that picks the format)\n";
+      return 2;
+    }
+  }
+
+  // Overrides: <state_dir>/config.yaml, then --config on top.
+  PlanOverrides overrides;
+  auto load_cfg = [&](const std::string& path) {
+    ConfigResult c = load_config_file(path);
+    if (!c.ok) {
+      for (const auto& e : c.errors) err << "error: " << e << "\n";
+      return false;
+    }
+    merge_overrides(overrides, c.overrides);
+    return true;
+  };
+  const std::string state_cfg = g.state_dir + "/config.yaml";
+  struct stat st;
+  if (!g.state_dir.empty() && ::stat(state_cfg.c_str(), &st) == 0 && !load_cfg(state_cfg)) {
+    err << "error: fix " << state_cfg << "; nothing was written\n";
+    return 2;
+  }
+  if (o.config_file && !load_cfg(*o.config_file)) {
+    err << "error: fix " << *o.config_file << "; nothing was written\n";
+    return 2;
+  }
+
+  // The GPU specs: the saved ones, or a fresh detection.
+  std::vector<GpuSpec> specs;
+  bool need_detect = o.detect;
+  if (!o.detect) {
+    LoadedSpecs ls = load_specs(g.state_dir);
+    if (ls.ok) {
+      specs = std::move(ls.specs);
+    } else if (ls.missing) {
+      need_detect = true;
+    } else {
+      err << "error: " << ls.error << "\n";
+      return 1;
+    }
+  }
+  bool detected = false;
+  if (need_detect) {
+    if (!o.detector) {
+      err << "error: no saved GPU spec in " << g.state_dir
+          << "; run `grey-gpu-opt detect` first\n";
+      return 1;
+    }
+    err << (o.detect ? "Detecting GPUs (--detect)...\n"
+                     : "No saved GPU spec yet; detecting GPUs first...\n");
+    DetectionResult r = o.detector(g, std::nullopt);
+    if (abandoned_work) *abandoned_work = r.abandoned_work;
+    specs = std::move(r.gpus);
+    if (specs.empty())
+      for (const auto& n : r.notes) err << "detect: " << n << "\n";
+    detected = true;
+  }
+
+  PlanInput in;
+  in.specs = specs;
+  in.mode = cli_mode ? *cli_mode : overrides.mode.value_or(PlanMode::kSafe);
+  in.overrides = overrides;
+  in.telemetry = o.telemetry;
+  in.generated_at = now_utc();
+  PlanOutcome res = build_plan(in);
+  if (!res.ok) {
+    for (const auto& e : res.errors) err << "error: " << e << "\n";
+    err << "error: the config does not fit these GPUs; nothing was written\n";
+    return 2;
+  }
+  Plan& plan = res.plan;
+  if (!cli_mode && overrides.mode)
+    plan.notes.push_back("mode " + to_string(*overrides.mode) + " is set in " +
+                         overrides.mode_file + ".");
+
+  // Writes.
+  if (detected) {
+    std::string e = save_specs(g.state_dir, specs);
+    if (!e.empty()) err << "warning: could not save the detected GPU spec: " << e << "\n";
+  }
+  const std::string yaml = plan_to_yaml(plan);
+  if (o.output) {
+    std::string content = *out_format == "json" ? plan_to_json_text(plan) : yaml;
+    std::string e = write_file_atomic(*o.output, content, 0644);
+    if (!e.empty()) {
+      err << "error: cannot write " << *o.output << ": " << e << "\n";
+      return 1;
+    }
+  }
+  std::string e = ensure_state_dir(g.state_dir);
+  if (e.empty()) e = write_file_atomic(g.state_dir + "/last_plan.yaml", yaml, 0600);
+  if (!e.empty()) {
+    err << "error: cannot save " << g.state_dir << "/last_plan.yaml: " << e << "\n";
+    return 1;
+  }
+
+  if (o.json) {
+    out << plan_to_json_text(plan);
+  } else {
+    out << render_plan_table(plan);
+    out << "\nSaved " << g.state_dir << "/last_plan.yaml";
+    if (o.output) out << " and " << *o.output;
+    out << ".\n";
+  }
+  if (plan.confidence_overall < 0.5) {
+    err << "warning: the plan's confidence is " << fmt_num(plan.confidence_overall)
+        << " (below 0.5): "
+        << (plan.gpus.empty() ? "no GPU was found"
+                              : "few sources saw the GPU(s) or key facts such as VRAM are unknown")
+        << "; check `grey-gpu-opt detect --explain` before applying it\n";
+  }
+  return 0;
+}
+
+}  // namespace grey

@@ -1,0 +1,27 @@
+// PCI vendor and device names from the pci.ids database through libpci (pciutils).
+// Thread-safe. Only names that the database really has are returned: libpci's numeric
+// placeholders ("Device 744c", "Vendor 1234") count as unknown.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace grey {
+
+// Looked up in the system pci.ids (libpci's default path; udev's hwdb is not consulted).
+// nullopt when the database is absent or does not know the id.
+std::optional<std::string> pci_device_name(uint32_t vendor, uint32_t device);
+std::optional<std::string> pci_vendor_name(uint32_t vendor);
+
+// The same lookups against one given ids file only (no hwdb): for tests and replays.
+// nullopt when the file is absent, unreadable, malformed, or lacks the id.
+std::optional<std::string> pci_device_name_in(const std::string& ids_file, uint32_t vendor,
+                                              uint32_t device);
+std::optional<std::string> pci_vendor_name_in(const std::string& ids_file, uint32_t vendor);
+
+// True when `name` is one of libpci's placeholders for an unknown id ("Device 744c",
+// "Vendor 1002", "<pci_lookup_name: buffer too small>") or empty.
+bool is_pci_placeholder_name(const std::string& name);
+
+}  // namespace grey

@@ -1,0 +1,933 @@
+#include "sources/sysfs_source.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+
+#include "sources/pci_names.h"
+#include "util/strings.h"
+
+namespace grey {
+
+namespace sysfs {
+
+namespace {
+
+bool parse_id_pair(std::string_view s, std::optional<uint32_t>& a, std::optional<uint32_t>& b) {
+  auto parts = split(trim(s), ':');
+  if (parts.size() != 2) return false;
+  auto x = parse_hex(parts[0]);
+  auto y = parse_hex(parts[1]);
+  if (!x || !y || *x > 0xffff || *y > 0xffff) return false;
+  a = static_cast<uint32_t>(*x);
+  b = static_cast<uint32_t>(*y);
+  return true;
+}
+
+bool is_hex_digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
+// "0000:01:00.0" exactly as sysfs names PCI devices (domain of 4 to 8 hex digits).
+bool looks_like_pci_address(std::string_view s) {
+  auto parts = split(s, ':');
+  if (parts.size() != 3) return false;
+  if (parts[0].size() < 4 || parts[0].size() > 8 || !is_hex_digits(parts[0])) return false;
+  if (parts[1].size() != 2 || !is_hex_digits(parts[1])) return false;
+  std::string_view df = parts[2];
+  return df.size() == 4 && is_hex_digits(df.substr(0, 2)) && df[2] == '.' && df[3] >= '0' &&
+         df[3] <= '7';
+}
+
+}  // namespace
+
+Uevent parse_uevent(std::string_view text) {
+  Uevent u;
+  size_t nul = text.find('\0');
+  if (nul != std::string_view::npos) text = text.substr(0, nul);
+  for (std::string_view line : split_lines(text)) {
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = trim(line.substr(0, eq));
+    std::string val = clean_value(line.substr(eq + 1));
+    if (val.empty()) continue;
+    if (key == "DRIVER") {
+      u.driver = val;
+    } else if (key == "PCI_ID") {
+      parse_id_pair(val, u.vendor, u.device);
+    } else if (key == "PCI_SUBSYS_ID") {
+      parse_id_pair(val, u.subsys_vendor, u.subsys_device);
+    } else if (key == "PCI_CLASS") {
+      auto c = parse_hex(val);
+      if (c && *c <= 0xffffff) u.pci_class = static_cast<uint32_t>(*c);
+    } else if (key == "PCI_SLOT_NAME") {
+      u.slot = normalize_bus_id(val);
+    } else if (key == "MODALIAS") {
+      u.modalias = val;
+    }
+  }
+  return u;
+}
+
+std::map<std::string, int64_t> parse_kfd_properties(std::string_view text) {
+  std::map<std::string, int64_t> out;
+  size_t nul = text.find('\0');
+  if (nul != std::string_view::npos) text = text.substr(0, nul);
+  for (std::string_view line : split_lines(text)) {
+    line = trim(line);
+    size_t sp = line.find_first_of(" \t");
+    if (sp == std::string_view::npos || sp == 0) continue;
+    auto v = parse_int(line.substr(sp + 1));
+    if (v) out[std::string(line.substr(0, sp))] = *v;
+  }
+  return out;
+}
+
+std::optional<std::string> gfx_target_name(int64_t v) {
+  if (v <= 0 || v >= 1000000) return std::nullopt;
+  int64_t major = v / 10000, minor = (v / 100) % 100, step = v % 100;
+  if (major == 0 || minor > 15 || step > 15) return std::nullopt;
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "gfx" + std::to_string(major);
+  out += kHex[minor];
+  out += kHex[step];
+  return out;
+}
+
+std::optional<std::string> kfd_bus_id(int64_t domain, int64_t location_id) {
+  if (domain < 0 || domain > 0xffff || location_id < 0 || location_id > 0xffff) return std::nullopt;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", static_cast<unsigned>(domain),
+                static_cast<unsigned>(location_id >> 8),
+                static_cast<unsigned>((location_id >> 3) & 0x1f),
+                static_cast<unsigned>(location_id & 7));
+  return std::string(buf);
+}
+
+std::optional<std::string> pci_address_in_path(std::string_view path) {
+  auto parts = split(path, '/');
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    if (looks_like_pci_address(*it)) return normalize_bus_id(*it);
+  }
+  return std::nullopt;
+}
+
+std::optional<int> max_dpm_clock_mhz(std::string_view text) {
+  size_t nul = text.find('\0');
+  if (nul != std::string_view::npos) text = text.substr(0, nul);
+  std::optional<int> best;
+  for (std::string_view line : split_lines(text)) {
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view rest = trim(line.substr(colon + 1));
+    if (!icontains(rest, "mhz")) continue;
+    auto v = leading_number(rest);
+    if (!v || *v <= 0 || *v >= 100000) continue;
+    int mhz = static_cast<int>(std::lround(*v));
+    if (!best || mhz > *best) best = mhz;
+  }
+  return best;
+}
+
+std::optional<std::string> software_reason(std::optional<std::string_view> driver,
+                                           std::optional<uint32_t> vendor,
+                                           std::optional<uint32_t> device) {
+  if (driver) {
+    std::string d = to_lower(trim(*driver));
+    std::replace(d.begin(), d.end(), '-', '_');
+    struct Entry {
+      const char* name;
+      const char* reason;
+    };
+    static const Entry kDrivers[] = {
+        {"virtio_gpu", "virtual GPU of a virtual machine (virtio-gpu)"},
+        {"bochs", "emulated QEMU/Bochs VGA adapter of a virtual machine (bochs)"},
+        {"bochs_drm", "emulated QEMU/Bochs VGA adapter of a virtual machine (bochs)"},
+        {"cirrus", "emulated Cirrus Logic VGA adapter of a virtual machine (cirrus)"},
+        {"cirrus_qemu", "emulated Cirrus Logic VGA adapter of a virtual machine (cirrus)"},
+        {"qxl", "QXL paravirtual display adapter of a virtual machine (qxl)"},
+        {"vmwgfx", "VMware SVGA virtual display adapter (vmwgfx)"},
+        {"vboxvideo", "VirtualBox virtual display adapter (vboxvideo)"},
+        {"hyperv_drm", "Hyper-V synthetic video device (hyperv_drm)"},
+        {"hyperv_fb", "Hyper-V synthetic video device (hyperv_fb)"},
+        {"xen_drm_front", "Xen paravirtual display frontend (xen-drm-front)"},
+        {"simpledrm", "firmware framebuffer (simpledrm), not a GPU driver"},
+        {"simple_framebuffer", "firmware framebuffer (simpledrm), not a GPU driver"},
+        {"simplefb", "firmware framebuffer (simplefb), not a GPU driver"},
+        {"efifb", "firmware framebuffer (efifb), not a GPU driver"},
+        {"efi_framebuffer", "firmware framebuffer (efifb), not a GPU driver"},
+        {"vesafb", "firmware framebuffer (vesafb), not a GPU driver"},
+        {"vesa_framebuffer", "firmware framebuffer (vesafb), not a GPU driver"},
+        {"ofdrm", "firmware framebuffer (ofdrm), not a GPU driver"},
+        {"ast", "ASPEED BMC display adapter of a server's management controller (ast)"},
+        {"mgag200",
+         "Matrox G200 BMC display adapter of a server's management controller (mgag200)"},
+        {"vkms", "virtual kernel mode-setting device without hardware (vkms)"},
+        {"vgem", "virtual GEM memory provider without hardware (vgem)"},
+        {"udl", "USB DisplayLink display adapter (udl)"},
+        {"evdi", "virtual DisplayLink display adapter (evdi)"},
+        {"gud", "USB display adapter (gud)"},
+    };
+    for (const Entry& e : kDrivers)
+      if (d == e.name) return std::string(e.reason);
+  }
+  if (vendor) {
+    switch (*vendor) {
+      case 0x1af4:
+        return std::string("virtio device of a virtual machine (PCI vendor 1af4)");
+      case 0x1234:
+        return std::string("emulated QEMU/Bochs VGA adapter of a virtual machine (PCI 1234:" +
+                           hex4(device.value_or(0)) + ")");
+      case 0x1b36:
+        return std::string("QEMU/Red Hat paravirtual display adapter (PCI vendor 1b36)");
+      case 0x15ad:
+        return std::string("VMware SVGA virtual display adapter (PCI vendor 15ad)");
+      case 0x80ee:
+        return std::string("VirtualBox virtual display adapter (PCI vendor 80ee)");
+      case 0x1414:
+        return std::string("Hyper-V synthetic video device (PCI vendor 1414)");
+      case 0x1013:
+        return std::string(
+            "Cirrus Logic VGA adapter, as emulated by virtual machines (PCI vendor 1013)");
+      case 0x1a03:
+        return std::string(
+            "ASPEED BMC display adapter of a server's management controller (PCI vendor 1a03)");
+      case 0x102b:
+        return std::string(
+            "Matrox BMC display adapter of a server's management controller (PCI vendor 102b)");
+      default:
+        break;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace sysfs
+
+namespace {
+
+constexpr size_t kReadCap = 64 * 1024;
+const char* const kDrm = "/sys/class/drm";
+const char* const kKfdNodes = "/sys/class/kfd/kfd/topology/nodes";
+const char* const kPciDevices = "/sys/bus/pci/devices";
+
+std::string basename_of(std::string_view p) {
+  while (!p.empty() && p.back() == '/') p.remove_suffix(1);
+  size_t slash = p.rfind('/');
+  return std::string(slash == std::string_view::npos ? p : p.substr(slash + 1));
+}
+
+// "card12" -> 12; nullopt for "card0-DP-1", "renderD128", "version".
+std::optional<int> card_number(std::string_view name) {
+  if (!starts_with(name, "card") || name.size() == 4 || name.size() > 12) return std::nullopt;
+  for (char c : name.substr(4))
+    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+  auto v = parse_int(name.substr(4));
+  if (!v) return std::nullopt;
+  return static_cast<int>(*v);
+}
+
+// Trailing number of a name like "hwmon4"/"temp12_input" prefix; -1 when none.
+int number_after(std::string_view s, std::string_view prefix) {
+  if (!starts_with(s, prefix)) return -1;
+  s.remove_prefix(prefix.size());
+  size_t n = 0;
+  while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n;
+  if (n == 0 || n > 6) return -1;
+  return static_cast<int>(*parse_int(s.substr(0, n)));
+}
+
+std::string fmt_num(double v) {
+  char buf[64];
+  if (std::fabs(v - std::round(v)) < 1e-9)
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+class Reader {
+ public:
+  explicit Reader(HostFs& fs) : fs_(fs) {}
+  HostFs& fs() { return fs_; }
+
+  // The value with NUL padding and surrounding whitespace removed; "" for an empty file.
+  std::optional<std::string> text(const std::string& path) {
+    auto r = fs_.read(path, kReadCap);
+    if (!r) return std::nullopt;
+    return clean_value(*r);
+  }
+  std::optional<std::string> raw(const std::string& path) { return fs_.read(path, kReadCap); }
+  std::optional<int64_t> integer(const std::string& path) {
+    auto t = text(path);
+    if (!t) return std::nullopt;
+    return parse_int(*t);
+  }
+  std::optional<uint64_t> hex(const std::string& path) {
+    auto t = text(path);
+    if (!t) return std::nullopt;
+    return parse_hex(*t);
+  }
+
+ private:
+  HostFs& fs_;
+};
+
+struct KfdNode {
+  std::string node;
+  std::optional<std::string> bus_id;
+  std::map<std::string, int64_t> props;
+};
+
+std::vector<KfdNode> read_kfd(Reader& r) {
+  std::vector<KfdNode> out;
+  std::vector<std::string> nodes = r.fs().list(kKfdNodes);
+  std::sort(nodes.begin(), nodes.end(), [](const std::string& a, const std::string& b) {
+    auto x = parse_int(a), y = parse_int(b);
+    if (x && y) return *x < *y;
+    return a < b;
+  });
+  for (const std::string& n : nodes) {
+    auto text = r.raw(std::string(kKfdNodes) + "/" + n + "/properties");
+    if (!text) continue;
+    KfdNode k;
+    k.node = n;
+    k.props = sysfs::parse_kfd_properties(*text);
+    auto simd = k.props.find("simd_count");
+    if (simd == k.props.end() || simd->second <= 0) continue;  // a CPU node
+    auto loc = k.props.find("location_id");
+    auto dom = k.props.find("domain");
+    if (loc != k.props.end())
+      k.bus_id = sysfs::kfd_bus_id(dom != k.props.end() ? dom->second : 0, loc->second);
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+std::optional<int64_t> prop(const KfdNode& k, const char* key) {
+  auto it = k.props.find(key);
+  if (it == k.props.end()) return std::nullopt;
+  return it->second;
+}
+
+// millidegrees C -> degrees C; nullopt for implausible values (sensor errors read as
+// -273000, 0x7fffffff, ...).
+std::optional<double> milli_c(std::optional<int64_t> v) {
+  if (!v) return std::nullopt;
+  double c = static_cast<double>(*v) / 1000.0;
+  if (c < -60 || c > 200) return std::nullopt;
+  return c;
+}
+
+std::optional<double> micro_w(std::optional<int64_t> v) {
+  if (!v || *v < 0 || *v > 100000000000LL) return std::nullopt;  // up to 100 kW
+  return static_cast<double>(*v) / 1e6;
+}
+
+struct TempSensor {
+  int index = 0;
+  std::string label;
+  std::optional<double> input, max, crit, emergency;
+};
+
+void read_hwmon(Reader& r, const std::string& dev_dir, const std::optional<std::string>& driver,
+                GpuFields& f, std::vector<std::string>& notes) {
+  std::string hw_root = dev_dir + "/hwmon";
+  std::vector<std::pair<int, std::string>> dirs;
+  for (const std::string& e : r.fs().list(hw_root)) {
+    int n = number_after(e, "hwmon");
+    if (n >= 0) dirs.emplace_back(n, e);
+  }
+  if (dirs.empty()) return;
+  std::sort(dirs.begin(), dirs.end());
+  std::string hw = hw_root + "/" + dirs.front().second;
+  std::string hw_name;
+  for (const auto& d : dirs) {
+    std::string p = hw_root + "/" + d.second;
+    std::string name = r.text(p + "/name").value_or("");
+    if (driver && name == *driver) {
+      hw = p;
+      hw_name = name;
+      break;
+    }
+    if (p == hw) hw_name = name;
+  }
+  if (dirs.size() > 1)
+    notes.push_back("device has " + std::to_string(dirs.size()) + " hwmon directories; read " +
+                    basename_of(hw) + (hw_name.empty() ? "" : " (" + hw_name + ")"));
+
+  // Temperatures.
+  std::vector<TempSensor> temps;
+  for (const std::string& e : r.fs().list(hw)) {
+    int n = number_after(e, "temp");
+    if (n < 0 || e != "temp" + std::to_string(n) + "_input") continue;
+    TempSensor t;
+    t.index = n;
+    std::string base = hw + "/temp" + std::to_string(n);
+    t.label = r.text(base + "_label").value_or("");
+    t.input = milli_c(r.integer(base + "_input"));
+    t.max = milli_c(r.integer(base + "_max"));
+    t.crit = milli_c(r.integer(base + "_crit"));
+    t.emergency = milli_c(r.integer(base + "_emergency"));
+    temps.push_back(std::move(t));
+  }
+  std::sort(temps.begin(), temps.end(),
+            [](const TempSensor& a, const TempSensor& b) { return a.index < b.index; });
+  const TempSensor* chosen = nullptr;
+  for (const TempSensor& t : temps)
+    if (to_lower(t.label) == "edge") chosen = &t;
+  if (!chosen && !temps.empty()) chosen = &temps.front();  // temp1 where it exists
+  if (chosen) {
+    if (chosen->input) {
+      f.temperature_c = *chosen->input;
+    } else {
+      notes.push_back("hwmon temp" + std::to_string(chosen->index) +
+                      "_input is absent or unreadable");
+    }
+    // Thresholds (amdgpu hwmon ABI, Documentation/gpu/amdgpu/thermal.rst):
+    //   temp*_crit      "temperature critical max value": the limit at which the firmware
+    //                   throttles the GPU (SMU thermal limit; on SI/CIK the thermal range max
+    //                   that switches to the thermal power state) -> slowdown_c.
+    //   temp*_emergency "temperature emergency max value (asic shutdown)" -> shutdown_c.
+    // So crit is NOT the shutdown temperature wherever emergency exists (it is 5 C below it
+    // on every capture). The generic hwmon ABI agrees (emergency >= crit), and nouveau uses
+    // temp1_max for its down-clock threshold, so temp*_max, where present, is preferred for
+    // slowdown. A crit without emergency leaves shutdown unknown rather than guessed.
+    std::optional<double> slow = chosen->max ? chosen->max : chosen->crit;
+    if (slow) f.thermal.slowdown_c = static_cast<int>(std::lround(*slow));
+    if (chosen->emergency) f.thermal.shutdown_c = static_cast<int>(std::lround(*chosen->emergency));
+    if (f.thermal.slowdown_c && f.thermal.shutdown_c &&
+        *f.thermal.shutdown_c < *f.thermal.slowdown_c)
+      notes.push_back("hwmon emergency temperature is below the critical one");
+  }
+  if (temps.size() > 1 || (chosen && !chosen->label.empty())) {
+    std::string s = "hwmon" + (hw_name.empty() ? std::string() : " " + hw_name) + " temperatures:";
+    bool first = true;
+    for (const TempSensor& t : temps) {
+      s += first ? " " : "; ";
+      first = false;
+      s += t.label.empty() ? "temp" + std::to_string(t.index) : t.label;
+      s += " " + (t.input ? fmt_num(*t.input) + " C" : std::string("unreadable"));
+      std::string lim;
+      if (t.max) lim += "max " + fmt_num(*t.max) + " C";
+      if (t.crit) lim += std::string(lim.empty() ? "" : ", ") + "crit " + fmt_num(*t.crit) + " C";
+      if (t.emergency)
+        lim += std::string(lim.empty() ? "" : ", ") + "emergency " + fmt_num(*t.emergency) + " C";
+      if (!lim.empty()) s += " (" + lim + ")";
+    }
+    notes.push_back(s);
+  }
+
+  // Power (hwmon units: microwatts).
+  auto pw = [&](const char* file) { return r.integer(hw + "/" + file); };
+  auto zero_note = [&](const char* file, const char* meaning) {
+    notes.push_back(std::string("hwmon ") + file + " reads 0 (" + meaning + "); left unknown");
+  };
+  // amdgpu: power1_cap (current limit), _cap_max/_cap_min (allowed range), _cap_default.
+  if (auto v = pw("power1_cap")) {
+    if (*v == 0)
+      zero_note("power1_cap", "no limit reported");
+    else
+      f.power_limit_w = micro_w(v);
+  }
+  if (auto v = pw("power1_cap_max")) {
+    if (*v == 0)
+      zero_note("power1_cap_max", "no maximum reported");
+    else
+      f.power_limit_max_w = micro_w(v);
+  }
+  if (auto v = pw("power1_cap_min")) {
+    // amdgpu reports 0 where the firmware gives no lower bound (a 0 W cap is not settable).
+    if (*v == 0)
+      zero_note("power1_cap_min", "no lower bound reported");
+    else
+      f.power_limit_min_w = micro_w(v);
+  }
+  if (auto v = pw("power1_cap_default")) {
+    if (*v == 0)
+      zero_note("power1_cap_default", "no default reported");
+    else
+      f.power_limit_default_w = micro_w(v);
+  }
+  // i915/xe (Documentation/ABI/testing/sysfs-driver-intel-{i915,xe}-hwmon): power1_max is the
+  // card's sustained power limit PL1 ("0 means the PL1 limit is disabled"); power1_rated_max
+  // is the card default power limit (default TDP setting).
+  if (!f.power_limit_w) {
+    if (auto v = pw("power1_max")) {
+      if (*v == 0)
+        zero_note("power1_max", "PL1 power limit disabled");
+      else
+        f.power_limit_w = micro_w(v);
+    }
+  }
+  if (!f.power_limit_default_w) {
+    if (auto v = pw("power1_rated_max")) {
+      if (*v == 0)
+        zero_note("power1_rated_max", "no rated TDP reported");
+      else
+        f.power_limit_default_w = micro_w(v);
+    }
+  }
+  if (f.power_limit_w && f.power_limit_max_w && *f.power_limit_w > *f.power_limit_max_w + 1e-9)
+    notes.push_back("power limit " + fmt_num(*f.power_limit_w) + " W is above its maximum " +
+                    fmt_num(*f.power_limit_max_w) + " W");
+  if (f.power_limit_w && f.power_limit_default_w &&
+      *f.power_limit_w + 1e-9 < *f.power_limit_default_w)
+    notes.push_back("power limit lowered to " + fmt_num(*f.power_limit_w) + " W (default " +
+                    fmt_num(*f.power_limit_default_w) + " W)");
+  // amdgpu: power1_average (averaged) on most parts, power1_input (instantaneous) on newer
+  // ones; APU readings include the CPU cores.
+  if (auto v = micro_w(pw("power1_average")))
+    f.power_draw_w = v;
+  else if (auto w = micro_w(pw("power1_input")))
+    f.power_draw_w = w;
+}
+
+// PCIe link: prefer the maximum (what the device and slot can do); the current link trains
+// down at idle.
+void read_pcie_link(Reader& r, const std::string& dev_dir, GpuFields& f,
+                    std::vector<std::string>& notes) {
+  auto speed = [&](const char* file) -> std::optional<std::string> {
+    auto t = r.text(dev_dir + "/" + file);
+    if (!t || is_missing_marker(*t)) return std::nullopt;
+    return t;
+  };
+  auto width = [&](const char* file) -> std::optional<int> {
+    auto t = r.text(dev_dir + "/" + file);
+    if (!t) return std::nullopt;
+    std::string_view s = *t;
+    if (starts_with(s, "x") || starts_with(s, "X")) s.remove_prefix(1);
+    auto v = parse_int(s);
+    if (!v || *v <= 0 || *v > 32) return std::nullopt;  // 0 (or 255): unknown
+    return static_cast<int>(*v);
+  };
+  auto max_s = speed("max_link_speed"), cur_s = speed("current_link_speed");
+  auto max_w = width("max_link_width"), cur_w = width("current_link_width");
+  std::optional<int> max_g = max_s ? pcie_gen_from_speed(*max_s) : std::nullopt;
+  std::optional<int> cur_g = cur_s ? pcie_gen_from_speed(*cur_s) : std::nullopt;
+  if (max_s && !max_g) notes.push_back("max_link_speed '" + *max_s + "' not understood");
+  if (cur_s && !cur_g) notes.push_back("current_link_speed '" + *cur_s + "' not understood");
+  f.pcie_gen = max_g ? max_g : cur_g;
+  f.pcie_width = max_w ? max_w : cur_w;
+  if ((max_g && cur_g && *max_g != *cur_g) || (max_w && cur_w && *max_w != *cur_w)) {
+    notes.push_back("PCIe link currently " + (cur_s ? *cur_s : std::string("?")) + " x" +
+                    (cur_w ? std::to_string(*cur_w) : std::string("?")) + " (capable of " +
+                    (max_s ? *max_s : std::string("?")) + " x" +
+                    (max_w ? std::to_string(*max_w) : std::string("?")) + ")");
+  } else if ((!max_g && cur_g) || (!max_w && cur_w)) {
+    notes.push_back("PCIe maximum link not reported; using the current link");
+  }
+}
+
+void read_intel_clock(Reader& r, const std::string& card_dir, const std::string& dev_dir,
+                      GpuFields& f, std::vector<std::string>& notes) {
+  auto mhz = [&](const std::string& path) -> std::optional<int> {
+    auto v = r.integer(path);
+    if (!v || *v <= 0 || *v > 100000) return std::nullopt;
+    return static_cast<int>(*v);
+  };
+  // i915: gt_RP0_freq_mhz is the hardware maximum; gt_max_freq_mhz is the soft limit that
+  // root may lower. Multi-GT parts also have gt/gt0/rps_RP0_freq_mhz.
+  std::optional<int> rp0, soft;
+  if (!card_dir.empty()) {
+    rp0 = mhz(card_dir + "/gt_RP0_freq_mhz");
+    if (!rp0) rp0 = mhz(card_dir + "/gt/gt0/rps_RP0_freq_mhz");
+    soft = mhz(card_dir + "/gt_max_freq_mhz");
+    if (!soft) soft = mhz(card_dir + "/gt/gt0/rps_max_freq_mhz");
+  }
+  // xe: <pci device>/tile0/gt0/freq0/{rp0_freq,max_freq}.
+  if (!rp0) rp0 = mhz(dev_dir + "/tile0/gt0/freq0/rp0_freq");
+  if (!soft) soft = mhz(dev_dir + "/tile0/gt0/freq0/max_freq");
+  if (rp0) {
+    f.clock_mhz = rp0;
+    if (soft && *soft < *rp0)
+      notes.push_back("GPU frequency soft limit lowered to " + std::to_string(*soft) +
+                      " MHz (hardware max RP0 " + std::to_string(*rp0) + " MHz)");
+  } else if (soft) {
+    f.clock_mhz = soft;
+    notes.push_back("RP0 frequency not exposed; clock is the soft maximum " +
+                    std::to_string(*soft) + " MHz");
+  }
+}
+
+void read_vram(Reader& r, const std::string& dev_dir, const std::optional<std::string>& driver,
+               GpuFields& f, std::vector<std::string>& notes) {
+  auto total = r.integer(dev_dir + "/mem_info_vram_total");
+  auto used = r.integer(dev_dir + "/mem_info_vram_used");
+  if (total && *total >= (1 << 20)) {
+    f.vram_total_mb = bytes_to_mib(static_cast<uint64_t>(*total));
+    if (used && *used >= 0) {
+      if (*used <= *total) {
+        f.vram_used_mb = bytes_to_mib(static_cast<uint64_t>(*used));
+        f.vram_free_mb = bytes_to_mib(static_cast<uint64_t>(*total - *used));
+      } else {
+        notes.push_back("mem_info_vram_used exceeds mem_info_vram_total; ignored");
+      }
+    }
+  } else if (total) {
+    notes.push_back("mem_info_vram_total reads " + std::to_string(*total) +
+                    " bytes (under 1 MiB); VRAM unknown");
+  }
+  if (!f.vram_total_mb) {
+    // xe discrete GPUs: <pci device>/tileN/physical_vram_size_bytes.
+    int64_t sum = 0;
+    int tiles = 0;
+    for (const std::string& e : r.fs().list(dev_dir)) {
+      if (number_after(e, "tile") < 0) continue;
+      auto v = r.integer(dev_dir + "/" + e + "/physical_vram_size_bytes");
+      if (v && *v > 0 && sum <= INT64_MAX - *v) {
+        sum += *v;
+        ++tiles;
+      }
+    }
+    if (tiles > 0 && sum >= (1 << 20)) f.vram_total_mb = bytes_to_mib(static_cast<uint64_t>(sum));
+  }
+  if (!f.vram_total_mb && driver && (*driver == "amdgpu" || *driver == "radeon"))
+    notes.push_back("mem_info_vram_total is not present: VRAM unknown from sysfs");
+  if (auto vendor = r.text(dev_dir + "/mem_info_vram_vendor");
+      vendor && !vendor->empty() && !is_missing_marker(*vendor))
+    notes.push_back("VRAM vendor " + *vendor);
+}
+
+void apply_kfd(const std::vector<KfdNode>& kfd, GpuFields& f, std::vector<std::string>& notes) {
+  if (!f.bus_id) return;
+  const KfdNode* k = nullptr;
+  int matches = 0;
+  for (const KfdNode& n : kfd) {
+    if (n.bus_id && *n.bus_id == *f.bus_id) {
+      if (!k) k = &n;
+      ++matches;
+    }
+  }
+  if (!k) return;
+  if (matches > 1)
+    notes.push_back("KFD lists " + std::to_string(matches) +
+                    " compute nodes for this device (partitions); read node " + k->node);
+  auto simd = prop(*k, "simd_count");
+  auto per_cu = prop(*k, "simd_per_cu");
+  if (simd && per_cu && *per_cu > 0 && *simd > 0) {
+    if (*simd % *per_cu != 0)
+      notes.push_back("KFD simd_count " + std::to_string(*simd) +
+                      " is not a multiple of simd_per_cu " + std::to_string(*per_cu));
+    if (*simd / *per_cu <= 100000) f.num_sm = static_cast<int>(*simd / *per_cu);
+  }
+  if (auto g = prop(*k, "gfx_target_version")) {
+    if (auto name = sysfs::gfx_target_name(*g))
+      f.compute_capability = name;
+    else if (*g != 0)
+      notes.push_back("KFD gfx_target_version " + std::to_string(*g) + " does not decode");
+  }
+  if (!f.clock_mhz) {
+    auto clk = prop(*k, "max_engine_clk_fcompute");
+    if (clk && *clk > 0 && *clk < 100000) f.clock_mhz = static_cast<int>(*clk);
+  }
+  auto local = prop(*k, "local_mem_size");
+  if (local && *local == 0) {
+    notes.push_back(
+        "KFD reports no local memory: integrated GPU (APU) whose VRAM is a carve-out "
+        "of system memory");
+  } else if (local && *local >= (1 << 20) && !f.vram_total_mb) {
+    f.vram_total_mb = bytes_to_mib(static_cast<uint64_t>(*local));
+    notes.push_back("VRAM total from KFD local_mem_size (mem_info_vram_total absent)");
+  }
+}
+
+struct DeviceOutcome {
+  std::optional<Observation> obs;
+  std::optional<IgnoredDevice> ignored;
+  std::optional<std::string> bus_id;
+};
+
+std::string class_name(uint32_t cls) {
+  switch (cls >> 16) {
+    case 0x00:
+      return "unclassified device";
+    case 0x01:
+      return "mass storage controller";
+    case 0x02:
+      return "network controller";
+    case 0x04:
+      return "multimedia controller";
+    case 0x05:
+      return "memory controller";
+    case 0x06:
+      return "bridge";
+    case 0x07:
+      return "communication controller";
+    case 0x08:
+      return "system peripheral";
+    case 0x0c:
+      return "serial bus controller";
+    case 0x11:
+      return "signal processing controller";
+    case 0x12:
+      return "processing accelerator";
+    default:
+      return "non-display device";
+  }
+}
+
+std::string class_hex(uint32_t cls) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%06x", cls & 0xffffff);
+  return buf;
+}
+
+// Reads one device. `card_dir` is "/sys/class/drm/cardN" (empty for a PCI device without a
+// DRM card); `dev_dir` its device directory.
+DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std::string& label,
+                          std::optional<int> card_index, const std::string& card_dir,
+                          const std::string& dev_dir, std::optional<std::string> entry_bus) {
+  DeviceOutcome out;
+  Observation o;
+  GpuFields& f = o.f;
+  std::vector<std::string>& notes = o.notes;
+  HostFs& fs = r.fs();
+
+  auto uevent_text = r.raw(dev_dir + "/uevent");
+  sysfs::Uevent u = uevent_text ? sysfs::parse_uevent(*uevent_text) : sysfs::Uevent{};
+  auto dev_link = fs.read_link(dev_dir);
+
+  // Bus id: the device link's target (real sysfs), else PCI_SLOT_NAME (fixtures and replay
+  // trees, where device is a plain directory), else the PCI parent in the card's own path
+  // (virtio-gpu hangs below its PCI function).
+  std::optional<std::string> link_bus =
+      dev_link ? sysfs::pci_address_in_path(basename_of(*dev_link)) : std::nullopt;
+  if (!link_bus && entry_bus) link_bus = entry_bus;
+  bool is_pci = link_bus || u.slot || u.vendor || (u.modalias && starts_with(*u.modalias, "pci:"));
+  if (!is_pci && !u.modalias && !(dev_link && !dev_link->empty()) && !uevent_text)
+    is_pci = fs.exists(dev_dir + "/vendor");  // a hand-made tree with plain id files
+  f.bus_id = link_bus ? link_bus : u.slot;
+  if (link_bus && u.slot && *link_bus != *u.slot)
+    notes.push_back("device link names " + *link_bus + " but uevent PCI_SLOT_NAME is " + *u.slot);
+  if (!f.bus_id && !card_dir.empty()) {
+    if (auto card_link = fs.read_link(card_dir)) f.bus_id = sysfs::pci_address_in_path(*card_link);
+  }
+  if (!is_pci) {
+    std::string kind = u.modalias ? std::string(u.modalias->substr(0, u.modalias->find(':')))
+                       : dev_link ? basename_of(*dev_link)
+                                  : std::string("unknown");
+    notes.push_back("not a PCI device (" + kind + ")" +
+                    (f.bus_id ? "; its PCI parent is " + *f.bus_id : std::string()));
+  }
+
+  // PCI ids: the plain files, else the uevent.
+  std::optional<uint32_t> vendor, device, sub_v, sub_d, cls;
+  auto id_file = [&](const char* file,
+                     std::optional<uint32_t> fallback) -> std::optional<uint32_t> {
+    auto t = r.text(dev_dir + "/" + file);
+    if (t) {
+      auto v = parse_hex(*t);
+      if (v && *v <= 0xffff) {
+        if (fallback && *fallback != *v)
+          notes.push_back(std::string(file) + " file (" + hex4(static_cast<uint32_t>(*v)) +
+                          ") disagrees with uevent (" + hex4(*fallback) + ")");
+        return static_cast<uint32_t>(*v);
+      }
+      if (!t->empty())
+        notes.push_back(std::string(file) + " '" + t->substr(0, 32) + "' is not a PCI id");
+    }
+    return fallback;
+  };
+  if (is_pci) {
+    vendor = id_file("vendor", u.vendor);
+    device = id_file("device", u.device);
+    sub_v = id_file("subsystem_vendor", u.subsys_vendor);
+    sub_d = id_file("subsystem_device", u.subsys_device);
+    if (auto c = r.hex(dev_dir + "/class"); c && *c <= 0xffffff)
+      cls = static_cast<uint32_t>(*c);
+    else
+      cls = u.pci_class;
+  }
+  f.pci_vendor_id = vendor;
+  f.pci_device_id = device;
+  if (sub_v && sub_d) notes.push_back("PCI subsystem " + hex4(*sub_v) + ":" + hex4(*sub_d));
+
+  std::string name = label;
+  if (vendor && device) name += " (PCI " + hex4(*vendor) + ":" + hex4(*device) + ")";
+  if (f.bus_id) name += " at " + *f.bus_id;
+  out.bus_id = f.bus_id;
+
+  if (cls && (*cls >> 16) != 0x03) {
+    out.ignored = IgnoredDevice{
+        "sysfs", name,
+        "PCI class " + class_hex(*cls) + " (" + class_name(*cls) + ") is not a display controller"};
+    return out;
+  }
+
+  // Kernel driver: the module behind the driver link, else the driver link, else DRIVER=.
+  std::optional<std::string> driver;
+  if (auto drv_link = fs.read_link(dev_dir + "/driver")) {
+    std::string d = basename_of(*drv_link);
+    if (!d.empty()) driver = d;
+    if (auto mod = fs.read_link(dev_dir + "/driver/module")) {
+      std::string m = basename_of(*mod);
+      if (!m.empty()) driver = m;
+    }
+  }
+  if (!driver && u.driver) driver = u.driver;
+  if (driver) {
+    f.kernel_driver = driver;
+  } else {
+    notes.push_back("no kernel driver bound");
+  }
+
+  o.software_reason = sysfs::software_reason(
+      driver ? std::optional<std::string_view>(*driver) : std::nullopt, vendor, device);
+
+  if (vendor) {
+    f.vendor = vendor_from_pci_id(*vendor);
+  } else if (driver) {
+    if (*driver == "amdgpu" || *driver == "radeon")
+      f.vendor = "amd";
+    else if (*driver == "i915" || *driver == "xe")
+      f.vendor = "intel";
+    else if (*driver == "nvidia" || *driver == "nouveau")
+      f.vendor = "nvidia";
+  }
+
+  // Model: the board's own product name (amdgpu, from the FRU EEPROM), else pci.ids.
+  if (auto pn = r.text(dev_dir + "/product_name"); pn && !pn->empty() && !is_missing_marker(*pn))
+    f.model = *pn;
+  else if (vendor && device)
+    f.model = pci_device_name(*vendor, *device);
+
+  if (card_index) f.tool_index = card_index;
+
+  read_vram(r, dev_dir, driver, f, notes);
+
+  if (auto busy = r.integer(dev_dir + "/gpu_busy_percent")) {
+    if (*busy >= 0 && *busy <= 100)
+      f.utilization_pct = static_cast<int>(*busy);
+    else
+      notes.push_back("gpu_busy_percent reads " + std::to_string(*busy) + "; ignored");
+  }
+
+  read_pcie_link(r, dev_dir, f, notes);
+  if (vendor == 0x8086u && f.pcie_gen == 1 && f.pcie_width == 1 && driver &&
+      (*driver == "i915" || *driver == "xe"))
+    notes.push_back(
+        "Intel discrete GPUs sit behind an on-board PCIe switch: the GPU function "
+        "reports its internal 2.5 GT/s x1 link, not the slot's link");
+
+  if (auto numa = r.integer(dev_dir + "/numa_node"); numa && *numa >= 0 && *numa < 65536)
+    f.numa_node = static_cast<int>(*numa);
+
+  if (auto vb = r.text(dev_dir + "/vbios_version"); vb && !vb->empty())
+    notes.push_back("VBIOS " + *vb);
+
+  read_hwmon(r, dev_dir, driver, f, notes);
+  read_intel_clock(r, card_dir, dev_dir, f, notes);
+  if (!f.clock_mhz) {
+    if (auto t = r.raw(dev_dir + "/pp_dpm_sclk")) f.clock_mhz = sysfs::max_dpm_clock_mhz(*t);
+  }
+  if (vendor == 0x1002u || (driver && *driver == "amdgpu")) apply_kfd(kfd, f, notes);
+
+  if (card_dir.empty())
+    notes.push_back(driver ? "display controller without a DRM card (driver " + *driver + ")"
+                           : "display controller without a DRM card");
+
+  out.obs = std::move(o);
+  return out;
+}
+
+}  // namespace
+
+ParseResult scan_drm_sysfs(HostFs& fs) {
+  ParseResult res;
+  try {
+    Reader r(fs);
+    std::vector<KfdNode> kfd = read_kfd(r);
+    std::vector<std::pair<int, std::string>> cards;
+    for (const std::string& e : fs.list(kDrm)) {
+      if (auto n = card_number(e)) cards.emplace_back(*n, e);
+    }
+    std::sort(cards.begin(), cards.end());
+    if (!fs.exists(kDrm))
+      res.notes.push_back(fs.real_path(kDrm) +
+                          " does not exist: no DRM driver loaded, or sysfs not mounted there");
+    else if (cards.empty())
+      res.notes.push_back("no cardN entries in " + fs.real_path(kDrm));
+
+    std::vector<std::string> seen_bus;
+    for (const auto& [n, name] : cards) {
+      std::string card_dir = std::string(kDrm) + "/" + name;
+      std::string dev_dir = card_dir + "/device";
+      if (!fs.exists(dev_dir)) {
+        res.notes.push_back(name + " has no device directory; skipped");
+        continue;
+      }
+      DeviceOutcome d = read_device(r, kfd, name, n, card_dir, dev_dir, std::nullopt);
+      if (d.bus_id) {
+        if (std::find(seen_bus.begin(), seen_bus.end(), *d.bus_id) != seen_bus.end()) {
+          res.notes.push_back(name + " is a second DRM card of " + *d.bus_id + "; skipped");
+          continue;
+        }
+        seen_bus.push_back(*d.bus_id);
+      }
+      if (d.ignored) res.ignored.push_back(std::move(*d.ignored));
+      if (d.obs) res.devices.push_back(std::move(*d.obs));
+    }
+
+    // Display-class PCI devices that no DRM driver claimed (nvidia without nvidia-drm,
+    // vfio-pci passthrough, no driver at all).
+    for (const std::string& e : fs.list(kPciDevices)) {
+      auto bus = normalize_bus_id(e);
+      if (!bus || std::find(seen_bus.begin(), seen_bus.end(), *bus) != seen_bus.end()) continue;
+      std::string dev_dir = std::string(kPciDevices) + "/" + e;
+      auto cls = r.hex(dev_dir + "/class");
+      if (!cls || (*cls >> 16) != 0x03) continue;
+      DeviceOutcome d = read_device(r, kfd, "PCI " + *bus, std::nullopt, "", dev_dir, bus);
+      seen_bus.push_back(*bus);
+      if (d.ignored) res.ignored.push_back(std::move(*d.ignored));
+      if (d.obs) res.devices.push_back(std::move(*d.obs));
+    }
+  } catch (const std::exception& ex) {
+    res.notes.push_back(std::string("sysfs scan stopped: ") + ex.what());
+  } catch (...) {
+    res.notes.push_back("sysfs scan stopped by an unknown error");
+  }
+  return res;
+}
+
+namespace {
+
+class SysfsSource : public Source {
+ public:
+  std::string name() const override { return "sysfs"; }
+  int authority() const override { return 70; }
+  SourceReport collect(SourceContext& ctx) override {
+    SourceReport rep;
+    rep.source = name();
+    auto start = std::chrono::steady_clock::now();
+    if (!ctx.fs) {
+      rep.status = SourceStatus::skipped;
+      rep.notes.push_back("no filesystem access configured");
+      return rep;
+    }
+    rep.what = ctx.fs->real_path(kDrm);
+    ParseResult pr = scan_drm_sysfs(*ctx.fs);
+    rep.devices = std::move(pr.devices);
+    rep.ignored = std::move(pr.ignored);
+    rep.notes = std::move(pr.notes);
+    rep.status =
+        rep.devices.empty() && rep.ignored.empty() ? SourceStatus::no_devices : SourceStatus::ok;
+    rep.duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return rep;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_sysfs_source() {
+  return std::make_unique<SysfsSource>();
+}
+
+}  // namespace grey

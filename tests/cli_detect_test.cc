@@ -1,0 +1,289 @@
+// `grey-gpu-opt detect` end to end through the built binary: fake tools on PATH (a hang, garbage,
+// a non-zero exit), fake sysfs trees, the fake NVML library, replay directories built from the
+// real captures, capture -> replay, and the real tools of this machine (no GPU here).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "util/runner.h"
+
+namespace grey {
+namespace {
+
+using namespace std::chrono_literals;
+using test::read_fixture;
+using test::TempDir;
+using test::write_file;
+namespace fs = std::filesystem;
+
+struct Cli {
+  TempDir tmp;
+  std::string bin_dir = tmp / "bin";
+  std::string state = tmp / "state";
+  std::string sys = tmp / "sys";
+  std::map<std::string, std::string> env;
+
+  Cli() {
+    fs::create_directories(bin_dir);
+    fs::create_directories(sys + "/class/drm");
+    env = {{"PATH", bin_dir},
+           {"GREY_CONFIG_DIR", state},
+           {"GREY_SYSFS_ROOT", sys},
+           {"GREY_PROC_ROOT", tmp / "proc"},
+           {"GREY_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1"},
+           {"GREY_CUDA_LIBRARY", "/nonexistent/libcuda.so.1"},
+           {"GREY_OPENCL_LIBRARY", "/nonexistent/libOpenCL.so.1"}};
+  }
+  // A fake tool: prints `file` for the given first argument pattern, else `fallback`.
+  void tool_cat(const std::string& name, const std::string& content, int exit_code = 0) {
+    std::string data = tmp / ("data-" + name);
+    write_file(data, content);
+    write_file(bin_dir + "/" + name,
+               "#!/bin/sh\n/bin/cat '" + data + "'\nexit " + std::to_string(exit_code) + "\n", 0755);
+  }
+  void tool_script(const std::string& name, const std::string& body) {
+    write_file(bin_dir + "/" + name, "#!/bin/sh\n" + body + "\n", 0755);
+  }
+  CommandResult run(const std::vector<std::string>& args, std::chrono::milliseconds limit = 60s) {
+    std::vector<std::string> argv{GREY_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunOptions o;
+    o.timeout = limit;
+    o.extra_env = env;
+    PosixRunner r;
+    return r.run(argv, o);
+  }
+  nlohmann::json json(const std::vector<std::string>& args) {
+    auto r = run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    try {
+      return nlohmann::json::parse(r.out);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "not JSON: " << e.what() << "\n" << r.out;
+      return nlohmann::json();
+    }
+  }
+};
+
+TEST(CliDetect, NoToolsNoSysfsMeansNoGpuAndAValidEmptyArray) {
+  Cli c;
+  auto r = c.run({"detect", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out), nlohmann::json::array());
+  EXPECT_NE(r.err.find("no GPU found"), std::string::npos) << r.err;
+  struct stat st;
+  ASSERT_EQ(::stat((c.state + "/last_gpu_spec.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  ASSERT_EQ(::stat(c.state.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700);
+}
+
+TEST(CliDetect, FakeNvidiaSmiXmlGivesTheGpuWithNullsForUnknowns) {
+  Cli c;
+  c.tool_cat("nvidia-smi", read_fixture("nvidia-smi-xml/nvidia-tesla-t4-515.105.01-telegraf.xml"));
+  auto j = c.json({"detect", "--json", "--no-save"});
+  ASSERT_EQ(j.size(), 1u) << j.dump(2);
+  EXPECT_EQ(j[0]["vendor"], "nvidia");
+  EXPECT_EQ(j[0]["model"], "Tesla T4");
+  EXPECT_EQ(j[0]["device_id"], "0000:00:1e.0");
+  EXPECT_EQ(j[0]["pci_id"], "10de:1eb8");
+  EXPECT_EQ(j[0]["driver"], "515.105.01");
+  EXPECT_EQ(j[0]["vram_total_mb"], 15360);
+  EXPECT_TRUE(j[0]["opengl_version"].is_null());
+  EXPECT_TRUE(j[0]["numa_node"].is_null() || j[0]["numa_node"].is_number());
+  EXPECT_EQ(j[0]["detection_sources"], nlohmann::json::array({"nvidia-smi"}));
+  struct stat st;
+  EXPECT_NE(::stat((c.state + "/last_gpu_spec.json").c_str(), &st), 0) << "--no-save wrote a file";
+}
+
+TEST(CliDetect, HangingGarbageAndFailingToolsDoNotStopDetection) {
+  Cli c;
+  c.tool_script("nvidia-smi", "/bin/sleep 1000");  // hangs forever
+  c.tool_cat("lspci", std::string("\x00\xff\x13garbage\n\x7f", 13));
+  c.tool_cat("rocm-smi", "ERROR: rocm-smi failed\n", 3);
+  c.tool_cat("clinfo", "Number of platforms                               0\n");
+  c.tool_cat("lshw", read_fixture("lshw/amd-radeon-hd5770-full-tree-athlon64-nforce4-lshw-octology.txt"));
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = c.run({"detect", "--explain", "--timeout", "1", "--no-save"});
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(took, 3500ms) << "the deadline plus a little";
+  EXPECT_NE(r.out.find("[nvidia-smi] timed out"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[rocm-smi] failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("exit code 3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[lspci]"), std::string::npos);
+  EXPECT_NE(r.out.find("[nvml] missing"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("/nonexistent/libnvidia-ml.so.1"), std::string::npos) << r.out;
+  // lshw's HD 5770 still made it through.
+  EXPECT_NE(r.out.find("Juniper XT"), std::string::npos) << r.out;
+}
+
+TEST(CliDetect, BlockedNvmlLibraryCallIsAbandonedAtTheDeadline) {
+  Cli c;
+  c.env["GREY_NVML_LIBRARY"] = std::string(GREY_FAKE_LIB_DIR) + "/fake_nvml.so";
+  c.env["FAKE_NVML_HANG_INIT"] = "1";
+  c.tool_cat("nvidia-smi", read_fixture("nvidia-smi-xml/nvidia-tesla-t4-515.105.01-telegraf.xml"));
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = c.run({"detect", "--json", "--explain", "--timeout", "1", "--no-save"}, 20s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(took, 3500ms);
+  EXPECT_NE(r.err.find("[nvml] timed out"), std::string::npos) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["model"], "Tesla T4");
+}
+
+TEST(CliDetect, FakeNvmlMergesWithNvidiaSmiByBusId) {
+  Cli c;
+  c.env["GREY_NVML_LIBRARY"] = std::string(GREY_FAKE_LIB_DIR) + "/fake_nvml.so";
+  auto j = c.json({"detect", "--json", "--no-save"});
+  ASSERT_EQ(j.size(), 2u) << j.dump(2);
+  for (auto& g : j) {
+    EXPECT_EQ(g["vendor"], "nvidia");
+    EXPECT_EQ(g["kernel_driver"], "nvidia");
+    EXPECT_TRUE(g["vram_total_mb"].is_number());
+    EXPECT_EQ(g["detection_sources"][0], "nvml");
+  }
+}
+
+std::string replay_dir(const TempDir& t, const std::map<std::string, std::string>& files) {
+  std::string d = t / "replay";
+  for (const auto& [name, fixture] : files) write_file(d + "/" + name, read_fixture(fixture));
+  fs::create_directories(d);
+  return d;
+}
+
+TEST(CliDetect, ReplayTenGpusFromTheTable) {
+  Cli c;
+  auto d = replay_dir(c.tmp, {{"nvidia-smi.txt", "nvidia-smi-table/nvidia-a40-x10-550.127.05-thamada.txt"}});
+  auto j = c.json({"detect", "--json", "--replay", d});
+  ASSERT_EQ(j.size(), 10u);
+  EXPECT_EQ(j[0]["device_id"], "0000:4f:00.0");
+  EXPECT_EQ(j[9]["device_id"], "0000:d6:00.0");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(j[i]["index"], i);
+    EXPECT_EQ(j[i]["vram_total_mb"], 46068);
+    EXPECT_EQ(j[i]["driver"], "550.127.05");
+  }
+}
+
+TEST(CliDetect, ReplayMixedVendorsOnOneMachine) {
+  Cli c;
+  auto d = replay_dir(c.tmp, {{"nvidia-smi.xml", "nvidia-smi-xml/nvidia-geforce-rtx2070-x2-590.44.01-telegraf.xml"},
+                              {"rocm-smi.json", "rocm-smi/amd-instinct-mi100-x6-rocm5.7.1-json-telegraf.json"}});
+  auto j = c.json({"detect", "--json", "--replay", d});
+  ASSERT_EQ(j.size(), 8u) << j.dump(1);
+  int nv = 0, amd = 0;
+  for (auto& g : j) {
+    nv += g["vendor"] == "nvidia";
+    amd += g["vendor"] == "amd";
+  }
+  EXPECT_EQ(nv, 2);
+  EXPECT_EQ(amd, 6);
+}
+
+TEST(CliDetect, ReplaySysfsFixtureAndLspciMergeIntoOneRecord) {
+  Cli c;
+  std::string d = c.tmp / "replay";
+  fs::create_directories(d + "/sys/class/drm");
+  fs::copy(test::fixture_path("sysfs/amd-radeon-rx-vega56-lact/card0"), d + "/sys/class/drm/card0",
+           fs::copy_options::recursive);
+  write_file(d + "/lspci.txt",
+             "Slot:\t0000:0b:00.0\nClass:\tVGA compatible controller [0300]\nVendor:\tAdvanced Micro "
+             "Devices, Inc. [AMD/ATI] [1002]\nDevice:\tVega 10 XL/XT [Radeon RX Vega 56/64] [687f]\n"
+             "Driver:\tamdgpu\n\n");
+  auto j = c.json({"detect", "--json", "--replay", d});
+  ASSERT_EQ(j.size(), 1u) << j.dump(1);
+  EXPECT_EQ(j[0]["vendor"], "amd");
+  EXPECT_EQ(j[0]["device_id"], "0000:0b:00.0");
+  EXPECT_EQ(j[0]["vram_total_mb"], 8176);
+  EXPECT_EQ(j[0]["kernel_driver"], "amdgpu");
+  EXPECT_EQ(j[0]["detection_sources"], nlohmann::json::array({"sysfs", "lspci"}));
+}
+
+TEST(CliDetect, CaptureThenReplayGivesTheSameGpus) {
+  Cli c;
+  c.tool_cat("nvidia-smi", read_fixture("nvidia-smi-xml/nvidia-geforce-rtx2070-x2-590.44.01-telegraf.xml"));
+  fs::copy(test::fixture_path("sysfs/intel-tigerlake-igpu-xe-lact/card0"), c.sys + "/class/drm/card0",
+           fs::copy_options::recursive);
+  std::string cap = c.tmp / "cap";
+  auto r = c.run({"capture", cap});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("captured"), std::string::npos);
+  auto manifest = nlohmann::json::parse(test::read_file(cap + "/manifest.json"));
+  EXPECT_FALSE(manifest["commands"].empty());
+  EXPECT_TRUE(fs::exists(cap + "/nvidia-smi.xml"));
+  EXPECT_TRUE(fs::exists(cap + "/sys/class/drm/card0/device/uevent"));
+  auto live = c.json({"detect", "--json", "--no-save"});
+  auto replayed = c.json({"detect", "--json", "--no-save", "--replay", cap});
+  ASSERT_EQ(live.size(), 3u) << live.dump(1);
+  ASSERT_EQ(replayed.size(), live.size());
+  for (size_t i = 0; i < live.size(); ++i) {
+    EXPECT_EQ(live[i]["device_id"], replayed[i]["device_id"]);
+    EXPECT_EQ(live[i]["model"], replayed[i]["model"]);
+    EXPECT_EQ(live[i]["vram_total_mb"], replayed[i]["vram_total_mb"]);
+  }
+}
+
+TEST(CliDetect, RealToolsOfThisMachineFindNoGpuAndExplainTheSoftwareDevices) {
+  Cli c;
+  c.env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";
+  c.env["GREY_SYSFS_ROOT"] = "/sys";
+  c.env.erase("GREY_OPENCL_LIBRARY");
+  if (fs::exists("/dev/nvidia0") || fs::exists("/dev/dri/renderD128"))
+    GTEST_SKIP() << "this machine has a GPU";
+  auto r = c.run({"detect", "--json", "--explain", "--no-save", "--timeout", "20"}, 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out), nlohmann::json::array());
+  if (fs::exists("/usr/bin/vulkaninfo")) {
+    EXPECT_NE(r.err.find("llvmpipe"), std::string::npos) << r.err;
+  }
+  if (fs::exists("/usr/bin/clinfo")) {
+    EXPECT_NE(r.err.find("PoCL"), std::string::npos) << r.err;
+  }
+  if (getenv("DISPLAY") && fs::exists("/usr/bin/glxinfo")) {
+    EXPECT_NE(r.err.find("[glxinfo] ok"), std::string::npos) << r.err;
+  }
+  EXPECT_NE(r.err.find("Seen and ignored"), std::string::npos);
+}
+
+TEST(CliDetect, BadUsage) {
+  Cli c;
+  EXPECT_EQ(c.run({"detect", "--timeout", "-1"}).exit_code, 2);
+  EXPECT_EQ(c.run({"detect", "--replay", c.tmp / "nope"}).exit_code, 2);
+  EXPECT_EQ(c.run({"frobnicate"}).exit_code, 2);
+  auto v = c.run({"--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("grey-gpu-opt 0."), std::string::npos);
+  auto h = c.run({"detect", "--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_NE(h.out.find("--replay"), std::string::npos);
+}
+
+TEST(CliDetect, HumanTableAndVerbose) {
+  Cli c;
+  c.tool_cat("nvidia-smi", read_fixture("nvidia-smi-xml/nvidia-tesla-t4-515.105.01-telegraf.xml"));
+  auto r = c.run({"detect", "-v", "--no-save"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("Tesla T4"), std::string::npos);
+  EXPECT_NE(r.out.find("BUS ID"), std::string::npos);
+  EXPECT_NE(r.err.find("sources ("), std::string::npos);
+}
+
+TEST(CliDetect, StateDirSymlinkIsRefused) {
+  Cli c;
+  fs::create_directories(c.tmp / "real");
+  fs::create_directory_symlink(c.tmp / "real", c.state);
+  auto r = c.run({"detect"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("symbolic link"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace grey

@@ -1,0 +1,235 @@
+// The detector with in-process fake sources: concurrency, the deadline with a source that
+// blocks forever, merging by bus id / uuid / vendor order, software devices, contradictions.
+#include "detect/detector.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "detect/software.h"
+
+namespace grey {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeSource : public Source {
+ public:
+  FakeSource(std::string name, int auth, std::vector<Observation> obs,
+             std::chrono::milliseconds delay = 0ms)
+      : name_(std::move(name)), auth_(auth), obs_(std::move(obs)), delay_(delay) {}
+  std::string name() const override { return name_; }
+  int authority() const override { return auth_; }
+  SourceReport collect(SourceContext&) override {
+    std::this_thread::sleep_for(delay_);
+    SourceReport r;
+    r.source = name_;
+    r.status = obs_.empty() ? SourceStatus::no_devices : SourceStatus::ok;
+    r.devices = obs_;
+    return r;
+  }
+
+ private:
+  std::string name_;
+  int auth_;
+  std::vector<Observation> obs_;
+  std::chrono::milliseconds delay_;
+};
+
+// Blocks like a vendor library call that never returns.
+class StuckSource : public Source {
+ public:
+  explicit StuckSource(std::shared_ptr<std::atomic<bool>> release) : release_(std::move(release)) {}
+  std::string name() const override { return "stuck"; }
+  int authority() const override { return 100; }
+  SourceReport collect(SourceContext&) override {
+    while (!release_->load()) std::this_thread::sleep_for(5ms);
+    SourceReport r;
+    r.source = "stuck";
+    return r;
+  }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> release_;
+};
+
+class ThrowingSource : public Source {
+ public:
+  std::string name() const override { return "thrower"; }
+  int authority() const override { return 1; }
+  SourceReport collect(SourceContext&) override { throw std::runtime_error("boom"); }
+};
+
+Observation obs(std::optional<std::string> bus, std::string vendor, std::string model,
+                std::optional<int64_t> vram = std::nullopt) {
+  Observation o;
+  o.f.bus_id = std::move(bus);
+  o.f.vendor = std::move(vendor);
+  o.f.model = std::move(model);
+  o.f.vram_total_mb = vram;
+  return o;
+}
+
+DetectEnv env() { return DetectEnv{}; }
+
+TEST(Detector, SourcesRunConcurrently) {
+  std::vector<std::unique_ptr<Source>> s;
+  for (int i = 0; i < 6; ++i)
+    s.push_back(std::make_unique<FakeSource>("s" + std::to_string(i), i, std::vector<Observation>{},
+                                             200ms));
+  DetectOptions o;
+  o.timeout = 2000ms;
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run_detection(std::move(s), env(), o);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 800ms) << "six 200 ms sources must overlap";
+  EXPECT_EQ(r.reports.size(), 6u);
+  EXPECT_TRUE(r.gpus.empty());
+  EXPECT_FALSE(r.notes.empty());
+}
+
+TEST(Detector, BlockedSourceIsAbandonedAtTheDeadline) {
+  auto release = std::make_shared<std::atomic<bool>>(false);
+  std::vector<std::unique_ptr<Source>> s;
+  s.push_back(std::make_unique<StuckSource>(release));
+  s.push_back(std::make_unique<FakeSource>(
+      "lspci", 30, std::vector<Observation>{obs("0000:01:00.0", "nvidia", "GA102")}));
+  DetectOptions o;
+  o.timeout = 300ms;
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run_detection(std::move(s), env(), o);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 1500ms);
+  EXPECT_TRUE(r.abandoned_work);
+  ASSERT_EQ(r.reports.size(), 2u);
+  EXPECT_EQ(r.reports[0].status, SourceStatus::timed_out);
+  EXPECT_NE(r.reports[0].notes[0].find("deadline"), std::string::npos);
+  ASSERT_EQ(r.gpus.size(), 1u) << "the other sources' results are kept";
+  release->store(true);  // let the abandoned thread finish before the test process ends
+  std::this_thread::sleep_for(50ms);
+}
+
+TEST(Detector, ThrowingSourceBecomesANote) {
+  std::vector<std::unique_ptr<Source>> s;
+  s.push_back(std::make_unique<ThrowingSource>());
+  auto r = run_detection(std::move(s), env(), {});
+  ASSERT_EQ(r.reports.size(), 1u);
+  EXPECT_EQ(r.reports[0].status, SourceStatus::failed);
+  EXPECT_NE(r.reports[0].notes[0].find("boom"), std::string::npos);
+}
+
+SourceReport rep(std::string name, std::vector<Observation> o) {
+  SourceReport r;
+  r.source = std::move(name);
+  r.devices = std::move(o);
+  return r;
+}
+
+TEST(Merge, ByBusIdAuthorityWinsPerField) {
+  auto a = obs("0000:1b:00.0", "nvidia", "NVIDIA H100 80GB HBM3", 81559);
+  a.f.uuid = "GPU-abc";
+  auto b = obs("0000:1b:00.0", "nvidia", "GH100 [H100 SXM5 80GB]", 65536);
+  b.f.kernel_driver = "nvidia";
+  b.f.numa_node = 1;
+  std::map<std::string, int> auth{{"nvml", 100}, {"lspci", 30}};
+  std::vector<IgnoredDevice> ign;
+  auto g = merge_reports({rep("lspci", {b}), rep("nvml", {a})}, auth, &ign, "T");
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].f.model, "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(g[0].f.vram_total_mb, 81559);
+  EXPECT_EQ(g[0].f.kernel_driver, "nvidia");
+  EXPECT_EQ(g[0].f.numa_node, 1);
+  EXPECT_EQ(g[0].detection_sources, (std::vector<std::string>{"nvml", "lspci"}));
+  EXPECT_EQ(g[0].detection_timestamp, "T");
+  bool noted = false;
+  for (auto& n : g[0].notes) noted |= n.find("disagree on total VRAM") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
+TEST(Merge, UuidThenVendorOrderAndMixedVendors) {
+  auto n1 = obs("0000:01:00.0", "nvidia", "RTX A");
+  n1.f.uuid = "GPU-1111";
+  auto n2 = obs("0000:02:00.0", "nvidia", "RTX B");
+  auto amd = obs("0000:03:00.0", "amd", "MI100");
+  auto by_uuid = obs(std::nullopt, "nvidia", "from nvml without bus");
+  by_uuid.f.uuid = "gpu-1111";
+  by_uuid.f.cuda_version = "12.4";
+  auto gl = obs(std::nullopt, "amd", "AMD gl renderer");
+  gl.f.opengl_version = "4.6";
+  auto vk1 = obs(std::nullopt, "nvidia", "vk nvidia 1");
+  vk1.f.vulkan_version = "1.3";
+  auto vk2 = obs(std::nullopt, "nvidia", "vk nvidia 2");
+  vk2.f.vulkan_version = "1.2";
+  std::map<std::string, int> auth{{"lspci", 30}, {"x", 90}, {"glxinfo", 45}, {"vulkaninfo", 50}};
+  auto g = merge_reports({rep("lspci", {n1, n2, amd}), rep("x", {by_uuid}), rep("glxinfo", {gl}),
+                          rep("vulkaninfo", {vk1, vk2})},
+                         auth, nullptr, "T");
+  ASSERT_EQ(g.size(), 3u);
+  EXPECT_EQ(g[0].f.cuda_version, "12.4");
+  EXPECT_EQ(g[0].f.vulkan_version, "1.3");
+  EXPECT_EQ(g[1].f.vulkan_version, "1.2");
+  EXPECT_EQ(g[2].f.opengl_version, "4.6");
+  EXPECT_EQ(g[2].f.vendor, "amd");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(g[static_cast<size_t>(i)].index, i);
+}
+
+TEST(Merge, SoftwareDevicesAreIgnoredWithReasons) {
+  Observation llvm = obs(std::nullopt, "unknown", "llvmpipe (LLVM 15.0.6, 256 bits)");
+  Observation pocl = obs(std::nullopt, "intel", "cpu");
+  pocl.software_reason = "OpenCL CPU device (PoCL)";
+  Observation virtio = obs("0000:00:01.0", "unknown", "Virtio 1.0 GPU");
+  virtio.f.pci_vendor_id = 0x1af4;
+  Observation aspeed = obs("0000:02:00.0", "unknown", "ASPEED Graphics Family");
+  Observation es1000 = obs("0000:04:04.0", "amd", "ES1000");
+  Observation real = obs("0000:65:00.0", "nvidia", "NVIDIA A40");
+  std::vector<IgnoredDevice> ign;
+  auto g = merge_reports({rep("a", {llvm, pocl, virtio, aspeed, es1000, real})}, {}, &ign, "T");
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].f.model, "NVIDIA A40");
+  ASSERT_EQ(ign.size(), 5u);
+  for (auto& i : ign) EXPECT_FALSE(i.reason.empty()) << i.name;
+}
+
+TEST(Merge, MergedRecordCanRevealAVirtualAdapter) {
+  // lshw names it vaguely; sysfs knows the driver is bochs: the merged record is virtual.
+  Observation a = obs("0000:00:02.0", "unknown", "VGA compatible controller");
+  Observation b;
+  b.f.bus_id = "0000:00:02.0";
+  b.f.kernel_driver = "bochs-drm";
+  std::vector<IgnoredDevice> ign;
+  auto g = merge_reports({rep("lshw", {a}), rep("sysfs", {b})}, {{"sysfs", 70}, {"lshw", 25}}, &ign, "T");
+  EXPECT_TRUE(g.empty());
+  ASSERT_EQ(ign.size(), 1u);
+  EXPECT_NE(ign[0].reason.find("Bochs"), std::string::npos);
+  // And when only the merged fields reveal it (vendor id from one source, name from another).
+  Observation c = obs("0000:00:03.0", "unknown", "Display controller");
+  Observation d;
+  d.f.bus_id = "0000:00:03.0";
+  d.f.model = "Device 1111";
+  std::vector<IgnoredDevice> ign2;
+  Observation e;
+  e.f.bus_id = "0000:00:03.0";
+  e.f.numa_node = 0;
+  auto g2 = merge_reports({rep("lshw", {c}), rep("lspci", {d}), rep("sysfs", {e})}, {}, &ign2, "T");
+  EXPECT_EQ(g2.size(), 1u);
+}
+
+TEST(Software, Rules) {
+  Observation o;
+  EXPECT_FALSE(software_reason(o));
+  o.f.model = "SwiftShader Device (Subzero)";
+  EXPECT_TRUE(software_reason(o));
+  o.f.model = "Matrox Electronics Systems Ltd. G200eR2";
+  EXPECT_TRUE(software_reason(o));
+  o.f.model = "NVIDIA GeForce RTX 4090";
+  EXPECT_FALSE(software_reason(o));
+  o.f.kernel_driver = "mgag200";
+  EXPECT_TRUE(software_reason(o));
+  Observation v;
+  v.f.pci_vendor_id = 0x1234;
+  EXPECT_TRUE(software_reason(v));
+}
+
+}  // namespace
+}  // namespace grey
