@@ -115,7 +115,8 @@ TEST(AmdSmiJson, OlderTopLevelArrayAndStringValues) {
      "vram": {"type": "HBM3", "size": "196608 MB"},
      "limit": {"max_power": "750 W", "socket_power": "750 W",
                "slowdown_edge_temperature": "N/A", "slowdown_hotspot_temperature": "100 \u00b0C"}},
-    {"gpu": 3, "asic": {"market_name": "AMD Radeon PRO W7800"}, "bus": {"bdf": "0000:42:00.0"},
+    {"gpu": 3, "asic": {"market_name": "AMD Radeon PRO W7800"},
+     "bus": {"bdf": "0000:42:00.0", "max_pcie_speed": "16000 MT/s"},
      "vram": {"size": {"value": 34359738368, "unit": "B"}}}])J");
   ASSERT_TRUE(r.recognized);
   ASSERT_EQ(r.devices.size(), 2u);
@@ -129,6 +130,7 @@ TEST(AmdSmiJson, OlderTopLevelArrayAndStringValues) {
   EXPECT_EQ(r.devices[0].f.thermal.slowdown_c, 100);  // hotspot when edge is N/A
   EXPECT_EQ(r.devices[1].f.tool_index, 3);
   EXPECT_EQ(r.devices[1].f.vram_total_mb, 32768);
+  EXPECT_EQ(r.devices[1].f.pcie_gen, 4);
   EXPECT_EQ(r.devices[1].f.pci_device_id, std::nullopt);
 }
 

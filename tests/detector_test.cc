@@ -226,6 +226,9 @@ TEST(Software, Rules) {
   EXPECT_FALSE(software_reason(o));
   o.f.kernel_driver = "mgag200";
   EXPECT_TRUE(software_reason(o));
+  o = Observation{};
+  o.f.model = "cpu-skylake-avx512-Intel(R) Xeon(R) Platinum 8480+";
+  EXPECT_NE(software_reason(o)->find("PoCL"), std::string::npos);
   Observation v;
   v.f.pci_vendor_id = 0x1234;
   EXPECT_TRUE(software_reason(v));

@@ -20,7 +20,9 @@ bool has_note(const std::vector<std::string>& notes, std::string_view needle) {
   return false;
 }
 
-ParseResult parse_file(const std::string& rel) { return parse_glxinfo(read_fixture(rel)); }
+ParseResult parse_file(const std::string& rel) {
+  return parse_glxinfo(read_fixture(rel));
+}
 
 TEST(Glxinfo, Gtx970Proprietary) {
   auto r = parse_file("glxinfo/nvidia-geforce-gtx970-proprietary-glxinfo-peracotta.txt");

@@ -225,7 +225,8 @@ TEST(Lspci, VmmNnDkHybridLaptop) {
   EXPECT_EQ(unnamed->f.pci_device_id, 0x2684u);
   EXPECT_FALSE(unnamed->f.model) << "'Device [2684]' is not a name";
   EXPECT_FALSE(unnamed->f.kernel_driver);
-  EXPECT_TRUE(has_note(unnamed->notes, "no kernel driver bound; available modules: nouveau, nvidia"));
+  EXPECT_TRUE(
+      has_note(unnamed->notes, "no kernel driver bound; available modules: nouveau, nvidia"));
   EXPECT_EQ(unnamed->display_name(), "PCI 10de:2684");
 }
 
@@ -238,10 +239,10 @@ TEST(Lspci, MmNnVirtualAdapters) {
     uint32_t ven, dev;
     const char* reason_has;
   };
-  for (const Want& w : {Want{"0000:00:01.0", 0x1234, 0x1111, "QEMU/Bochs"},
-                        Want{"0000:00:02.0", 0x1af4, 0x1050, "virtio"},
-                        Want{"0000:00:03.0", 0x1b36, 0x0100, "QXL"},
-                        Want{"0000:00:04.0", 0x1013, 0x00b8, "Cirrus"}}) {
+  for (const Want& w :
+       {Want{"0000:00:01.0", 0x1234, 0x1111, "QEMU/Bochs"},
+        Want{"0000:00:02.0", 0x1af4, 0x1050, "virtio"}, Want{"0000:00:03.0", 0x1b36, 0x0100, "QXL"},
+        Want{"0000:00:04.0", 0x1013, 0x00b8, "Cirrus"}}) {
     const auto* d = by_bus(r, w.bus);
     ASSERT_TRUE(d) << w.bus;
     EXPECT_EQ(d->f.pci_vendor_id, w.ven) << w.bus;
@@ -351,7 +352,8 @@ TEST(Lspci, UnknownVendorKeepsWholeName) {
 TEST(Lspci, ClassByNumberOnly) {
   // A subclass pci.ids lacks is printed as "<base class name> [xxxx]"; unknown as "Class xxxx".
   auto r = parse_lspci(
-      "01:00.0 Display controller [0380]: Advanced Micro Devices, Inc. [AMD/ATI] Device [1002:74a1]\n"
+      "01:00.0 Display controller [0380]: Advanced Micro Devices, Inc. [AMD/ATI] Device "
+      "[1002:74a1]\n"
       "02:00.0 Class 0381: Intel Corporation Device 56c0\n"
       "03:00.0 Serial bus controller [0c80]: Intel Corporation Cannon Lake PCH SPI Controller\n"
       "04:00.0 Unassigned class [ffff]: Red Hat, Inc. Virtio 1.0 RNG\n");
@@ -377,7 +379,8 @@ TEST(Lspci, KernelDriverWithK) {
 }
 
 TEST(Lspci, RepeatedSlotMergedNotDuplicated) {
-  std::string a = "01:00.0 VGA compatible controller: NVIDIA Corporation GA102 [GeForce RTX 3090]\n";
+  std::string a =
+      "01:00.0 VGA compatible controller: NVIDIA Corporation GA102 [GeForce RTX 3090]\n";
   std::string b =
       "01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] "
       "[10de:2204] (rev a1)\n";
@@ -395,6 +398,50 @@ TEST(Lspci, CrlfLineEnds) {
   EXPECT_EQ(r.devices[0].f.kernel_driver, "nvidia");
 }
 
+TEST(Lspci, MachineFormsWithoutNn) {
+  auto mm = parse_lspci(
+      "00:02.0 \"VGA compatible controller\" \"Intel Corporation\" \"HD Graphics 515\" -r07 -p00 "
+      "\"ASUSTeK Computer Inc.\" \"HD Graphics 515\"\n"
+      "00:1f.3 \"Audio device\" \"Intel Corporation\" \"Sunrise Point-LP HD Audio\" -r21 -p00 "
+      "\"ASUSTeK Computer Inc.\" \"Device 1d4d\"\n");
+  ASSERT_TRUE(mm.recognized);
+  ASSERT_EQ(mm.devices.size(), 1u);
+  EXPECT_EQ(mm.devices[0].f.vendor, "intel");
+  EXPECT_EQ(mm.devices[0].f.model, "HD Graphics 515");
+  EXPECT_FALSE(mm.devices[0].f.pci_vendor_id);
+  EXPECT_TRUE(has_note(mm.devices[0].notes, "subsystem: ASUSTeK Computer Inc. HD Graphics 515"));
+
+  auto mn = parse_lspci("00:02.0 \"0300\" \"8086\" \"1916\" -r07 -p00 \"1043\" \"1d4d\"\n");
+  ASSERT_EQ(mn.devices.size(), 1u);
+  EXPECT_EQ(mn.devices[0].f.vendor, "intel");
+  EXPECT_EQ(mn.devices[0].f.pci_vendor_id, 0x8086u);
+  EXPECT_EQ(mn.devices[0].f.pci_device_id, 0x1916u);
+  EXPECT_FALSE(mn.devices[0].f.model);
+
+  auto vmm = parse_lspci(
+      "Slot:\t01:00.0\n"
+      "Class:\tVGA compatible controller\n"
+      "Vendor:\tNVIDIA Corporation\n"
+      "Device:\tGA102 [GeForce RTX 3090]\n"
+      "SVendor:\teVga.com. Corp.\n"
+      "SDevice:\tDevice 3987\n"
+      "Rev:\ta1\n"
+      "NUMANode:\t1\n"
+      "\n"
+      "Slot:\t01:00.1\n"
+      "Class:\tAudio device\n"
+      "Vendor:\tNVIDIA Corporation\n"
+      "Device:\tGA102 High Definition Audio Controller\n");
+  ASSERT_TRUE(vmm.recognized);
+  ASSERT_EQ(vmm.devices.size(), 1u);
+  EXPECT_EQ(vmm.devices[0].f.bus_id, "0000:01:00.0");
+  EXPECT_EQ(vmm.devices[0].f.vendor, "nvidia");
+  EXPECT_EQ(vmm.devices[0].f.model, "GA102 [GeForce RTX 3090]");
+  EXPECT_EQ(vmm.devices[0].f.numa_node, 1);
+  EXPECT_FALSE(vmm.devices[0].f.pci_device_id);
+  EXPECT_TRUE(has_note(vmm.devices[0].notes, "subsystem: eVga.com. Corp. Device 3987"));
+}
+
 // ---- bad input ----------------------------------------------------------------------------
 
 TEST(Lspci, Empty) {
@@ -407,7 +454,8 @@ TEST(Lspci, Empty) {
 }
 
 TEST(Lspci, ErrorTexts) {
-  auto r = parse_lspci("pcilib: Cannot open /proc/bus/pci\nlspci: Cannot find any working access method.\n");
+  auto r = parse_lspci(
+      "pcilib: Cannot open /proc/bus/pci\nlspci: Cannot find any working access method.\n");
   EXPECT_FALSE(r.recognized);
   EXPECT_TRUE(r.devices.empty());
   ASSERT_FALSE(r.notes.empty());
@@ -419,7 +467,8 @@ TEST(Lspci, ErrorTexts) {
 }
 
 TEST(Lspci, OtherToolsTextIsNotLspci) {
-  auto r = parse_lspci(read_fixture("glxinfo/nvidia-geforce-gtx970-proprietary-glxinfo-peracotta.txt"));
+  auto r =
+      parse_lspci(read_fixture("glxinfo/nvidia-geforce-gtx970-proprietary-glxinfo-peracotta.txt"));
   EXPECT_FALSE(r.recognized);
   EXPECT_TRUE(r.devices.empty());
   EXPECT_TRUE(has_note(r.notes, "not lspci output"));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
 #include <set>
 #include <string>
@@ -403,6 +404,30 @@ TEST(NvidiaSmiCsv, TruncationSweep) {
         agree(p.tool_index, f.tool_index, "index");
       }
     }
+  }
+}
+
+// 16 MiB of junk shaped like the format: bounded time and memory, at most 1024 devices.
+std::string repeat(const std::string& unit, size_t bytes) {
+  std::string s;
+  s.reserve(bytes + unit.size());
+  while (s.size() < bytes) s += unit;
+  return s;
+}
+
+TEST(NvidiaSmiCsv, HugeJunkIsBounded) {
+  const std::string inputs[] = {
+      repeat(",", 16u << 20),
+      "index, name\n" + repeat("0, X\n", 16u << 20),
+      "index, name\n" + repeat(",", 16u << 20),
+  };
+  for (const std::string& in : inputs) {
+    auto t0 = std::chrono::steady_clock::now();
+    ParseResult r = parse_nvidia_smi_csv(in);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LE(r.devices.size(), 1024u);
+    EXPECT_LE(r.notes.size(), 16u);
+    EXPECT_LT(s, 20.0) << in.substr(0, 40);
   }
 }
 

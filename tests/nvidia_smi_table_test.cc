@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
 #include <string>
 
@@ -405,6 +406,31 @@ TEST(NvidiaSmiTable, TruncationSweep) {
         }
       }
     }
+  }
+}
+
+// 16 MiB of junk shaped like the format: bounded time and memory, at most 1024 devices.
+std::string repeat(const std::string& unit, size_t bytes) {
+  std::string s;
+  s.reserve(bytes + unit.size());
+  while (s.size() < bytes) s += unit;
+  return s;
+}
+
+TEST(NvidiaSmiTable, HugeJunkIsBounded) {
+  const std::string inputs[] = {
+      repeat("|", 16u << 20),
+      "| GPU  Name | Bus-Id |\n|===|\n" +
+          repeat("|   0  X  Off |   00000000:01:00.0 Off | 0 |\n+--+\n", 16u << 20),
+      "| GPU  Name | Bus-Id |\n|===|\n|   0  X" + repeat("|", 16u << 20) + "\n",
+  };
+  for (const std::string& in : inputs) {
+    auto t0 = std::chrono::steady_clock::now();
+    ParseResult r = parse_nvidia_smi_table(in);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LE(r.devices.size(), 1024u);
+    EXPECT_LE(r.notes.size(), 16u);
+    EXPECT_LT(s, 20.0) << in.substr(0, 40);
   }
 }
 

@@ -2,6 +2,7 @@
 // SOURCES.md), plus damaged and foreign inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <string>
@@ -498,6 +499,31 @@ TEST(NvidiaSmiXml, TruncationSweepAgreesWithFullParse) {
         agree(p.thermal.shutdown_c, f.thermal.shutdown_c, "shutdown");
       }
     }
+  }
+}
+
+// 16 MiB of junk shaped like the format: bounded time and memory, at most 1024 devices.
+std::string repeat(const std::string& unit, size_t bytes) {
+  std::string s;
+  s.reserve(bytes + unit.size());
+  while (s.size() < bytes) s += unit;
+  return s;
+}
+
+TEST(NvidiaSmiXml, HugeJunkIsBounded) {
+  const std::string inputs[] = {
+      std::string(16u << 20, '<'),
+      "<nvidia_smi_log>" +
+          repeat("<gpu><pci><pci_bus_id>0:1:0.0</pci_bus_id></pci></gpu>", 16u << 20),
+      "<?xml version=\"1.0\"?><nvidia_smi_log>" + repeat("<a>", 16u << 20),
+  };
+  for (const std::string& in : inputs) {
+    auto t0 = std::chrono::steady_clock::now();
+    ParseResult r = parse_nvidia_smi_xml(in);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LE(r.devices.size(), 1024u);
+    EXPECT_LE(r.notes.size(), 16u);
+    EXPECT_LT(s, 20.0) << in.substr(0, 40);
   }
 }
 

@@ -56,9 +56,9 @@ std::vector<Plan> sample_plans() {
   TelemetryWindow w;
   w.duration_s = 12.5;
   for (int t = 0; t < 2; ++t)
-    w.samples.push_back({ProcessSample{1, "python", "u", 0, 1000, 0.0},
-                         ProcessSample{2, "python", "u", 0, 1010, 0.0},
-                         ProcessSample{3, "python", "u", 0, 1020, 3.0}});
+    w.samples.push_back({PlanProcessSample{1, "python", "u", 0, 1000, 0.0},
+                         PlanProcessSample{2, "python", "u", 0, 1010, 0.0},
+                         PlanProcessSample{3, "python", "u", 0, 1020, 3.0}});
   PlanOverrides ov;
   ov.global.push_back(FieldOverride{"fairness_weight_per_process", 0.1, "c.yaml", 1});
   ov.per_gpu["2"].push_back(FieldOverride{"placement_policy", std::monostate{}, "c.yaml", 3});
@@ -103,19 +103,34 @@ TEST(PlanIo, FieldSetAndOrderOfSpec7) {
   auto j = plan_to_json(p);
   std::vector<std::string> top;
   for (auto it = j.begin(); it != j.end(); ++it) top.push_back(it.key());
-  EXPECT_EQ(top, (std::vector<std::string>{"schema_version", "mode", "generated_at",
-                                           "gpu_specs_hash", "confidence_overall", "notes",
-                                           "gpus"}));
+  EXPECT_EQ(top,
+            (std::vector<std::string>{"schema_version", "mode", "generated_at", "gpu_specs_hash",
+                                      "confidence_overall", "notes", "gpus"}));
   std::vector<std::string> gk;
   for (auto it = j["gpus"][0].begin(); it != j["gpus"][0].end(); ++it) gk.push_back(it.key());
-  EXPECT_EQ(gk, (std::vector<std::string>{
-                    "index", "device_id", "uuid", "model", "per_process_vram_cap_mb",
-                    "recommended_batch_size", "tensor_chunk_size_mb", "cooldown_threshold_c",
-                    "resume_threshold_c", "fair_scheduling_policy", "placement_policy",
-                    "preemptive_throttle", "power_limit_w", "max_concurrent_kernels",
-                    "fairness_weight_per_process", "utilization_heatmap_enabled",
-                    "estimated_reclaimed_mb", "dedup_buffer_count", "compression_ratio",
-                    "confidence", "rationale", "provenance", "enforcement"}));
+  EXPECT_EQ(gk, (std::vector<std::string>{"index",
+                                          "device_id",
+                                          "uuid",
+                                          "model",
+                                          "per_process_vram_cap_mb",
+                                          "recommended_batch_size",
+                                          "tensor_chunk_size_mb",
+                                          "cooldown_threshold_c",
+                                          "resume_threshold_c",
+                                          "fair_scheduling_policy",
+                                          "placement_policy",
+                                          "preemptive_throttle",
+                                          "power_limit_w",
+                                          "max_concurrent_kernels",
+                                          "fairness_weight_per_process",
+                                          "utilization_heatmap_enabled",
+                                          "estimated_reclaimed_mb",
+                                          "dedup_buffer_count",
+                                          "compression_ratio",
+                                          "confidence",
+                                          "rationale",
+                                          "provenance",
+                                          "enforcement"}));
   EXPECT_EQ(j["schema_version"], 1);
   EXPECT_EQ(j["mode"], "safe");
   EXPECT_EQ(j["gpus"][0]["per_process_vram_cap_mb"], 61169);
@@ -185,7 +200,8 @@ TEST(PlanIo, BadPlanFilesSayWhatIsWrong) {
        "plan.gpus[0].per_process_vram_cap_mb: expected an integer"},
       {replace("\"cooldown_threshold_c\": 83,", ""), true,
        "plan.gpus[0]: missing key \"cooldown_threshold_c\""},
-      {replace("\"per_process_vram_cap_mb\": \"derived\"", "\"per_process_vram_cap_mb\": \"guess\""),
+      {replace("\"per_process_vram_cap_mb\": \"derived\"",
+               "\"per_process_vram_cap_mb\": \"guess\""),
        true, "is not one of measured"},
       {replace("\"per_process_vram_cap_mb\": \"advisory env\"",
                "\"per_process_vram_cap_mb\": \"magic\""),

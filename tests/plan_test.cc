@@ -88,8 +88,8 @@ GpuSpec rx6700xt() {
 }
 // sysfs/intel-tigerlake-igpu-xe-lact/: Iris Xe on xe, no VRAM, no hwmon.
 GpuSpec intel_igpu() {
-  GpuSpec s = make(0, "intel", "TigerLake-LP GT2 [Iris Xe Graphics]", std::nullopt,
-                   {"sysfs", "lspci"});
+  GpuSpec s =
+      make(0, "intel", "TigerLake-LP GT2 [Iris Xe Graphics]", std::nullopt, {"sysfs", "lspci"});
   s.f.bus_id = "0000:00:02.0";
   return s;
 }
@@ -138,7 +138,8 @@ const Expect kExpect[] = {
 
 void expect_annotated(const GpuPlan& g, const std::string& name) {
   static const std::set<std::string> prov(std::begin(kProvenanceWords), std::end(kProvenanceWords));
-  static const std::set<std::string> enf(std::begin(kEnforcementWords), std::end(kEnforcementWords));
+  static const std::set<std::string> enf(std::begin(kEnforcementWords),
+                                         std::end(kEnforcementWords));
   for (const char* f : kPlanFields) {
     SCOPED_TRACE(name + " field " + f);
     ASSERT_TRUE(g.confidence.count(f));
@@ -350,7 +351,8 @@ TEST(Planner, PowerLimitClampAndSources) {
   EXPECT_EQ(g.power_limit_w, 450.0);
   EXPECT_NE(g.rationale.at("power_limit_w").find("current limit"), std::string::npos);
   EXPECT_NE(g.rationale.at("power_limit_w").find("no full min/max range"), std::string::npos);
-  EXPECT_LT(g.confidence.at("power_limit_w"), one(h100(), PlanMode::kAggressive).confidence.at("power_limit_w"));
+  EXPECT_LT(g.confidence.at("power_limit_w"),
+            one(h100(), PlanMode::kAggressive).confidence.at("power_limit_w"));
   // Unknown power: null, confidence 0. Safe: always null.
   g = one(mi100(), PlanMode::kAggressive);
   EXPECT_EQ(g.power_limit_w, std::nullopt);
@@ -380,7 +382,8 @@ TEST(Planner, UnknownOrZeroVramGivesNullsNotGuesses) {
     GpuSpec s = make(0, "intel", "UHD", v, {"sysfs", "lspci", "glxinfo"});
     Plan p = plan_of({s}, PlanMode::kAggressive);
     const GpuPlan& g = p.gpus[0];
-    for (const char* f : {"per_process_vram_cap_mb", "recommended_batch_size", "tensor_chunk_size_mb"}) {
+    for (const char* f :
+         {"per_process_vram_cap_mb", "recommended_batch_size", "tensor_chunk_size_mb"}) {
       EXPECT_EQ(g.confidence.at(f), 0.0) << f;
       EXPECT_EQ(g.rationale.at(f).rfind("Unknown:", 0), 0u) << g.rationale.at(f);
     }
@@ -456,9 +459,9 @@ TEST(Planner, MultiGpuEachOwnNumbersAndPlacement) {
   EXPECT_EQ(plan_of({a}, PlanMode::kAggressive).gpus[0].placement_policy, std::nullopt);
 }
 
-ProcessSample proc(int64_t pid, const std::string& cmd, int gpu, int64_t mb,
-                   std::optional<double> util) {
-  ProcessSample s;
+PlanProcessSample proc(int64_t pid, const std::string& cmd, int gpu, int64_t mb,
+                       std::optional<double> util) {
+  PlanProcessSample s;
   s.pid = pid;
   s.command = cmd;
   s.user = "u";
@@ -472,20 +475,20 @@ TEST(Planner, DedupAndReclaimOnlyFromMeasurements) {
   TelemetryWindow w;
   w.duration_s = 30;
   for (int t = 0; t < 3; ++t) {
-    std::vector<ProcessSample> tick;
-    tick.push_back(proc(10, "python train.py", 0, 1000, 0.0));   // idle throughout
+    std::vector<PlanProcessSample> tick;
+    tick.push_back(proc(10, "python train.py", 0, 1000, 0.0));                  // idle throughout
     tick.push_back(proc(11, "python train.py", 0, 1020, t == 1 ? 50.0 : 0.0));  // busy once
-    tick.push_back(proc(12, "python train.py", 0, 1040, std::nullopt));  // unknown util
+    tick.push_back(proc(12, "python train.py", 0, 1040, std::nullopt));         // unknown util
     tick.push_back(proc(13, "python train.py", 0, 2000, 0.0));  // idle, not near-equal
-    tick.push_back(proc(14, "jupyter", 1, 500, 0.0));            // other GPU
+    tick.push_back(proc(14, "jupyter", 1, 500, 0.0));           // other GPU
     w.samples.push_back(tick);
   }
   GpuSpec b = mi300x();
   b.index = 1;
   Plan p = plan_of({h100(), b}, PlanMode::kSafe, w);
   const GpuPlan& g = p.gpus[0];
-  EXPECT_EQ(g.estimated_reclaimed_mb, 3000);  // pids 10 and 13
-  EXPECT_EQ(g.dedup_buffer_count, 2);         // 1000, 1020, 1040 within 5%
+  EXPECT_EQ(g.estimated_reclaimed_mb, 3000);    // pids 10 and 13
+  EXPECT_EQ(g.dedup_buffer_count, 2);           // 1000, 1020, 1040 within 5%
   EXPECT_DOUBLE_EQ(g.compression_ratio, 2.94);  // 3060 / 1040
   for (const char* f : {"estimated_reclaimed_mb", "dedup_buffer_count", "compression_ratio"}) {
     EXPECT_EQ(g.provenance.at(f), "measured");
@@ -500,7 +503,8 @@ TEST(Planner, DedupAndReclaimOnlyFromMeasurements) {
   EXPECT_EQ(p.gpus[1].provenance.at("compression_ratio"), "measured");
 
   // The same specs with no telemetry, or an empty window: 0 / 0 / 1.0, not measured.
-  for (auto tel : {std::optional<TelemetryWindow>(), std::optional<TelemetryWindow>(TelemetryWindow{})}) {
+  for (auto tel :
+       {std::optional<TelemetryWindow>(), std::optional<TelemetryWindow>(TelemetryWindow{})}) {
     Plan q = plan_of({h100()}, PlanMode::kAggressive, tel);
     EXPECT_EQ(q.gpus[0].estimated_reclaimed_mb, 0);
     EXPECT_EQ(q.gpus[0].dedup_buffer_count, 0);
@@ -561,7 +565,8 @@ TEST(Planner, OverridesApplyWithProvenanceConfigAndNotes) {
   bool unmatched = false;
   for (const auto& n : o.plan.notes) {
     notes += n.find("/etc/x.yaml") != std::string::npos;
-    unmatched |= n.find("gpus.7") != std::string::npos && n.find("matches no GPU") != std::string::npos;
+    unmatched |=
+        n.find("gpus.7") != std::string::npos && n.find("matches no GPU") != std::string::npos;
   }
   EXPECT_GE(notes, 4);
   EXPECT_TRUE(unmatched);

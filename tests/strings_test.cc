@@ -15,6 +15,9 @@ TEST(Strings, TrimAndSplit) {
   EXPECT_EQ(lines[0], "x");
   EXPECT_EQ(lines[3], "z");
   EXPECT_TRUE(icontains("NVIDIA Corporation", "nvidia"));
+  EXPECT_TRUE(icontains("abc", ""));
+  EXPECT_FALSE(icontains("ab", "abc"));
+  EXPECT_FALSE(icontains("NVIDIA", "amd"));
   EXPECT_FALSE(contains("abc", "d"));
   EXPECT_TRUE(ends_with("file.json", ".json"));
   EXPECT_FALSE(ends_with("a", "abc"));
@@ -64,6 +67,7 @@ TEST(Strings, BusIds) {
   EXPECT_EQ(normalize_bus_id("01:00.0"), "0000:01:00.0");
   EXPECT_EQ(normalize_bus_id("pci@0000:05:00.0"), "0000:05:00.0");
   EXPECT_EQ(normalize_bus_id("0001:c2:1f.7"), "0001:c2:1f.7");
+  EXPECT_EQ(normalize_bus_id("10000:01:00.0"), "10000:01:00.0");  // VMD domain
   EXPECT_FALSE(normalize_bus_id("garbage"));
   EXPECT_FALSE(normalize_bus_id("00:00:00"));
   EXPECT_FALSE(normalize_bus_id("0000:100:00.0"));

@@ -53,7 +53,12 @@ std::string shown_value(const GpuPlan& p, const std::string& f) {
   if (f == "fair_scheduling_policy") return p.fair_scheduling_policy;
   if (f == "placement_policy") return p.placement_policy.value_or("-");
   if (f == "preemptive_throttle") return p.preemptive_throttle ? "true" : "false";
-  if (f == "power_limit_w") return p.power_limit_w ? fmt_num(*p.power_limit_w) + " W" : "-";
+  if (f == "power_limit_w") {
+    if (!p.power_limit_w) return "-";
+    std::string w = fmt_num(*p.power_limit_w);
+    if (w.size() > 2 && w.compare(w.size() - 2, 2, ".0") == 0) w.resize(w.size() - 2);
+    return w + " W";
+  }
   if (f == "max_concurrent_kernels") return std::to_string(p.max_concurrent_kernels);
   if (f == "fairness_weight_per_process") return fmt_num(p.fairness_weight_per_process);
   if (f == "utilization_heatmap_enabled") return p.utilization_heatmap_enabled ? "true" : "false";
@@ -88,8 +93,8 @@ std::string render_plan_table(const Plan& p) {
       o << "  " << pad(f, 28) << pad(shown_value(g, f), 22)
         << pad(c == g.confidence.end() ? "-" : fmt_num(c->second), 5)
         << pad(get<std::string>(g.provenance, f, "-"), 9)
-        << pad(get<std::string>(g.enforcement, f, "-"), 12)
-        << get<std::string>(g.rationale, f, "") << "\n";
+        << pad(get<std::string>(g.enforcement, f, "-"), 12) << get<std::string>(g.rationale, f, "")
+        << "\n";
     }
   }
   if (!p.notes.empty()) {
@@ -160,8 +165,7 @@ int run_plan_command(const GlobalOptions& g, const PlanCliOptions& o, std::ostre
   bool detected = false;
   if (need_detect) {
     if (!o.detector) {
-      err << "error: no saved GPU spec in " << g.state_dir
-          << "; run `grey-gpu-opt detect` first\n";
+      err << "error: no saved GPU spec in " << g.state_dir << "; run `grey-gpu-opt detect` first\n";
       return 1;
     }
     err << (o.detect ? "Detecting GPUs (--detect)...\n"

@@ -14,15 +14,16 @@ namespace grey {
 // The detection to run when there is no saved spec or --detect is given. main.cc passes
 // grey::detect_now; tests pass a fake. Left empty, a missing spec is an error that says to
 // run `grey-gpu-opt detect`.
-using DetectFn = std::function<DetectionResult(const GlobalOptions&, const std::optional<std::string>&)>;
+using DetectFn =
+    std::function<DetectionResult(const GlobalOptions&, const std::optional<std::string>&)>;
 
 struct PlanCliOptions {
-  std::optional<std::string> mode;         // "safe" | "aggressive"; else config's mode, else safe
-  std::optional<std::string> output;       // .yaml/.yml/.json
-  std::optional<std::string> config_file;  // on top of <state_dir>/config.yaml
-  bool json = false;                       // print the plan as JSON instead of the table
-  bool detect = false;                     // detect again even when a spec is saved
-  DetectFn detector;                       // see DetectFn
+  std::optional<std::string> mode;           // "safe" | "aggressive"; else config's mode, else safe
+  std::optional<std::string> output;         // .yaml/.yml/.json
+  std::optional<std::string> config_file;    // on top of <state_dir>/config.yaml
+  bool json = false;                         // print the plan as JSON instead of the table
+  bool detect = false;                       // detect again even when a spec is saved
+  DetectFn detector;                         // see DetectFn
   std::optional<TelemetryWindow> telemetry;  // measured process data, when a caller has it
 };
 

@@ -94,6 +94,10 @@ std::optional<std::string> software_reason(const Observation& o) {
     if (auto r = by_driver(*o.f.kernel_driver)) return r;
   if (o.f.model) {
     std::string m = to_lower(*o.f.model);
+    // PoCL names its CPU device after the host CPU: "pthread-skylake-..." (PoCL <= 4),
+    // "cpu-skylake-avx512-Intel(R) Xeon(R) ..." (PoCL 5, seen on the H100 machine).
+    if (starts_with(m, "cpu-") || starts_with(m, "pthread-"))
+      return std::string("PoCL CPU device (OpenCL on the CPU)");
     for (const auto& rule : kNameRules)
       if (m.find(rule.needle) != std::string::npos) return std::string(rule.reason);
     if (m.find("matrox") != std::string::npos && m.find("g200") != std::string::npos)

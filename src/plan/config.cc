@@ -86,13 +86,20 @@ Scalar classify(const YAML::Node& n) {
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::kNull: return "null";
-    case Kind::kBool: return "a boolean";
-    case Kind::kInt: return "an integer";
-    case Kind::kFloat: return "a decimal number";
-    case Kind::kString: return "a string";
-    case Kind::kList: return "a list";
-    case Kind::kMap: return "a mapping";
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return "a boolean";
+    case Kind::kInt:
+      return "an integer";
+    case Kind::kFloat:
+      return "a decimal number";
+    case Kind::kString:
+      return "a string";
+    case Kind::kList:
+      return "a list";
+    case Kind::kMap:
+      return "a mapping";
   }
   return "?";
 }
@@ -110,7 +117,9 @@ bool int_in(const Scalar& s, int64_t lo, int64_t hi) {
   int64_t v = std::get<int64_t>(s.value);
   return v >= lo && v <= hi;
 }
-bool is_number(const Scalar& s) { return s.kind == Kind::kInt || s.kind == Kind::kFloat; }
+bool is_number(const Scalar& s) {
+  return s.kind == Kind::kInt || s.kind == Kind::kFloat;
+}
 double number(const Scalar& s) {
   return s.kind == Kind::kInt ? static_cast<double>(std::get<int64_t>(s.value))
                               : std::get<double>(s.value);
@@ -124,8 +133,7 @@ bool str_in(const Scalar& s, std::initializer_list<const char*> words) {
 }
 
 const Rule kRules[] = {
-    {"per_process_vram_cap_mb",
-     "an integer number of MiB, at least 1 and at most the GPU's VRAM",
+    {"per_process_vram_cap_mb", "an integer number of MiB, at least 1 and at most the GPU's VRAM",
      [](const Scalar& s) { return int_in(s, 1, INT64_MAX); }},
     {"recommended_batch_size", "an integer from 1 to 65536",
      [](const Scalar& s) { return int_in(s, kBatchMin, kBatchMax); }},
@@ -136,9 +144,13 @@ const Rule kRules[] = {
     {"resume_threshold_c", "an integer from 30 to 110 (°C), below cooldown_threshold_c",
      [](const Scalar& s) { return int_in(s, kTempMin, kTempMax); }},
     {"fair_scheduling_policy", "one of round_robin, priority_based",
-     [](const Scalar& s) { return str_in(s, {"round_robin", "priority_based"}); }},
+     [](const Scalar& s) {
+       return str_in(s, {"round_robin", "priority_based"});
+     }},
     {"placement_policy", "least_loaded_free_vram or null",
-     [](const Scalar& s) { return s.kind == Kind::kNull || str_in(s, {"least_loaded_free_vram"}); }},
+     [](const Scalar& s) {
+       return s.kind == Kind::kNull || str_in(s, {"least_loaded_free_vram"});
+     }},
     {"preemptive_throttle", "true or false", [](const Scalar& s) { return s.kind == Kind::kBool; }},
     {"power_limit_w", "a positive number of watts within the GPU's power limit range, or null",
      [](const Scalar& s) {
@@ -201,7 +213,8 @@ struct Parser {
       Scalar v = classify(kv.second);
       if (key == "gpus") {
         if (!top) {
-          error(at(k) + ": " + prefix + "gpus cannot be nested inside a GPU section; allowed "
+          error(at(k) + ": " + prefix +
+                "gpus cannot be nested inside a GPU section; allowed "
                 "there are the plan fields.");
         } else {
           gpus(kv.second, k);
@@ -230,16 +243,16 @@ struct Parser {
       if (!r) {
         std::string near = nearest_key(key, config_keys());
         error(at(k) + ": unknown key " + prefix + shorten(key) + " (value " + v.shown + ")" +
-              (near.empty() ? "" : "; did you mean " + near + "?") + " Allowed keys: " +
-              keys_list() + ".");
+              (near.empty() ? "" : "; did you mean " + near + "?") +
+              " Allowed keys: " + keys_list() + ".");
         continue;
       }
       if (!r->check(v)) {
-        std::string what = v.kind == Kind::kInt || v.kind == Kind::kFloat || v.kind == Kind::kNull
-                               ? ""
-                               : std::string(" (") + kind_name(v.kind) + ")";
-        error(at(k) + ": " + prefix + key + " = " + v.shown + what + " is not allowed; allowed: " +
-              r->allowed + ".");
+        std::string what = v.kind == Kind::kString || v.kind == Kind::kBool
+                               ? std::string(" (") + kind_name(v.kind) + ")"
+                               : "";
+        error(at(k) + ": " + prefix + key + " = " + v.shown + what +
+              " is not allowed; allowed: " + r->allowed + ".");
         continue;
       }
       if (key == "cooldown_threshold_c") cool = {std::get<int64_t>(v.value), line};
@@ -273,13 +286,15 @@ struct Parser {
       if (id.find_first_not_of("0123456789") == std::string::npos) {
         auto i = parse_int(id);
         if (!i || *i > 1000000) {
-          error(at(k) + ": gpus." + shorten(id) + " is not a valid GPU index; allowed: 0 to "
+          error(at(k) + ": gpus." + shorten(id) +
+                " is not a valid GPU index; allowed: 0 to "
                 "1000000 or a uuid.");
           continue;
         }
         id = std::to_string(*i);
       } else if (id.find_first_of("+-") == 0 && parse_int(id)) {
-        error(at(k) + ": gpus." + shorten(id) + " is not a valid GPU index; allowed: 0 or more, "
+        error(at(k) + ": gpus." + shorten(id) +
+              " is not a valid GPU index; allowed: 0 or more, "
               "or a uuid.");
         continue;
       }
@@ -350,7 +365,8 @@ ConfigResult parse_config_text(const std::string& text, const std::string& file)
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     p.error(file + ": invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
-            std::to_string(e.mark.column + 1) + ": " + e.msg + "; allowed: a YAML mapping of "
+            std::to_string(e.mark.column + 1) + ": " + e.msg +
+            "; allowed: a YAML mapping of "
             "plan field names to values.");
     return p.res;
   } catch (const std::exception& e) {
@@ -364,7 +380,8 @@ ConfigResult parse_config_text(const std::string& text, const std::string& file)
     }
     if (!root.IsMap()) {
       p.error(file + ":" + std::to_string(root.Mark().line + 1) + ": the top level is " +
-              classify(root).shown + "; allowed: a mapping of plan field names to values, e.g. "
+              classify(root).shown +
+              "; allowed: a mapping of plan field names to values, e.g. "
               "\"recommended_batch_size: 64\".");
       return p.res;
     }
@@ -383,8 +400,8 @@ ConfigResult load_config_file(const std::string& path) {
   auto text = read_whole_file(path, &err, kMax + 1);
   if (!text || text->size() > kMax) {
     ConfigResult r;
-    r.errors.push_back(path + ": cannot read the config file: " +
-                       (text ? std::string("larger than 1 MiB") : err));
+    r.errors.push_back(
+        path + ": cannot read the config file: " + (text ? std::string("larger than 1 MiB") : err));
     return r;
   }
   return parse_config_text(*text, path);

@@ -17,7 +17,9 @@ constexpr const char* kNotMeasured = "not measured: no process telemetry was giv
 // A device slowdown temperature outside this range is not believed.
 constexpr int kSlowdownPlausibleMin = 50, kSlowdownPlausibleMax = 150;
 
-double round2(double x) { return std::round(x * 100.0) / 100.0; }
+double round2(double x) {
+  return std::round(x * 100.0) / 100.0;
+}
 
 std::string num(double v, int max_decimals = 1) {
   // Shortest of: integer, or up to max_decimals decimals without trailing zeros.
@@ -31,9 +33,15 @@ std::string num(double v, int max_decimals = 1) {
   return s;
 }
 
-std::string mib(int64_t v) { return std::to_string(v) + " MiB"; }
-std::string watts(double v) { return num(v, 1) + " W"; }
-std::string deg(int v) { return std::to_string(v) + " °C"; }
+std::string mib(int64_t v) {
+  return std::to_string(v) + " MiB";
+}
+std::string watts(double v) {
+  return num(v, 1) + " W";
+}
+std::string deg(int v) {
+  return std::to_string(v) + " °C";
+}
 
 // Replaces bytes that are not valid UTF-8 with U+FFFD so the plan always serializes.
 std::string valid_utf8(const std::string& s) {
@@ -42,7 +50,11 @@ std::string valid_utf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xe  ? 3
+                 : (c >> 3) == 0x1e ? 4
+                                    : 0;
     bool ok = len > 0 && i + len <= s.size();
     for (size_t k = 1; ok && k < len; ++k)
       ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
@@ -90,7 +102,9 @@ double source_confidence(size_t n) {
   return table[std::min<size_t>(n, 5)];
 }
 
-std::string gib(int64_t vram_mb) { return num(static_cast<double>(vram_mb) / 1024.0, 1) + " GiB"; }
+std::string gib(int64_t vram_mb) {
+  return num(static_cast<double>(vram_mb) / 1024.0, 1) + " GiB";
+}
 
 std::string batch_band(int64_t vram_mb) {
   double g = static_cast<double>(vram_mb) / 1024.0;
@@ -161,7 +175,7 @@ Measured measure(const std::optional<TelemetryWindow>& tel, int gpu_index) {
   m.ticks = tel->samples.size();
   m.duration_s = std::isfinite(tel->duration_s) && tel->duration_s > 0 ? tel->duration_s : 0;
 
-  auto idle_in = [&](const std::vector<ProcessSample>& tick, int64_t pid) {
+  auto idle_in = [&](const std::vector<PlanProcessSample>& tick, int64_t pid) {
     bool seen = false;
     for (const auto& p : tick) {
       if (p.gpu_index != gpu_index || p.pid != pid) continue;
@@ -298,9 +312,9 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
   int resume = resume0;
   std::string vend = known_vendor ? "the " + vendor_label(c.vendor) + " default"
                                   : "the cautious default for a GPU of unknown vendor";
-  std::string cool_why = aggr ? deg(cool) + ": " + vend + " of " + deg(cool0) +
-                                    " plus 5 °C in aggressive mode"
-                              : deg(cool) + ": " + vend + " for safe mode";
+  std::string cool_why =
+      aggr ? deg(cool) + ": " + vend + " of " + deg(cool0) + " plus 5 °C in aggressive mode"
+           : deg(cool) + ": " + vend + " for safe mode";
   std::string cool_prov = known_vendor ? "derived" : "heuristic";
   double cool_conf = known_vendor ? (c.slowdown ? 0.9 : 0.75) : 0.3;
   bool clamped = false;
@@ -317,7 +331,8 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
   }
   p.cooldown_threshold_c = cool;
   set(p, "cooldown_threshold_c", cool_conf, cool_why + ".", cool_prov);
-  std::string resume_why = deg(resume) + ": " + vend + "; work resumes once the GPU has cooled to it.";
+  std::string resume_why =
+      deg(resume) + ": " + vend + "; work resumes once the GPU has cooled to it.";
   std::string resume_prov = known_vendor ? "derived" : "heuristic";
   double resume_conf = known_vendor ? 0.75 : 0.3;
   if (resume >= cool) {
@@ -338,7 +353,8 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
 
   // Scheduling and placement.
   p.fair_scheduling_policy = aggr ? "priority_based" : "round_robin";
-  std::string share = gpu_count <= 1 ? "processes sharing this GPU" : "processes placed on this GPU";
+  std::string share =
+      gpu_count <= 1 ? "processes sharing this GPU" : "processes placed on this GPU";
   set(p, "fair_scheduling_policy", 0.9,
       aggr ? "priority_based: in aggressive mode " + share + " are served by priority."
            : "round_robin: in safe mode " + share + " take equal turns.",
@@ -371,7 +387,8 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
     dflt_what = "default limit";
   } else if (f.power_limit_w && *f.power_limit_w > 0) {
     dflt = *f.power_limit_w;
-    dflt_what = "current limit (no default limit is reported, so the current one is taken as the default)";
+    dflt_what =
+        "current limit (no default limit is reported, so the current one is taken as the default)";
   }
   if (!aggr) {
     set(p, "power_limit_w", 0.9,
@@ -396,7 +413,8 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
       why = watts(value) + ": " + why + " is " + watts(target) + ", raised to the device's minimum";
     } else if (hi && value > *hi) {
       value = *hi;
-      why = watts(value) + ": " + why + " is " + watts(target) + ", lowered to the device's maximum";
+      why =
+          watts(value) + ": " + why + " is " + watts(target) + ", lowered to the device's maximum";
     } else {
       why = watts(value) + ": " + why;
     }
@@ -543,8 +561,9 @@ std::string apply_override(GpuPlan& p, const GpuContext& c, const FieldOverride&
       if (!v || !std::isfinite(*v) || *v <= 0) return err("a positive number of watts, or null");
       auto lo = c.spec->f.power_limit_min_w, hi = c.spec->f.power_limit_max_w;
       if (!lo || !hi)
-        return err("null only: this GPU does not report its power limit range, so a limit "
-                   "cannot be checked");
+        return err(
+            "null only: this GPU does not report its power limit range, so a limit "
+            "cannot be checked");
       if (*v < *lo || *v > *hi)
         return err("from " + watts(*lo) + " to " + watts(*hi) + ", the range this GPU reports");
       p.power_limit_w = *v;
@@ -564,8 +583,8 @@ std::string apply_override(GpuPlan& p, const GpuContext& c, const FieldOverride&
   p.confidence[k] = 1.0;
   p.provenance[k] = "config";
   std::string v = value_text(p, k);
-  p.rationale[k] = v + ": set in " + where + " (" + scope + "); the planner's own value was " +
-                   before + ".";
+  p.rationale[k] =
+      v + ": set in " + where + " (" + scope + "); the planner's own value was " + before + ".";
   notes.push_back(gpu + ": " + k + " = " + v + " from " + where + " (" + scope +
                   "; the planner's value was " + before + ").");
   return "";
@@ -573,7 +592,9 @@ std::string apply_override(GpuPlan& p, const GpuContext& c, const FieldOverride&
 
 }  // namespace
 
-std::string to_string(PlanMode m) { return m == PlanMode::kAggressive ? "aggressive" : "safe"; }
+std::string to_string(PlanMode m) {
+  return m == PlanMode::kAggressive ? "aggressive" : "safe";
+}
 
 std::optional<PlanMode> parse_plan_mode(std::string_view s) {
   if (s == "safe") return PlanMode::kSafe;
@@ -661,30 +682,33 @@ PlanOutcome build_plan(const PlanInput& in) {
     known += c.slowdown.has_value();
     known += (s.f.power_limit_default_w || s.f.power_limit_w) ? 1 : 0;
     double completeness = known / 5.0;
-    c.overall = c.vram ? c.vram_conf * (0.9 + 0.1 * completeness)
-                       : std::min(0.4, c.src_conf * 0.5);
+    c.overall = c.vram ? c.vram_conf * (0.9 + 0.1 * completeness) : std::min(0.4, c.src_conf * 0.5);
     c.overall = round2(c.overall);
     overall = std::min(overall, c.overall);
 
     if (!c.vram)
-      plan.notes.push_back(gpu + ": total VRAM is unknown, so its VRAM cap, batch size and "
-                                 "chunk size are null.");
+      plan.notes.push_back(gpu +
+                           ": total VRAM is unknown, so its VRAM cap, batch size and "
+                           "chunk size are null.");
     if (c.vendor == "unknown")
-      plan.notes.push_back(gpu + ": the vendor is unknown; the cautious 80/65 °C thermal "
-                                 "defaults are used.");
+      plan.notes.push_back(gpu +
+                           ": the vendor is unknown; the cautious 80/65 °C thermal "
+                           "defaults are used.");
     if (srcs.size() <= 1)
-      plan.notes.push_back(gpu + (srcs.empty() ? " was reported by no named source"
-                                               : " was seen by one source only (" +
-                                                     *srcs.begin() + ")") +
+      plan.notes.push_back(gpu +
+                           (srcs.empty() ? " was reported by no named source"
+                                         : " was seen by one source only (" + *srcs.begin() + ")") +
                            "; confidence is lower.");
     if (conflict)
-      plan.notes.push_back(gpu + ": sources disagree on total VRAM (see `grey-gpu-opt detect "
-                                 "--explain`); the VRAM-based numbers are less certain.");
+      plan.notes.push_back(gpu +
+                           ": sources disagree on total VRAM (see `grey-gpu-opt detect "
+                           "--explain`); the VRAM-based numbers are less certain.");
     ctx.push_back(c);
   }
   plan.confidence_overall = round2(overall);
 
-  for (const auto& c : ctx) plan.gpus.push_back(plan_gpu(c, in.mode, in.specs.size(), in.telemetry));
+  for (const auto& c : ctx)
+    plan.gpus.push_back(plan_gpu(c, in.mode, in.specs.size(), in.telemetry));
 
   // Overrides: global, then per GPU by index, then by uuid (the more specific wins).
   const auto& ov = in.overrides;
@@ -716,12 +740,12 @@ PlanOutcome build_plan(const PlanInput& in) {
         }
     if (p.resume_threshold_c >= p.cooldown_threshold_c) {
       if (touched.count("resume_threshold_c") || !touched.count("cooldown_threshold_c")) {
-        out.errors.push_back("GPU " + idx + ": resume_threshold_c " +
-                             std::to_string(p.resume_threshold_c) +
-                             " must be below cooldown_threshold_c " +
-                             std::to_string(p.cooldown_threshold_c) +
-                             " after the config is applied; allowed is a resume threshold of at "
-                             "most " + std::to_string(p.cooldown_threshold_c - 1) + ".");
+        out.errors.push_back(
+            "GPU " + idx + ": resume_threshold_c " + std::to_string(p.resume_threshold_c) +
+            " must be below cooldown_threshold_c " + std::to_string(p.cooldown_threshold_c) +
+            " after the config is applied; allowed is a resume threshold of at "
+            "most " +
+            std::to_string(p.cooldown_threshold_c - 1) + ".");
       } else {
         int r = std::max(kTempMin, p.cooldown_threshold_c - 5);
         if (r >= p.cooldown_threshold_c) {
@@ -738,7 +762,8 @@ PlanOutcome build_plan(const PlanInput& in) {
               deg(r) + ": 5 °C under the cooldown threshold of " + deg(p.cooldown_threshold_c) +
               " set in the config (the planner's " + before + " °C would not be below it).";
           plan.notes.push_back("GPU " + idx + ": resume_threshold_c lowered to " +
-                               std::to_string(r) + " to stay below the configured cooldown "
+                               std::to_string(r) +
+                               " to stay below the configured cooldown "
                                "threshold.");
         }
       }

@@ -17,25 +17,28 @@
 namespace grey {
 
 enum class PlanMode { kSafe, kAggressive };
-std::string to_string(PlanMode m);                          // "safe" | "aggressive"
+std::string to_string(PlanMode m);                            // "safe" | "aggressive"
 std::optional<PlanMode> parse_plan_mode(std::string_view s);  // exact, lower case
 
 // The words allowed in `provenance` and `enforcement` (SPEC §2).
 inline constexpr const char* kProvenanceWords[] = {"measured", "device", "derived", "heuristic",
                                                    "config"};
-inline constexpr const char* kEnforcementWords[] = {"advisory env", "shim", "mps",
+inline constexpr const char* kEnforcementWords[] = {"advisory env", "shim",     "mps",
                                                     "kernel",       "reactive", "none"};
 
 // The per-GPU plan fields, in the order they are printed.
 inline constexpr const char* kPlanFields[] = {
-    "per_process_vram_cap_mb",     "recommended_batch_size",      "tensor_chunk_size_mb",
-    "cooldown_threshold_c",        "resume_threshold_c",          "fair_scheduling_policy",
-    "placement_policy",            "preemptive_throttle",         "power_limit_w",
-    "max_concurrent_kernels",      "fairness_weight_per_process", "utilization_heatmap_enabled",
-    "estimated_reclaimed_mb",      "dedup_buffer_count",          "compression_ratio"};
+    "per_process_vram_cap_mb", "recommended_batch_size",      "tensor_chunk_size_mb",
+    "cooldown_threshold_c",    "resume_threshold_c",          "fair_scheduling_policy",
+    "placement_policy",        "preemptive_throttle",         "power_limit_w",
+    "max_concurrent_kernels",  "fairness_weight_per_process", "utilization_heatmap_enabled",
+    "estimated_reclaimed_mb",  "dedup_buffer_count",          "compression_ratio"};
 
 // ---- Telemetry (measured data for the dedup/reclaim fields) ----
-struct ProcessSample {
+// The planner's own minimal view of a process sample, so it stays independent of the
+// telemetry backends: a caller holding telemetry/telemetry.h's ProcessSample converts it
+// (gpu_index unknown -> skip the sample; vram_mb unknown -> 0).
+struct PlanProcessSample {
   int64_t pid = 0;
   std::string command;
   std::string user;
@@ -46,7 +49,7 @@ struct ProcessSample {
 
 struct TelemetryWindow {
   double duration_s = 0;
-  std::vector<std::vector<ProcessSample>> samples;  // one vector per tick, oldest first
+  std::vector<std::vector<PlanProcessSample>> samples;  // one vector per tick, oldest first
 };
 
 // ---- Overrides (parsed and statically validated by plan/config.h) ----
@@ -55,8 +58,8 @@ using OverrideValue = std::variant<std::monostate /*null*/, bool, int64_t, doubl
 struct FieldOverride {
   std::string field;  // one of kPlanFields
   OverrideValue value;
-  std::string file;   // where it was read, for messages
-  int line = 0;       // 1-based, 0 when unknown
+  std::string file;  // where it was read, for messages
+  int line = 0;      // 1-based, 0 when unknown
 };
 
 struct PlanOverrides {
@@ -91,10 +94,10 @@ struct GpuPlan {
   int64_t dedup_buffer_count = 0;
   double compression_ratio = 1.0;
 
-  std::map<std::string, double> confidence;          // field -> [0,1]
-  std::map<std::string, std::string> rationale;      // field -> one sentence
-  std::map<std::string, std::string> provenance;     // field -> kProvenanceWords
-  std::map<std::string, std::string> enforcement;    // cap field -> kEnforcementWords
+  std::map<std::string, double> confidence;        // field -> [0,1]
+  std::map<std::string, std::string> rationale;    // field -> one sentence
+  std::map<std::string, std::string> provenance;   // field -> kProvenanceWords
+  std::map<std::string, std::string> enforcement;  // cap field -> kEnforcementWords
 
   bool operator==(const GpuPlan&) const = default;
 };

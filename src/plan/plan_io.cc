@@ -179,8 +179,7 @@ GpuPlan gpu_from_json(const json& o, const std::string& where) {
       get_map<std::string>(o, "enforcement", where, [](const json& v, const std::string& w) {
         std::string s = get_string(v, w);
         if (!one_of(s, kEnforcementWords, std::size(kEnforcementWords)))
-          fail(w, "\"" + s +
-                      "\" is not one of advisory env, shim, mps, kernel, reactive, none");
+          fail(w, "\"" + s + "\" is not one of advisory env, shim, mps, kernel, reactive, none");
         return s;
       });
   return g;
@@ -346,11 +345,10 @@ std::optional<Plan> plan_from_json_text(const std::string& text, std::string* er
 
 std::optional<Plan> plan_from_yaml_text(const std::string& text, std::string* error) {
   try {
-    size_t budget = 1000000;
+    size_t budget = 100000;  // a plan of ~1000 GPUs
     return plan_from_json(to_json(YAML::Load(text), budget));
   } catch (const YAML::Exception& ex) {
-    if (error)
-      *error = "invalid YAML at line " + std::to_string(ex.mark.line + 1) + ": " + ex.msg;
+    if (error) *error = "invalid YAML at line " + std::to_string(ex.mark.line + 1) + ": " + ex.msg;
   } catch (const std::exception& ex) {
     if (error) *error = ex.what();
   }

@@ -2,10 +2,9 @@
 // (operator==): strings are always quoted in YAML, numbers use the shortest exact form.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "plan/plan.h"
 

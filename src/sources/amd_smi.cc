@@ -25,14 +25,19 @@ constexpr size_t kMaxJsonDepth = 64;
 using Path = std::vector<std::string>;
 
 std::string quote_line(std::string_view s) {
-  for (std::string_view line : split_lines(s)) {
-    line = trim(line);
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find('\n', start);
+    if (end == std::string_view::npos) end = s.size();
+    std::string_view line = trim(s.substr(start, end - start));
+    start = end + 1;
     if (line.empty()) continue;
     std::string out;
     for (char c : line.substr(0, 160)) {
       unsigned char u = static_cast<unsigned char>(c);
       out += (u >= 0x20 && u < 0x7f) || u >= 0x80 ? c : '?';
     }
+    // Drop a trailing partial UTF-8 sequence left by the cut.
     while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xc0) == 0x80) out.pop_back();
     if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xc0) out.pop_back();
     return out;
@@ -207,7 +212,19 @@ void apply(Acc& a, const Path& p, std::string_view v) {
     } else if (leaf == "max_pcie_width" || leaf == "max_pcie_lanes") {
       if (auto w = parse_int(v); w && *w > 0 && *w <= 64) f.pcie_width = static_cast<int>(*w);
     } else if (leaf == "max_pcie_speed") {
-      if (auto g = missing(v) ? std::nullopt : pcie_gen_from_speed(v); g && a.gen_prio < 2) {
+      // "32 GT/s", {"value": 16, "unit": "GT/s"}, or a rate in MT/s ("16000 MT/s").
+      std::optional<int> g;
+      if (!missing(v)) {
+        auto n = leading_number(v);
+        if (n && icontains(v, "MT/s")) {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%g GT/s", *n / 1000.0);
+          g = pcie_gen_from_speed(buf);
+        } else {
+          g = pcie_gen_from_speed(v);
+        }
+      }
+      if (g && a.gen_prio < 2) {
         f.pcie_gen = *g;
         a.gen_prio = 2;
       }
@@ -318,12 +335,18 @@ void finish_device(Acc& a, bool defaults) {
 // Error texts printed instead of data.
 void classify_no_data(std::string_view text, std::string_view what, ParseResult& r) {
   std::string error;
-  for (std::string_view line : split_lines(text)) {
-    std::string_view t = trim(line);
+  // Error answers are short: look at the first lines only (bounded work on huge junk).
+  size_t start = 0;
+  for (int n = 0; start < text.size() && n < 400; ++n) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view t = trim(text.substr(start, std::min<size_t>(end - start, 4096)));
+    start = end + 1;
     if (t.empty()) continue;
-    if (starts_with(t, "ERROR") || icontains(t, "Unable to detect any GPU") ||
-        icontains(t, "driver not initialized") || icontains(t, "AMDSMI_STATUS") ||
-        icontains(t, "Traceback") || icontains(t, "Permission denied")) {
+    std::string l = to_lower(t);
+    if (starts_with(t, "ERROR") || contains(l, "unable to detect any gpu") ||
+        contains(l, "driver not initialized") || contains(t, "AMDSMI_STATUS") ||
+        contains(l, "traceback") || contains(l, "permission denied")) {
       // Prefer the GPU line when amd-smi prints several.
       if (error.empty() || contains(t, "GPU")) error = quote_line(t);
       if (contains(t, "GPU")) break;
@@ -691,6 +714,8 @@ std::vector<std::string> monitor_cells(std::string_view line) {
 }
 
 bool monitor_header(std::string_view line, std::vector<std::string>& cols) {
+  std::string_view t = trim(line);
+  if (!starts_with(t, "GPU") && !starts_with(t, "TIMESTAMP")) return false;
   std::vector<std::string> toks;
   for (std::string_view tok : split(trim(line), ' ')) {
     tok = trim(tok);

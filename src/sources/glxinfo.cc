@@ -202,33 +202,20 @@ Observation build(const Screen& s) {
 
   o.software_reason = software_reason_for(renderer);
   if (!o.software_reason && s.accelerated && !*s.accelerated)
-    o.software_reason = "OpenGL renderer is not hardware accelerated (GLX_MESA_query_renderer "
-                        "Accelerated: no)";
+    o.software_reason =
+        "OpenGL renderer is not hardware accelerated (GLX_MESA_query_renderer "
+        "Accelerated: no)";
   if (!s.display.empty()) o.notes.push_back("X " + quote_line(s.display));
   return o;
-}
-
-// Case-insensitive search without allocating (runs on every unmatched line).
-bool ci_contains(std::string_view hay, std::string_view needle) {
-  if (needle.empty()) return true;
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
-  const char first = lower(needle[0]);
-  for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
-    if (lower(hay[i]) != first) continue;
-    size_t k = 1;
-    while (k < needle.size() && lower(hay[i + k]) == lower(needle[k])) ++k;
-    if (k == needle.size()) return true;
-  }
-  return false;
 }
 
 bool error_line(std::string_view t) {
   if (starts_with(t, "0x")) return false;  // visual / fbconfig table rows
   t = t.substr(0, 512);
   return starts_with(t, "Error:") || starts_with(t, "X Error of failed request") ||
-         starts_with(t, "glxinfo: ") || ci_contains(t, "unable to open display") ||
-         ci_contains(t, "couldn't find RGB GLX visual") ||
-         ci_contains(t, "glXCreateContext failed") || ci_contains(t, "command not found");
+         starts_with(t, "glxinfo: ") || contains(t, "unable to open display") ||
+         contains(t, "couldn't find RGB GLX visual") || contains(t, "glXCreateContext failed") ||
+         contains(t, "command not found");
 }
 
 }  // namespace

@@ -6,11 +6,10 @@
 #include <cctype>
 #include <cmath>
 #include <exception>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "sources/parsers.h"
 #include "util/strings.h"

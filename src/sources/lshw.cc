@@ -18,7 +18,9 @@
 namespace grey {
 namespace {
 
-std::string clip(std::string_view s, size_t n = 200) { return std::string(s.substr(0, n)); }
+std::string clip(std::string_view s, size_t n = 200) {
+  return std::string(s.substr(0, n));
+}
 
 // No machine has this many GPUs; beyond it the input is junk and the rest is ignored (keeps
 // time and memory bounded on huge inputs).
@@ -83,8 +85,9 @@ std::string vendor_from_name(std::string_view name) {
 std::optional<std::string> software_reason_for(std::string_view product) {
   std::string l = to_lower(product);
   for (const char* s : {"llvmpipe", "lavapipe", "softpipe", "swiftshader"}) {
-    if (contains(l, s)) return std::string("lshw product '") + clip(product, 80) + "' is the " + s +
-                               " software renderer";
+    if (contains(l, s))
+      return std::string("lshw product '") + clip(product, 80) + "' is the " + s +
+             " software renderer";
   }
   return std::nullopt;
 }
@@ -269,7 +272,7 @@ ParseResult parse_text(std::string_view text) {
 
 struct JVal {
   enum Kind { Null, Scalar, Str, Obj, Arr } kind = Null;
-  std::string s;                                   // Scalar/Str
+  std::string s;  // Scalar/Str
   // Obj members (key "" = a child object without a key) and Arr items (key ""), in order.
   std::vector<std::string> keys;
   std::vector<JVal> vals;
@@ -376,7 +379,8 @@ class Lenient {
               uint32_t c32 = static_cast<uint32_t>(*cp);
               if (c32 >= 0xD800 && c32 <= 0xDBFF && i_ + 6 <= t_.size() && t_[i_] == '\\' &&
                   t_[i_ + 1] == 'u') {
-                if (auto lo = parse_hex(t_.substr(i_ + 2, 4)); lo && *lo >= 0xDC00 && *lo <= 0xDFFF) {
+                if (auto lo = parse_hex(t_.substr(i_ + 2, 4));
+                    lo && *lo >= 0xDC00 && *lo <= 0xDFFF) {
                   i_ += 6;
                   c32 = 0x10000 + ((c32 - 0xD800) << 10) + (static_cast<uint32_t>(*lo) - 0xDC00);
                 }

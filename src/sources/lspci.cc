@@ -141,7 +141,7 @@ constexpr std::array<VendorName, 22> kVendors{{
 
 // Splits "NVIDIA Corporation GM204 [GeForce GTX 970]" into a known vendor and the rest.
 std::optional<VendorName> split_vendor(std::string_view text, std::string_view& rest) {
-  std::string lower = to_lower(text);
+  std::string lower = to_lower(text.substr(0, 96));
   for (const VendorName& v : kVendors) {
     std::string name = to_lower(v.name);
     if (!starts_with(lower, name)) continue;
@@ -153,7 +153,7 @@ std::optional<VendorName> split_vendor(std::string_view text, std::string_view& 
 }
 
 std::string vendor_from_name(std::string_view name) {
-  std::string l = to_lower(name);
+  std::string l = to_lower(name.substr(0, 128));
   if (contains(l, "nvidia")) return "nvidia";
   if (contains(l, "advanced micro devices") || starts_with(l, "ati ") || contains(l, "[amd"))
     return "amd";
@@ -197,7 +197,7 @@ ClassInfo classify(std::string_view cls) {
 struct Dev {
   Observation obs;
   ClassInfo cls;
-  std::string vendor_name;  // as printed, when printed
+  std::string vendor_name;      // as printed, when printed
   uint32_t name_vendor_id = 0;  // from the vendor name table (0: unknown/ambiguous)
   std::string subsystem;
   std::vector<std::string> modules;
@@ -347,8 +347,8 @@ void apply_detail(Dev& d, std::string_view line) {
 
 std::optional<std::string> software_reason_for(const Dev& d) {
   uint32_t vid = d.obs.f.pci_vendor_id.value_or(d.name_vendor_id);
-  std::string model = d.obs.f.model.value_or("");
-  std::string vname = to_lower(d.vendor_name);
+  std::string model = d.obs.f.model ? d.obs.f.model->substr(0, 256) : std::string();
+  std::string vname = to_lower(std::string_view(d.vendor_name).substr(0, 64));
   if (icontains(model, "ES1000") && (vid == 0x1002 || vid == 0))
     return "server management display adapter (ATI ES1000), not a compute GPU";
   switch (vid) {
@@ -385,8 +385,8 @@ void finish(Dev& d) {
   if (f.pci_vendor_id) {
     f.vendor = vendor_from_pci_id(*f.pci_vendor_id);
   } else if (!d.vendor_name.empty()) {
-    f.vendor = d.name_vendor_id ? vendor_from_pci_id(d.name_vendor_id)
-                                : vendor_from_name(d.vendor_name);
+    f.vendor =
+        d.name_vendor_id ? vendor_from_pci_id(d.name_vendor_id) : vendor_from_name(d.vendor_name);
   }
   if (f.vendor == "unknown" && !d.vendor_name.empty())
     d.obs.notes.push_back("PCI vendor: " + quote_line(d.vendor_name));
@@ -397,14 +397,23 @@ void finish(Dev& d) {
     d.obs.notes.push_back("no kernel driver bound; available modules: " + quote_line(mods));
   }
   if (contains(d.lnksta, "downgraded"))
-    d.obs.notes.push_back("PCIe link currently trained below its capability (idle GPUs often do "
-                          "this to save power): " +
-                          quote_line(d.lnksta));
+    d.obs.notes.push_back(
+        "PCIe link currently trained below its capability (idle GPUs often do "
+        "this to save power): " +
+        quote_line(d.lnksta));
   if (d.caps_denied && !d.lnkcap_seen)
     d.obs.notes.push_back(
         "PCIe link capabilities not readable (lspci ran without root: 'Capabilities: <access "
         "denied>')");
   d.obs.software_reason = software_reason_for(d);
+}
+
+// Cheap pre-check before normalize_bus_id: "01:00.0" .. "0000:01:00.0" (hex, ':' and '.').
+bool looks_like_slot(std::string_view s) {
+  if (s.size() < 7 || s.size() > 16) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isxdigit(static_cast<unsigned char>(c)) != 0 || c == ':' || c == '.';
+  });
 }
 
 bool is_vmm(const std::vector<std::string_view>& lines) {
@@ -522,7 +531,8 @@ void parse_lines(const std::vector<std::string_view>& lines, Collected& out) {
       flush();
       continue;
     }
-    auto bus = normalize_bus_id(line.substr(0, sp));
+    std::string_view slot = line.substr(0, sp);
+    auto bus = looks_like_slot(slot) ? normalize_bus_id(slot) : std::nullopt;
     if (!bus) {
       flush();
       continue;

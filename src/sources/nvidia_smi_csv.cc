@@ -45,9 +45,15 @@ bool missing(std::string_view s) {
          l == "unsupported";
 }
 
+// Far more than any real query (the full capture has 212 columns); bounds the work on junk.
+constexpr size_t kMaxColumns = 4096;
+// More GPUs than any machine has; bounds memory on junk input.
+constexpr size_t kMaxDevices = 1024;
+
 // One CSV record: cells separated by ',', optionally double-quoted ("" inside quotes is a
-// literal quote). Cells are trimmed (nvidia-smi separates with ", ").
-std::vector<std::string> split_record(std::string_view line) {
+// literal quote). Cells are trimmed (nvidia-smi separates with ", "). Stops after max_cells + 1
+// cells (enough to tell that the record has too many).
+std::vector<std::string> split_record(std::string_view line, size_t max_cells) {
   std::vector<std::string> cells;
   std::string cur;
   bool quoted = false;
@@ -70,6 +76,7 @@ std::vector<std::string> split_record(std::string_view line) {
     } else if (c == ',') {
       cells.emplace_back(trim(cur));
       cur.clear();
+      if (cells.size() > max_cells) return cells;
     } else {
       cur += c;
     }
@@ -410,7 +417,13 @@ ParseResult parse_csv(std::string_view text) {
     return r;
   }
 
-  std::vector<std::string> header = split_record(first);
+  std::vector<std::string> header = split_record(first, kMaxColumns);
+  if (header.size() > kMaxColumns) {
+    r.recognized = false;
+    r.notes.push_back("not nvidia-smi --query-gpu CSV: first line has more than " +
+                      std::to_string(kMaxColumns) + " cells");
+    return r;
+  }
   std::vector<Column> cols;
   cols.reserve(header.size());
   size_t known = 0, field_like = 0;
@@ -430,7 +443,7 @@ ParseResult parse_csv(std::string_view text) {
     r.recognized = false;
     std::vector<std::string> quoted;
     for (size_t i = hi; i < lines.size() && i < hi + 50 && quoted.size() < 4; ++i) {
-      auto t = trim(lines[i]);
+      auto t = trim(lines[i].substr(0, 1024));
       if (!t.empty() && is_tool_error_line(t)) quoted.push_back(clip(t));
     }
     if (!quoted.empty()) {
@@ -458,28 +471,39 @@ ParseResult parse_csv(std::string_view text) {
     return r;
   }
 
+  size_t odd_rows = 0, extra_rows = 0;
   for (size_t i = hi + 1; i < lines.size(); ++i) {
     std::string_view line = trim(lines[i]);
     if (line.empty()) continue;
-    std::vector<std::string> cells = split_record(line);
+    if (r.devices.size() >= kMaxDevices) {
+      ++extra_rows;
+      continue;
+    }
+    std::vector<std::string> cells = split_record(line, cols.size());
     if (cells.size() > cols.size()) {
-      r.notes.push_back("row " + std::to_string(i - hi) + " has " + std::to_string(cells.size()) +
-                        " cells but the header names " + std::to_string(cols.size()) +
-                        " columns; row ignored");
+      if (odd_rows++ == 0)
+        r.notes.push_back("row " + std::to_string(i - hi) + " has more cells than the " +
+                          std::to_string(cols.size()) + " columns the header names; row ignored");
       continue;
     }
     if (cells.size() < cols.size()) {
-      if (cells.size() == 1 && is_tool_error_line(line)) {
-        r.notes.push_back("nvidia-smi reported: " + clip(line));
+      if (cells.size() == 1 && is_tool_error_line(line.substr(0, 1024))) {
+        if (odd_rows++ == 0) r.notes.push_back("nvidia-smi reported: " + clip(line));
         continue;
       }
-      r.notes.push_back("row " + std::to_string(i - hi) + " has " + std::to_string(cells.size()) +
-                        " cells but the header names " + std::to_string(cols.size()) +
-                        " columns (truncated?); only the complete leading columns were read");
+      if (odd_rows++ == 0)
+        r.notes.push_back("row " + std::to_string(i - hi) + " has " + std::to_string(cells.size()) +
+                          " cells but the header names " + std::to_string(cols.size()) +
+                          " columns (truncated?); only the complete leading columns were read");
       cells.pop_back();  // the last cell may have been cut in half
     }
     r.devices.push_back(read_row(cols, cells));
   }
+  if (odd_rows > 1)
+    r.notes.push_back(std::to_string(odd_rows) + " rows did not match the header in all");
+  if (extra_rows > 0)
+    r.notes.push_back("more than " + std::to_string(kMaxDevices) + " GPU rows; " +
+                      std::to_string(extra_rows) + " further rows ignored");
   if (r.devices.empty()) r.notes.push_back("nvidia-smi CSV has a header but no GPU rows");
   return r;
 }

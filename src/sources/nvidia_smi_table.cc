@@ -23,6 +23,8 @@ namespace grey {
 namespace {
 
 constexpr size_t kMaxQuoted = 240;
+constexpr size_t kMaxCells = 16;
+constexpr size_t kMaxDevices = 1024;  // more GPUs than any machine has; bounds junk input
 
 std::string clip(std::string_view s) {
   s = trim(s);
@@ -83,8 +85,18 @@ std::vector<std::string_view> cells_of(std::string_view line) {
   if (starts_with(line, "|")) line.remove_prefix(1);
   bool closed = ends_with(line, "|");
   if (closed) line.remove_suffix(1);
-  auto cells = split(line, '|');
-  if (!closed) cells.pop_back();
+  std::vector<std::string_view> cells;
+  size_t start = 0;
+  while (cells.size() < kMaxCells) {  // real rows have 3 cells; junk may have millions
+    size_t bar = line.find('|', start);
+    if (bar == std::string_view::npos) {
+      cells.push_back(line.substr(start));
+      break;
+    }
+    cells.push_back(line.substr(start, bar - start));
+    start = bar + 1;
+  }
+  if (!closed && !cells.empty()) cells.pop_back();
   return cells;
 }
 
@@ -246,7 +258,7 @@ bool starts_gpu_block(std::string_view line) {
 void quote_errors(const std::vector<std::string_view>& lines, ParseResult& r) {
   std::vector<std::string> quoted;
   for (size_t i = 0; i < lines.size() && i < 50 && quoted.size() < 4; ++i) {
-    auto t = trim(lines[i]);
+    auto t = trim(lines[i].substr(0, 1024));
     if (!t.empty() && is_tool_error_line(t)) quoted.push_back(clip(t));
   }
   if (quoted.empty()) return;
@@ -305,7 +317,7 @@ ParseResult parse_table(std::string_view text) {
 
   // Warnings printed before the table (e.g. "WARNING: infoROM is corrupted at gpu ...").
   for (size_t i = 0; i < header && i < 50; ++i) {
-    std::string_view t = trim(lines[i]);
+    std::string_view t = trim(lines[i].substr(0, 1024));
     if (t.empty() || starts_with(t, "+") || starts_with(t, "|")) continue;
     if (is_tool_error_line(t) || icontains(t, "warning"))
       r.notes.push_back("nvidia-smi reported: " + clip(t));
@@ -328,7 +340,7 @@ ParseResult parse_table(std::string_view text) {
     o.f.kernel_driver = "nvidia";  // nvidia-smi only talks to the NVIDIA kernel driver
     o.f.driver_version = banner.driver;
     o.f.cuda_version = banner.cuda;
-    if (read_first_line(block[0], o)) {
+    if (r.devices.size() < kMaxDevices && read_first_line(block[0], o)) {
       if (block.size() >= 2) read_second_line(block[1], o);
       if (block.size() >= 3) read_third_line(block[2], o);
       r.devices.push_back(std::move(o));

@@ -5,6 +5,8 @@
 // documents without a DOCTYPE, UTF-16 documents with a BOM (PowerShell redirection), a warning
 // line printed before the XML, redacted or odd ids, and truncated documents (the GPUs read
 // before the cut are returned, with a note).
+#include <string.h>  // memmem
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,6 +22,7 @@ namespace grey {
 namespace {
 
 constexpr size_t kMaxQuoted = 240;
+constexpr size_t kMaxDevices = 1024;  // more GPUs than any machine has; bounds junk input
 
 // A quotable excerpt: trimmed, at most kMaxQuoted bytes, control bytes replaced by '?'.
 std::string clip(std::string_view s) {
@@ -88,6 +91,13 @@ bool all_zero_uuid(std::string_view u) {
   return true;
 }
 
+// Substring search that stays linear on adversarial text ("<<<<..."): glibc memmem.
+size_t find_sub(std::string_view hay, std::string_view needle) {
+  const void* p = ::memmem(hay.data(), hay.size(), needle.data(), needle.size());
+  if (!p) return std::string_view::npos;
+  return static_cast<size_t>(static_cast<const char*>(p) - hay.data());
+}
+
 std::string first_line(std::string_view s) {
   for (auto line : split_lines(s)) {
     auto t = trim(line);
@@ -128,7 +138,7 @@ ParseResult not_xml(std::string_view text, ParseResult r) {
   int scanned = 0;
   for (auto line : split_lines(text.substr(0, 64 * 1024))) {
     if (++scanned > 50) break;
-    auto t = trim(line);
+    auto t = trim(line.substr(0, 1024));
     if (t.empty()) continue;
     if (icontains(t, "No devices were found")) {
       r.recognized = true;
@@ -336,13 +346,17 @@ ParseResult parse_document(std::string_view text) {
   const bool bom = starts_with(text, "\xFF\xFE") || starts_with(text, "\xFE\xFF") ||
                    starts_with(text, "\xEF\xBB\xBF");
   if (!bom) {
-    size_t pos = text.find("<?xml");
-    if (pos == std::string_view::npos) pos = text.find("<nvidia_smi_log");
+    size_t pos = find_sub(text, "<?xml");
+    if (pos == std::string_view::npos) pos = find_sub(text, "<nvidia_smi_log");
     if (pos != std::string_view::npos && pos > 0 && !trim(text.substr(0, pos)).empty()) {
       r.notes.push_back("text before the XML document: '" + first_line(text.substr(0, pos)) + "'");
       body = text.substr(pos);
     }
   }
+
+  // Not worth building a DOM for text that cannot hold the root element.
+  if (!bom && find_sub(body, "<nvidia_smi_log") == std::string_view::npos)
+    return not_xml(text, std::move(r));
 
   pugi::xml_document doc;
   pugi::xml_parse_result res = doc.load_buffer(body.data(), body.size(), pugi::parse_default);
@@ -358,6 +372,11 @@ ParseResult parse_document(std::string_view text) {
 
   int order = 0;
   for (pugi::xml_node gpu : root.children("gpu")) {
+    if (r.devices.size() >= kMaxDevices) {
+      r.notes.push_back("more than " + std::to_string(kMaxDevices) +
+                        " <gpu> elements; the rest were ignored");
+      break;
+    }
     r.devices.push_back(read_gpu(gpu, order, driver, cuda));
     ++order;
   }

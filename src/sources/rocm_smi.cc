@@ -30,8 +30,12 @@ constexpr size_t kMaxJsonDepth = 64;
 // First non-empty line of `s`, trimmed, non-printable bytes replaced, at most 160 chars: safe to
 // quote in a note whatever the input was.
 std::string quote_line(std::string_view s) {
-  for (std::string_view line : split_lines(s)) {
-    line = trim(line);
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find('\n', start);
+    if (end == std::string_view::npos) end = s.size();
+    std::string_view line = trim(s.substr(start, end - start));
+    start = end + 1;
     if (line.empty()) continue;
     std::string out;
     for (char c : line.substr(0, 160)) {
@@ -307,15 +311,21 @@ void finish(Devices& devs, const std::optional<std::string>& driver, ParseResult
 // Text that carries no device data: an error, a "no GPU" answer, or something else entirely.
 void classify_no_data(std::string_view text, std::string_view what, ParseResult& r) {
   std::string error, nogpu;
-  for (std::string_view line : split_lines(text)) {
-    std::string_view t = strip_banner(line);
+  // Error answers are short: look at the first lines only (bounded work on huge junk).
+  size_t start = 0;
+  for (int n = 0; start < text.size() && n < 400; ++n) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view t = strip_banner(text.substr(start, std::min<size_t>(end - start, 4096)));
+    start = end + 1;
     if (t.empty()) continue;
-    if (error.empty() && (starts_with(t, "ERROR") || icontains(t, "Driver not initialized") ||
-                          icontains(t, "amdgpu not found") || icontains(t, "rsmi_init") ||
-                          icontains(t, "Permission denied") || icontains(t, "Traceback")))
+    std::string l = to_lower(t);
+    if (error.empty() && (starts_with(t, "ERROR") || contains(l, "driver not initialized") ||
+                          contains(l, "amdgpu not found") || contains(l, "rsmi_init") ||
+                          contains(l, "permission denied") || contains(l, "traceback")))
       error = quote_line(t);
-    if (nogpu.empty() && (icontains(t, "No AMD GPUs specified") || icontains(t, "No GPUs found") ||
-                          icontains(t, "No AMD GPUs") || icontains(t, "no GPU devices")))
+    if (nogpu.empty() && (contains(l, "no amd gpus") || contains(l, "no gpus found") ||
+                          contains(l, "no gpu devices")))
       nogpu = quote_line(t);
   }
   if (!error.empty()) {
@@ -509,7 +519,7 @@ Col column_kind(std::string_view header, bool first) {
 
 void apply_cell(Acc& a, Col kind, std::string_view v) {
   v = trim(v);
-  if (missing(v)) return;
+  if (kind != Col::devid && missing(v)) return;  // "[0x74a1 : 0x00]" is bracketed but no marker
   switch (kind) {
     case Col::devid: {
       size_t x = v.find("0x");
@@ -547,6 +557,10 @@ void apply_cell(Acc& a, Col kind, std::string_view v) {
 
 // A concise table header: first column "Device"/"GPU", at least one other known column.
 std::optional<std::vector<Token>> table_header(std::string_view line) {
+  std::string_view t = trim(line);
+  if (!starts_with(t, "Device") && !starts_with(t, "GPU") && !starts_with(t, "device") &&
+      !starts_with(t, "gpu"))
+    return std::nullopt;
   std::vector<Token> toks = split_columns(line);
   if (toks.size() < 3) return std::nullopt;
   if (column_kind(toks[0].text, true) != Col::index) return std::nullopt;

@@ -438,8 +438,7 @@ ParseResult parse_impl(std::string_view text) {
       pending_gpu_id = *id;
       continue;
     }
-    if (starts_with(t, "VkPhysicalDeviceProperties") &&
-        !starts_with(t, "VkPhysicalDeviceProperties2")) {
+    if (t == "VkPhysicalDeviceProperties:" || t == "VkPhysicalDeviceProperties") {
       if (!cur || cur->saw_props_header) {
         // A device section without a "GPU<N>:" header (older layouts).
         if (devs.size() >= kMaxDevices) {

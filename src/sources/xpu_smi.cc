@@ -5,12 +5,11 @@
 #include <cctype>
 #include <cmath>
 #include <exception>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "sources/parsers.h"
 #include "util/strings.h"
@@ -21,7 +20,9 @@ namespace {
 using nlohmann::json;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
-std::string clip(std::string_view s, size_t n = 200) { return std::string(s.substr(0, n)); }
+std::string clip(std::string_view s, size_t n = 200) {
+  return std::string(s.substr(0, n));
+}
 
 // No machine has this many GPUs; beyond it the input is junk and the rest is ignored (keeps
 // time and memory bounded on huge inputs).
@@ -319,10 +320,18 @@ ParseResult parse_csv(const std::vector<std::string_view>& lines, size_t header_
 bool is_dump_header(std::string_view line) {
   if (!contains(line, ",")) return false;
   auto f = csv_fields(line);
-  static const char* const kKnown[] = {"Device ID",       "Device Name",     "Vendor Name",
-                                       "UUID",            "PCI BDF Address", "Core Clock Rate",
-                                       "PCI Device ID",   "Driver Version",  "Memory Physical Size",
-                                       "PCIe Generation", "Serial Number",   "PCI Vendor ID"};
+  static const char* const kKnown[] = {"Device ID",
+                                       "Device Name",
+                                       "Vendor Name",
+                                       "UUID",
+                                       "PCI BDF Address",
+                                       "Core Clock Rate",
+                                       "PCI Device ID",
+                                       "Driver Version",
+                                       "Memory Physical Size",
+                                       "PCIe Generation",
+                                       "Serial Number",
+                                       "PCI Vendor ID"};
   int known = 0;
   for (const auto& x : f) {
     for (const char* k : kKnown) {

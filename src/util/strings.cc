@@ -28,7 +28,15 @@ bool ends_with(std::string_view s, std::string_view x) {
 }
 bool contains(std::string_view s, std::string_view n) { return s.find(n) != std::string_view::npos; }
 bool icontains(std::string_view s, std::string_view n) {
-  return to_lower(s).find(to_lower(n)) != std::string::npos;
+  if (n.empty()) return true;
+  if (n.size() > s.size()) return false;
+  auto low = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  for (size_t i = 0; i + n.size() <= s.size(); ++i) {
+    size_t k = 0;
+    while (k < n.size() && low(s[i + k]) == low(n[k])) ++k;
+    if (k == n.size()) return true;
+  }
+  return false;
 }
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
@@ -169,7 +177,9 @@ std::optional<std::string> normalize_bus_id(std::string_view s) {
       *dom > 0xffffffffull)
     return std::nullopt;
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", static_cast<unsigned>(*dom & 0xffff),
+  // nvidia-smi prints 8 domain digits ("00000000"); VMD hosts really use domains above
+  // 0xffff ("10000"), which must not collide with domain 0.
+  std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", static_cast<unsigned>(*dom),
                 static_cast<unsigned>(*bus), static_cast<unsigned>(*dev),
                 static_cast<unsigned>(*func));
   return std::string(buf);

@@ -22,7 +22,39 @@
  * Deliberate symbol gaps: only the unversioned nvmlSystemGetCudaDriverVersion is exported (so
  * the probe's fallback from _v2 runs), and nvmlDeviceGetUtilizationRates is not exported at
  * all (so a missing symbol is exercised). fake_nvml_init_count/fake_nvml_shutdown_count let
- * tests check that every successful init is paired with a shutdown. */
+ * tests check that every successful init is paired with a shutdown.
+ *
+ * Telemetry additions (tests/nvml_telemetry_test.cc, the daemon's tests):
+ *   FAKE_NVML_SCRIPT=path    live values follow a script (re-read when the path changes or
+ *                            after fake_nvml_reset()). One directive per line, '#' comments:
+ *       tick T G TEMP_C USED_MIB UTIL_PCT POWER_MW
+ *           from tick T on, GPU G reads these values (the line with the highest T <= the
+ *           current tick wins; a GPU without a line keeps the built-in values above).
+ *           UTIL_PCT is served only when built with FAKE_NVML_WITH_UTILIZATION (the default
+ *           build keeps nvmlDeviceGetUtilizationRates unexported, see above).
+ *       proc T G PID USED_MIB NAME
+ *           from tick T on, compute process PID (named NAME, no spaces) uses USED_MIB on GPU
+ *           G; USED_MIB -1: the process is gone from tick T on.
+ *       putil T G PID SM_PCT
+ *           from tick T on, nvmlDeviceGetProcessUtilization reports SM_PCT for PID on GPU G
+ *           (one sample per tick, timeStamp (T+1)*1e6 us); no putil line: NVML_ERROR_NOT_FOUND.
+ *   THE TICK: starts at 0 and advances by one at the START of every nvmlDeviceGetTemperature
+ *   call for GPU 0 except the first (so the first sample reads tick 0, the second tick 1 ...).
+ *   A sampler that reads GPU 0's temperature first sees one tick per sample on every call.
+ *   FAKE_NVML_BLOCK_TEMP_AT_TICK=N  the GPU-0 nvmlDeviceGetTemperature call that enters tick N
+ *                            never returns (a stuck driver call; other threads are not held).
+ *   Set-calls nvmlDeviceSetPowerManagementLimit(dev, mW) (NVML_ERROR_INVALID_ARGUMENT outside
+ *   the constraints) and nvmlDeviceSetPersistenceMode(dev, mode) store the value that the
+ *   getters then return, and append "set <function> <gpu index> <value>" to the file named by
+ *   FAKE_NVML_RECORD (if set).
+ *   FAKE_NVML_DENY_SETS=1   set-calls return NVML_ERROR_NO_PERMISSION (4), change nothing and
+ *                            append "denied <function> <gpu index> <value>" instead.
+ *   Also exported: nvmlDeviceGetMemoryInfo_v2 (checks the version field; reserves 64 MiB,
+ *   which v1's "used" includes and v2's does not), nvmlDeviceGetComputeRunningProcesses_v3,
+ *   nvmlDeviceGetGraphicsRunningProcesses_v3 (never any), nvmlDeviceGetProcessUtilization,
+ *   nvmlSystemGetProcessName; fake_nvml_reset() (tick, script cache and stored sets back to
+ *   the start) and fake_nvml_tick(). Every call is serialized by one mutex. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +137,138 @@ static const fake_gpu kGpus[2] = {
 };
 static nvmlDevice_st g_handles[8];
 static int g_inits, g_shutdowns;
+
+/* ---- Telemetry state (guarded by g_mu) ---- */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static long g_tick = -1;           /* -1: no GPU-0 temperature call yet (reads as tick 0) */
+static unsigned g_set_limit_mw[8]; /* 0: not set */
+static int g_set_persistence[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
+
+#define FAKE_MAX_LINES 512
+typedef struct {
+  char kind; /* 't' tick, 'p' proc, 'u' putil */
+  long tick;
+  int gpu;
+  long a, b, c, d; /* tick: temp used util power_mw; proc: pid used; putil: pid sm */
+  char name[64];
+} script_line;
+static script_line g_script[FAKE_MAX_LINES];
+static int g_script_n;
+static char g_script_path[4096];
+static int g_script_loaded;
+
+static long cur_tick(void) {
+  return g_tick < 0 ? 0 : g_tick;
+}
+
+/* Caller holds g_mu. */
+static void load_script(void) {
+  const char* path = getenv("FAKE_NVML_SCRIPT");
+  if (!path || !*path) {
+    g_script_n = 0;
+    g_script_loaded = 0;
+    g_script_path[0] = '\0';
+    return;
+  }
+  if (g_script_loaded && strcmp(path, g_script_path) == 0) return;
+  snprintf(g_script_path, sizeof g_script_path, "%s", path);
+  g_script_loaded = 1;
+  g_script_n = 0;
+  FILE* f = fopen(path, "r");
+  if (!f) return;
+  char line[512];
+  while (g_script_n < FAKE_MAX_LINES && fgets(line, sizeof line, f)) {
+    script_line* l = &g_script[g_script_n];
+    memset(l, 0, sizeof *l);
+    char kind[16] = {0};
+    if (sscanf(line, "%15s", kind) != 1 || kind[0] == '#') continue;
+    if (strcmp(kind, "tick") == 0 && sscanf(line, "%*s %ld %d %ld %ld %ld %ld", &l->tick, &l->gpu,
+                                            &l->a, &l->b, &l->c, &l->d) == 6) {
+      l->kind = 't';
+    } else if (strcmp(kind, "proc") == 0 && sscanf(line, "%*s %ld %d %ld %ld %63s", &l->tick,
+                                                   &l->gpu, &l->a, &l->b, l->name) == 5) {
+      l->kind = 'p';
+    } else if (strcmp(kind, "putil") == 0 &&
+               sscanf(line, "%*s %ld %d %ld %ld", &l->tick, &l->gpu, &l->a, &l->b) == 4) {
+      l->kind = 'u';
+    } else {
+      continue;
+    }
+    if (l->gpu < 0 || l->gpu >= 8) continue;
+    ++g_script_n;
+  }
+  fclose(f);
+}
+
+/* The tick line in force for GPU g, or NULL. Caller holds g_mu. */
+static const script_line* tick_line(int g) {
+  load_script();
+  const script_line* best = NULL;
+  for (int i = 0; i < g_script_n; ++i) {
+    const script_line* l = &g_script[i];
+    if (l->kind == 't' && l->gpu == g && l->tick <= cur_tick() && (!best || l->tick >= best->tick))
+      best = l;
+  }
+  return best;
+}
+
+/* The proc/putil line in force for (kind, g, pid), or NULL. Caller holds g_mu. */
+static const script_line* pid_line(char kind, int g, long pid) {
+  const script_line* best = NULL;
+  for (int i = 0; i < g_script_n; ++i) {
+    const script_line* l = &g_script[i];
+    if (l->kind == kind && l->gpu == g && l->a == pid && l->tick <= cur_tick() &&
+        (!best || l->tick >= best->tick))
+      best = l;
+  }
+  return best;
+}
+
+/* Distinct pids of `kind` lines for GPU g whose line in force is live. Caller holds g_mu. */
+static int live_pids(char kind, int g, long* pids, int cap) {
+  load_script();
+  int n = 0;
+  for (int i = 0; i < g_script_n; ++i) {
+    const script_line* l = &g_script[i];
+    if (l->kind != kind || l->gpu != g) continue;
+    int seen = 0;
+    for (int j = 0; j < n; ++j)
+      if (pids[j] == l->a) seen = 1;
+    if (seen) continue;
+    const script_line* cur = pid_line(kind, g, l->a);
+    if (!cur || cur->b < 0) continue;
+    if (n < cap) pids[n++] = l->a;
+  }
+  return n;
+}
+
+void fake_nvml_reset(void) {
+  pthread_mutex_lock(&g_mu);
+  g_tick = -1;
+  g_script_loaded = 0;
+  g_script_n = 0;
+  for (int i = 0; i < 8; ++i) {
+    g_set_limit_mw[i] = 0;
+    g_set_persistence[i] = -1;
+  }
+  pthread_mutex_unlock(&g_mu);
+}
+
+long fake_nvml_tick(void) {
+  pthread_mutex_lock(&g_mu);
+  long t = cur_tick();
+  pthread_mutex_unlock(&g_mu);
+  return t;
+}
+
+static void record(const char* what, const char* fn, int gpu, long value) {
+  const char* path = getenv("FAKE_NVML_RECORD");
+  if (!path || !*path) return;
+  FILE* f = fopen(path, "a");
+  if (!f) return;
+  fprintf(f, "%s %s %d %ld\n", what, fn, gpu, value);
+  fclose(f);
+}
 
 static int env_int(const char* name, int dflt) {
   const char* v = getenv(name);
@@ -230,11 +394,39 @@ nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t* p) {
   return 0;
 }
 
+/* Used MiB of a GPU now: the script's, else the built-in value. */
+static unsigned long long used_mib_of(nvmlDevice_t d, const fake_gpu* g) {
+  pthread_mutex_lock(&g_mu);
+  const script_line* l = tick_line(d->index);
+  unsigned long long used = l && l->b >= 0 ? (unsigned long long)l->b : g->used_mib;
+  pthread_mutex_unlock(&g_mu);
+  if (used > g->mem_mib) used = g->mem_mib;
+  return used;
+}
+
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t* m) {
   GPU_OR_FAIL(d);
   m->total = (unsigned long long)g->mem_mib << 20;
-  m->used = (unsigned long long)g->used_mib << 20;
+  m->used = used_mib_of(d, g) << 20;
   m->free = m->total - m->used;
+  return 0;
+}
+
+typedef struct {
+  unsigned int version;
+  unsigned long long total, reserved, free, used;
+} nvmlMemory_v2_t;
+
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t* m) {
+  GPU_OR_FAIL(d);
+  if (!m || m->version != ((unsigned)sizeof(nvmlMemory_v2_t) | (2u << 24)))
+    return 25; /* NVML_ERROR_ARGUMENT_VERSION_MISMATCH */
+  unsigned long long used = used_mib_of(d, g);
+  unsigned long long reserved = used < 64 ? used : 64; /* part of v1's "used" */
+  m->total = (unsigned long long)g->mem_mib << 20;
+  m->reserved = reserved << 20;
+  m->used = (used - reserved) << 20;
+  m->free = m->total - (used << 20);
   return 0;
 }
 
@@ -294,19 +486,68 @@ nvmlReturn_t nvmlDeviceGetTemperatureThreshold(nvmlDevice_t d, int type, unsigne
 nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t d, int sensor, unsigned int* t) {
   GPU_OR_FAIL(d);
   if (sensor != 0) return 2;
-  *t = g->temp;
+  pthread_mutex_lock(&g_mu);
+  if (d->index == 0) {
+    ++g_tick;
+    const char* b = getenv("FAKE_NVML_BLOCK_TEMP_AT_TICK");
+    if (b && *b && atol(b) == g_tick) {
+      pthread_mutex_unlock(&g_mu);
+      for (;;) sleep(1); /* a stuck driver call */
+    }
+  }
+  const script_line* l = tick_line(d->index);
+  *t = l && l->a >= 0 ? (unsigned)l->a : g->temp;
+  pthread_mutex_unlock(&g_mu);
   return 0;
+}
+
+#ifdef FAKE_NVML_WITH_UTILIZATION
+typedef struct {
+  unsigned int gpu, memory;
+} nvmlUtilization_t;
+
+nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t d, nvmlUtilization_t* u) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  pthread_mutex_lock(&g_mu);
+  const script_line* l = tick_line(d->index);
+  u->gpu = l && l->c >= 0 ? (unsigned)l->c : 0;
+  u->memory = 0;
+  pthread_mutex_unlock(&g_mu);
+  return 0;
+}
+#endif
+
+static unsigned limit_of(nvmlDevice_t d, const fake_gpu* g) {
+  pthread_mutex_lock(&g_mu);
+  unsigned v = g_set_limit_mw[d->index] ? g_set_limit_mw[d->index] : g->limit_mw;
+  pthread_mutex_unlock(&g_mu);
+  return v;
 }
 
 nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t d, unsigned int* v) {
   GPU_OR_FAIL(d);
-  *v = g->limit_mw;
+  *v = limit_of(d, g);
   return 0;
 }
 
 nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t d, unsigned int* v) {
   GPU_OR_FAIL(d);
-  *v = g->limit_mw;
+  *v = limit_of(d, g);
+  return 0;
+}
+
+nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t d, unsigned int mw) {
+  GPU_OR_FAIL(d);
+  if (env_int("FAKE_NVML_DENY_SETS", 0)) {
+    record("denied", "nvmlDeviceSetPowerManagementLimit", d->index, (long)mw);
+    return 4; /* NVML_ERROR_NO_PERMISSION */
+  }
+  if (mw < g->min_mw || mw > g->max_mw) return 2; /* NVML_ERROR_INVALID_ARGUMENT */
+  pthread_mutex_lock(&g_mu);
+  g_set_limit_mw[d->index] = mw;
+  pthread_mutex_unlock(&g_mu);
+  record("set", "nvmlDeviceSetPowerManagementLimit", d->index, (long)mw);
   return 0;
 }
 
@@ -326,7 +567,10 @@ nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t d, unsigned i
 
 nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned int* v) {
   GPU_OR_FAIL(d);
-  *v = g->usage_mw;
+  pthread_mutex_lock(&g_mu);
+  const script_line* l = tick_line(d->index);
+  *v = l && l->d >= 0 ? (unsigned)l->d : g->usage_mw;
+  pthread_mutex_unlock(&g_mu);
   return 0;
 }
 
@@ -339,6 +583,116 @@ nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned int* current, unsigne
 
 nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t d, int* mode) {
   GPU_OR_FAIL(d);
-  *mode = (int)g->persistence;
+  pthread_mutex_lock(&g_mu);
+  int set = g_set_persistence[d->index];
+  pthread_mutex_unlock(&g_mu);
+  *mode = set >= 0 ? set : (int)g->persistence;
   return 0;
+}
+
+nvmlReturn_t nvmlDeviceSetPersistenceMode(nvmlDevice_t d, int mode) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  if (env_int("FAKE_NVML_DENY_SETS", 0)) {
+    record("denied", "nvmlDeviceSetPersistenceMode", d->index, (long)mode);
+    return 4; /* NVML_ERROR_NO_PERMISSION */
+  }
+  if (mode != 0 && mode != 1) return 2;
+  pthread_mutex_lock(&g_mu);
+  g_set_persistence[d->index] = mode;
+  pthread_mutex_unlock(&g_mu);
+  record("set", "nvmlDeviceSetPersistenceMode", d->index, (long)mode);
+  return 0;
+}
+
+/* nvmlProcessInfo_t as the _v3 symbols fill it. */
+typedef struct {
+  unsigned int pid;
+  unsigned long long usedGpuMemory;
+  unsigned int gpuInstanceId, computeInstanceId;
+} nvmlProcessInfo_t;
+
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned int* count,
+                                                     nvmlProcessInfo_t* infos) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  if (!count) return 2;
+  long pids[64];
+  pthread_mutex_lock(&g_mu);
+  int n = live_pids('p', d->index, pids, 64);
+  if (!infos || *count < (unsigned)n) {
+    *count = (unsigned)n;
+    pthread_mutex_unlock(&g_mu);
+    return n ? 7 : 0; /* NVML_ERROR_INSUFFICIENT_SIZE */
+  }
+  for (int i = 0; i < n; ++i) {
+    const script_line* l = pid_line('p', d->index, pids[i]);
+    infos[i].pid = (unsigned)pids[i];
+    infos[i].usedGpuMemory = (unsigned long long)l->b << 20;
+    infos[i].gpuInstanceId = 0xFFFFFFFFu; /* MIG off */
+    infos[i].computeInstanceId = 0xFFFFFFFFu;
+  }
+  *count = (unsigned)n;
+  pthread_mutex_unlock(&g_mu);
+  return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvmlDevice_t d, unsigned int* count,
+                                                      nvmlProcessInfo_t* infos) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  (void)infos;
+  if (!count) return 2;
+  *count = 0;
+  return 0;
+}
+
+typedef struct {
+  unsigned int pid;
+  unsigned long long timeStamp;
+  unsigned int smUtil, memUtil, encUtil, decUtil;
+} nvmlProcessUtilizationSample_t;
+
+nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t d,
+                                             nvmlProcessUtilizationSample_t* samples,
+                                             unsigned int* count, unsigned long long last_seen) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  if (!count) return 2;
+  long pids[64];
+  nvmlProcessUtilizationSample_t out[64];
+  int n = 0;
+  pthread_mutex_lock(&g_mu);
+  int np = live_pids('u', d->index, pids, 64);
+  for (int i = 0; i < np; ++i) {
+    const script_line* l = pid_line('u', d->index, pids[i]);
+    unsigned long long ts = (unsigned long long)(cur_tick() + 1) * 1000000ull;
+    if (ts <= last_seen) continue;
+    memset(&out[n], 0, sizeof out[n]);
+    out[n].pid = (unsigned)pids[i];
+    out[n].timeStamp = ts;
+    out[n].smUtil = (unsigned)l->b;
+    ++n;
+  }
+  pthread_mutex_unlock(&g_mu);
+  if (n == 0) return 6; /* NVML_ERROR_NOT_FOUND: no sample since last_seen */
+  if (!samples || *count < (unsigned)n) {
+    *count = (unsigned)n;
+    return 7;
+  }
+  memcpy(samples, out, sizeof out[0] * (size_t)n);
+  *count = (unsigned)n;
+  return 0;
+}
+
+nvmlReturn_t nvmlSystemGetProcessName(unsigned int pid, char* name, unsigned int length) {
+  if (!name || length == 0) return 2;
+  pthread_mutex_lock(&g_mu);
+  load_script();
+  const char* found = NULL;
+  for (int i = 0; i < g_script_n; ++i)
+    if (g_script[i].kind == 'p' && g_script[i].a == (long)pid) found = g_script[i].name;
+  if (found) snprintf(name, length, "/usr/bin/%s", found);
+  pthread_mutex_unlock(&g_mu);
+  return found ? 0 : 6;
 }

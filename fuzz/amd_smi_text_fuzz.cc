@@ -1,0 +1,11 @@
+// libFuzzer target for grey::parse_amd_smi_text: must never crash, hang or leak on any input.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "sources/parsers.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* d, size_t n) {
+  grey::parse_amd_smi_text(std::string_view(reinterpret_cast<const char*>(d), n));
+  return 0;
+}

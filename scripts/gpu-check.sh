@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Real-hardware checks on a machine with an NVIDIA GPU. Run from the repository root after
+# scripts/gpu-bundle.sh built out/gpu-bundle here (the GPU machine needs no build tools):
+#   OUT=/some/dir scripts/gpu-check.sh
+# It runs detect --json / --explain, capture, replays the capture, and compares every field
+# detect shares with `nvidia-smi -q -x`. Everything goes to $OUT (default ./gpu-check-out).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+B=${BUNDLE:-out/gpu-bundle}
+OUT=${OUT:-gpu-check-out}
+mkdir -p "$OUT"
+export LD_LIBRARY_PATH="$PWD/$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export GREY_CONFIG_DIR="$OUT/state"
+G="$PWD/$B/grey-gpu-opt"
+log() { echo "== $*" | tee -a "$OUT/summary.txt"; }
+
+log "machine: $(uname -srm); $(nproc) cpus"
+log "nvidia-smi: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | head -n 3)"
+"$G" --version | tee -a "$OUT/summary.txt"
+
+log "detect --json (timed)"
+start=$(date +%s.%N)
+"$G" detect --json --explain >"$OUT/detect.json" 2>"$OUT/detect-explain.txt"
+rc=$?
+end=$(date +%s.%N)
+echo "exit $rc, wall $(echo "$end - $start" | bc 2>/dev/null || echo '?') s" | tee -a "$OUT/summary.txt"
+"$G" detect -v --no-save >"$OUT/detect-table.txt" 2>"$OUT/detect-verbose.txt"
+cat "$OUT/detect-table.txt" "$OUT/detect-verbose.txt" | tee -a "$OUT/summary.txt"
+
+log "peak RSS of detect"
+/usr/bin/time -v "$G" detect --json --no-save >/dev/null 2>"$OUT/time-v.txt" &&
+  grep -E "Maximum resident|Elapsed" "$OUT/time-v.txt" | tee -a "$OUT/summary.txt"
+
+log "capture + replay"
+"$G" capture "$OUT/capture" | tee -a "$OUT/summary.txt"
+"$G" detect --json --no-save --replay "$OUT/capture" >"$OUT/replay.json" 2>>"$OUT/summary.txt"
+
+log "nvidia-smi -q -x"
+nvidia-smi -q -x >"$OUT/nvidia-smi.xml" 2>&1
+nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
+
+log "compare detect with nvidia-smi -q -x"
+if command -v python3 >/dev/null; then
+  python3 "$B/gpu_compare.py" "$OUT/detect.json" "$OUT/nvidia-smi.xml" "$OUT/replay.json" |
+    tee -a "$OUT/summary.txt"
+else
+  echo "python3 missing: comparison skipped" | tee -a "$OUT/summary.txt"
+fi

@@ -1,0 +1,412 @@
+// The telemetry model's JSON form and the collector that runs the backends under a deadline.
+//
+// Threads: the collector owns two long-lived workers, one for NVML and one for sysfs+fdinfo.
+// sample() hands each its job and waits until the deadline. A worker whose job is still
+// running when the next sample() comes is not given another: its GPUs are marked stale at
+// once. So a stuck driver call costs one blocked thread, never one per sample. A worker stuck
+// when the collector is destroyed is detached; it keeps the backend (and the library) alive
+// until its call returns, and NVML is then not shut down (it cannot be, mid-call).
+#include "telemetry/telemetry.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "util/strings.h"
+
+namespace grey {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <typename T>
+nlohmann::json opt(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+uint64_t mono_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+          .count());
+}
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string utc_now() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  time_t t = static_cast<time_t>(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[80];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
+  return out;
+}
+
+// One long-lived thread running one job at a time.
+class Worker {
+ public:
+  Worker() : st_(std::make_shared<State>()) {
+    std::shared_ptr<State> st = st_;
+    thread_ = std::thread([st] { loop(st); });
+  }
+  ~Worker() {
+    bool stuck;
+    {
+      std::lock_guard<std::mutex> lk(st_->m);
+      st_->stop = true;
+      stuck = st_->running || st_->has_job;
+    }
+    st_->cv.notify_all();
+    if (stuck)
+      thread_.detach();  // blocked in a library call: it ends (if ever) on its own
+    else
+      thread_.join();
+  }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // False when the previous job is still running (the new one is not started).
+  bool start(std::function<void()> job) {
+    std::lock_guard<std::mutex> lk(st_->m);
+    if (st_->running || st_->has_job) return false;
+    st_->job = std::move(job);
+    st_->has_job = true;
+    ++st_->started;
+    st_->cv.notify_all();
+    return true;
+  }
+  // True when the last started job finished by `until`.
+  bool wait_until(Clock::time_point until) {
+    std::unique_lock<std::mutex> lk(st_->m);
+    return st_->cv.wait_until(lk, until, [&] { return st_->finished == st_->started; });
+  }
+
+ private:
+  struct State {
+    std::mutex m;
+    std::condition_variable cv;
+    std::function<void()> job;
+    bool has_job = false, running = false, stop = false;
+    uint64_t started = 0, finished = 0;
+  };
+  static void loop(std::shared_ptr<State> st) {
+    std::unique_lock<std::mutex> lk(st->m);
+    for (;;) {
+      st->cv.wait(lk, [&] { return st->has_job || st->stop; });
+      if (!st->has_job) return;  // stop requested
+      std::function<void()> job = std::move(st->job);
+      st->job = nullptr;
+      st->has_job = false;
+      st->running = true;
+      lk.unlock();
+      try {
+        job();
+      } catch (...) {
+      }
+      job = nullptr;  // release what the job holds before reporting it finished
+      lk.lock();
+      st->running = false;
+      ++st->finished;
+      st->cv.notify_all();
+      if (st->stop) return;
+    }
+  }
+  std::shared_ptr<State> st_;
+  std::thread thread_;
+};
+
+struct Known {
+  int index;
+  std::optional<std::string> bus_id, uuid;
+};
+
+struct FsResult {
+  std::vector<GpuSample> gpus;
+  std::vector<ProcessSample> processes;
+  std::vector<std::string> notes;
+  double sysfs_ms = 0, fdinfo_ms = 0;
+};
+
+struct NvmlSlot {
+  telemetry_internal::NvmlBackend::Result r;
+  double ms = 0;
+};
+
+bool is_nvidia(const GpuSpec& s) {
+  return s.f.vendor == "nvidia" || s.f.kernel_driver == "nvidia" || s.f.pci_vendor_id == 0x10deu;
+}
+
+std::string fmt_ms(std::chrono::milliseconds d) {
+  return std::to_string(d.count()) + " ms";
+}
+
+}  // namespace
+
+nlohmann::json to_json(const GpuSample& s) {
+  return {{"index", s.index},
+          {"bus_id", opt(s.bus_id)},
+          {"uuid", opt(s.uuid)},
+          {"vram_used_mb", opt(s.vram_used_mb)},
+          {"vram_total_mb", opt(s.vram_total_mb)},
+          {"temperature_c", opt(s.temperature_c)},
+          {"utilization_pct", opt(s.utilization_pct)},
+          {"power_w", opt(s.power_w)},
+          {"power_limit_w", opt(s.power_limit_w)},
+          {"power_limit_min_w", opt(s.power_limit_min_w)},
+          {"power_limit_max_w", opt(s.power_limit_max_w)},
+          {"persistence_mode", opt(s.persistence_mode)},
+          {"backend", s.backend},
+          {"stale", s.stale},
+          {"notes", s.notes},
+          {"collect_ms", s.collect_ms}};
+}
+
+nlohmann::json to_json(const ProcessSample& p) {
+  return {{"pid", p.pid},
+          {"command", p.command},
+          {"user", p.user},
+          {"gpu_bus_id", opt(p.gpu_bus_id)},
+          {"gpu_index", opt(p.gpu_index)},
+          {"vram_mb", opt(p.vram_mb)},
+          {"utilization_pct", opt(p.utilization_pct)},
+          {"backend", p.backend}};
+}
+
+nlohmann::json to_json(const TelemetrySnapshot& s) {
+  nlohmann::json gpus = nlohmann::json::array(), procs = nlohmann::json::array();
+  for (const auto& g : s.gpus) gpus.push_back(to_json(g));
+  for (const auto& p : s.processes) procs.push_back(to_json(p));
+  return {{"timestamp", s.timestamp},
+          {"gpus", gpus},
+          {"processes", procs},
+          {"notes", s.notes},
+          {"source_ms", s.source_ms}};
+}
+
+struct TelemetryCollector::Impl {
+  std::shared_ptr<HostFs> fs;
+  std::shared_ptr<Runner> runner;
+  std::vector<GpuSpec> specs;
+  std::chrono::milliseconds deadline;
+  std::shared_ptr<telemetry_internal::NvmlBackend> nvml;
+  std::shared_ptr<SysfsTelemetry> sysfs;
+  std::shared_ptr<FdinfoScanner> fdinfo;
+  std::vector<Known> nvml_known, fs_known;
+  bool nvml_fatal_noted = false;
+  // Declared last: destroyed (joined or detached) first, while the backends still exist.
+  Worker nvml_worker, fs_worker;
+
+  std::vector<GpuSample> stale(const std::vector<Known>& known, const std::string& backend,
+                               const std::string& note, double ms) {
+    std::vector<GpuSample> out;
+    for (const Known& k : known) {
+      GpuSample s;
+      s.index = k.index;
+      s.bus_id = k.bus_id;
+      s.uuid = k.uuid;
+      s.backend = backend;
+      s.stale = true;
+      s.notes.push_back(note);
+      s.collect_ms = ms;
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  static std::vector<Known> known_of(const std::vector<GpuSample>& gpus) {
+    std::vector<Known> k;
+    for (const auto& g : gpus) k.push_back({g.index, g.bus_id, g.uuid});
+    return k;
+  }
+
+  TelemetrySnapshot sample() {
+    TelemetrySnapshot snap;
+    snap.timestamp = utc_now();
+    auto t0 = Clock::now();
+    auto until = t0 + deadline;
+    uint64_t now = mono_ns();
+
+    auto nslot = std::make_shared<NvmlSlot>();
+    bool n_started = nvml_worker.start([b = nvml, nslot] {
+      auto s = Clock::now();
+      nslot->r = b->sample();
+      nslot->ms = ms_since(s);
+    });
+    auto fslot = std::make_shared<FsResult>();
+    bool f_started = fs_worker.start([sy = sysfs, fd = fdinfo, fslot, now] {
+      auto s = Clock::now();
+      fslot->gpus = sy->sample(now);
+      fslot->sysfs_ms = ms_since(s);
+      auto s2 = Clock::now();
+      fslot->processes = fd->scan(now, fslot->notes);
+      fslot->fdinfo_ms = ms_since(s2);
+    });
+    bool n_done = n_started && nvml_worker.wait_until(until);
+    bool f_done = f_started && fs_worker.wait_until(until);
+
+    std::vector<GpuSample> gpus;
+    bool nvml_unavailable = false;
+    if (n_done) {
+      NvmlSlot& ns = *nslot;
+      snap.source_ms["nvml"] = ns.ms;
+      if (ns.r.available) {
+        nvml_known = known_of(ns.r.gpus);
+        for (auto& n : ns.r.notes) snap.notes.push_back(n);
+        for (auto& g : ns.r.gpus) gpus.push_back(std::move(g));
+        for (auto& p : ns.r.processes) snap.processes.push_back(std::move(p));
+      } else {
+        nvml_unavailable = true;
+        if (!nvml_fatal_noted)
+          for (auto& n : ns.r.notes) snap.notes.push_back(n);
+        nvml_fatal_noted = true;
+      }
+    } else {
+      std::string note = "NVML did not answer within " + fmt_ms(deadline) +
+                         (n_started ? "" : " (its previous call is still running)");
+      snap.notes.push_back(note);
+      snap.source_ms["nvml"] = ms_since(t0);
+      std::vector<Known> k = nvml_known;
+      if (k.empty())
+        for (const auto& s : specs)
+          if (is_nvidia(s)) k.push_back({s.index, s.f.bus_id, s.f.uuid});
+      for (auto& g : stale(k, "nvml", note, ms_since(t0))) gpus.push_back(std::move(g));
+    }
+
+    if (f_done) {
+      FsResult& fr = *fslot;
+      snap.source_ms["sysfs"] = fr.sysfs_ms;
+      snap.source_ms["fdinfo"] = fr.fdinfo_ms;
+      fs_known = known_of(fr.gpus);
+      for (auto& n : fr.notes) snap.notes.push_back(n);
+      for (auto& g : fr.gpus) {
+        bool dup = g.bus_id && std::any_of(gpus.begin(), gpus.end(), [&](const GpuSample& x) {
+                     return x.bus_id == g.bus_id;
+                   });
+        if (!dup) gpus.push_back(std::move(g));
+      }
+      for (auto& p : fr.processes) snap.processes.push_back(std::move(p));
+    } else {
+      std::string note = "sysfs did not answer within " + fmt_ms(deadline) +
+                         (f_started ? "" : " (its previous read is still running)");
+      snap.notes.push_back(note);
+      snap.source_ms["sysfs"] = ms_since(t0);
+      for (auto& g : stale(fs_known, "sysfs", note, ms_since(t0))) gpus.push_back(std::move(g));
+    }
+
+    // nvidia-smi, only when NVML itself is unavailable (not merely slow: a stuck driver would
+    // hang nvidia-smi as well) and an NVIDIA GPU went unanswered.
+    if (nvml_unavailable && runner) {
+      bool need = false;
+      if (specs.empty()) {
+        need = gpus.empty();
+      } else {
+        for (const auto& s : specs) {
+          if (!is_nvidia(s)) continue;
+          bool covered = s.f.bus_id && std::any_of(gpus.begin(), gpus.end(),
+                                                   [&](auto& g) { return g.bus_id == s.f.bus_id; });
+          if (!covered) need = true;
+        }
+      }
+      if (need) {
+        auto ts = Clock::now();
+        telemetry_internal::SmiResult sr =
+            fs ? telemetry_internal::run_nvidia_smi(*runner, *fs, deadline)
+               : telemetry_internal::SmiResult{};
+        snap.source_ms["nvidia-smi"] = ms_since(ts);
+        for (auto& n : sr.notes) snap.notes.push_back(n);
+        for (auto& g : sr.gpus) {
+          bool dup = g.bus_id && std::any_of(gpus.begin(), gpus.end(), [&](const GpuSample& x) {
+                       return x.bus_id == g.bus_id;
+                     });
+          if (!dup) gpus.push_back(std::move(g));
+        }
+        for (auto& p : sr.processes) snap.processes.push_back(std::move(p));
+      }
+    }
+
+    assign_indices(gpus, snap.notes);
+    for (auto& p : snap.processes) {
+      if (!p.gpu_bus_id) continue;
+      for (const auto& g : gpus)
+        if (g.bus_id == p.gpu_bus_id) p.gpu_index = g.index;
+    }
+    snap.gpus = std::move(gpus);
+    std::sort(snap.gpus.begin(), snap.gpus.end(),
+              [](const GpuSample& a, const GpuSample& b) { return a.index < b.index; });
+    return snap;
+  }
+
+  // Spec index by bus id; GPUs outside the spec get the next free indices (with a note).
+  void assign_indices(std::vector<GpuSample>& gpus, std::vector<std::string>& notes) {
+    if (specs.empty()) {
+      for (size_t i = 0; i < gpus.size(); ++i) gpus[i].index = static_cast<int>(i);
+      return;
+    }
+    int next = 0;
+    for (const auto& s : specs) next = std::max(next, s.index + 1);
+    std::set<int> used;
+    for (auto& g : gpus) {
+      const GpuSpec* match = nullptr;
+      if (g.bus_id)
+        for (const auto& s : specs)
+          if (s.f.bus_id && normalize_bus_id(*s.f.bus_id) == g.bus_id) match = &s;
+      if (match) {
+        g.index = match->index;
+        if (!g.uuid && match->f.uuid) g.uuid = match->f.uuid;
+        used.insert(g.index);
+      } else {
+        g.index = next++;
+        g.notes.push_back("not in the saved GPU spec" +
+                          (g.bus_id ? " (bus " + *g.bus_id + ")" : std::string()));
+      }
+    }
+    for (const auto& s : specs)
+      if (!used.count(s.index))
+        notes.push_back("GPU " + std::to_string(s.index) +
+                        (s.f.bus_id ? " (" + *s.f.bus_id + ")" : std::string()) +
+                        " of the spec: no telemetry backend answered for it");
+  }
+};
+
+TelemetryCollector::TelemetryCollector(std::shared_ptr<HostFs> fs,
+                                       std::shared_ptr<LibLoader> loader,
+                                       std::shared_ptr<Runner> runner,
+                                       const std::vector<GpuSpec>& specs,
+                                       std::chrono::milliseconds per_source_deadline)
+    : impl_(std::make_shared<Impl>()) {
+  impl_->fs = fs;
+  impl_->runner = std::move(runner);
+  impl_->specs = specs;
+  impl_->deadline = per_source_deadline;
+  impl_->nvml = std::make_shared<telemetry_internal::NvmlBackend>(std::move(loader), fs);
+  impl_->sysfs = std::make_shared<SysfsTelemetry>(fs);
+  impl_->fdinfo = std::make_shared<FdinfoScanner>(fs);
+}
+
+TelemetryCollector::~TelemetryCollector() = default;
+
+TelemetrySnapshot TelemetryCollector::sample() {
+  try {
+    return impl_->sample();
+  } catch (const std::exception& e) {
+    TelemetrySnapshot s;
+    s.timestamp = utc_now();
+    s.notes.push_back(std::string("telemetry sample failed: ") + e.what());
+    return s;
+  }
+}
+
+}  // namespace grey

@@ -1,0 +1,204 @@
+// The telemetry layer: one sample per GPU (VRAM used/total, temperature, utilization, power,
+// power limit, persistence mode) and per GPU process (pid, command, user, VRAM, utilization).
+//
+// Backends, tried in this order by TelemetryCollector::sample():
+//   1. NVML ("nvml"): libnvidia-ml.so.1 or $GREY_NVML_LIBRARY through the LibLoader, loaded and
+//      initialized once (on the first sample) and shut down by the collector's destructor. It
+//      runs on a worker thread; the caller waits at most the per-source deadline.
+//   2. sysfs ("sysfs"): amdgpu, i915, xe (and other non-NVIDIA DRM drivers) under
+//      /sys/class/drm through HostFs; processes from DRM fdinfo under /proc (backend "fdinfo").
+//      Also on a worker thread under the same deadline, in parallel with NVML.
+//   3. nvidia-smi ("nvidia-smi"): only when NVML did not load or initialize AND an NVIDIA GPU
+//      (from the specs, or any GPU when there are no specs) was answered by no other backend.
+//      Runs through the Runner with the deadline as its timeout.
+// Read-only: nothing here writes to a device.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/gpu_spec.h"
+#include "util/host_fs.h"
+#include "util/lib_loader.h"
+#include "util/runner.h"
+
+namespace grey {
+
+struct GpuSample {
+  int index = 0;  // the matching spec's index (matched by bus id); see TelemetryCollector
+  std::optional<std::string> bus_id, uuid;
+  std::optional<int64_t> vram_used_mb, vram_total_mb;
+  std::optional<double> temperature_c, utilization_pct, power_w, power_limit_w, power_limit_min_w,
+      power_limit_max_w;
+  std::optional<bool> persistence_mode;
+  std::string backend;  // "nvml" | "sysfs" | "nvidia-smi"
+  // True when the backend did not answer in time: every reading above is then unknown (a
+  // stale sample never carries old values that could be mistaken for fresh ones).
+  bool stale = false;
+  std::vector<std::string> notes;
+  double collect_ms = 0;  // wall time of the backend call that produced (or gave up on) it
+};
+
+struct ProcessSample {
+  int pid = 0;
+  std::string command;  // /proc/<pid>/comm, else the backend's own name for it; "" if unknown
+  std::string user;     // user name of the real uid; the uid as digits if it has no name
+  std::optional<std::string> gpu_bus_id;
+  std::optional<int> gpu_index;
+  std::optional<int64_t> vram_mb;
+  std::optional<double> utilization_pct;
+  std::string backend;  // "nvml" | "fdinfo" | "nvidia-smi"
+};
+
+struct TelemetrySnapshot {
+  std::string timestamp;  // UTC, "2026-11-26T15:00:00.123Z"
+  std::vector<GpuSample> gpus;
+  std::vector<ProcessSample> processes;
+  std::vector<std::string> notes;
+  // Wall time spent per backend in this sample ("nvml", "sysfs", "fdinfo", "nvidia-smi");
+  // a backend that did not run has no entry.
+  std::map<std::string, double> source_ms;
+};
+
+nlohmann::json to_json(const GpuSample& s);
+nlohmann::json to_json(const ProcessSample& p);
+nlohmann::json to_json(const TelemetrySnapshot& s);
+
+class TelemetryCollector {
+ public:
+  TelemetryCollector(std::shared_ptr<HostFs> fs, std::shared_ptr<LibLoader> loader,
+                     std::shared_ptr<Runner> runner, const std::vector<GpuSpec>& specs,
+                     std::chrono::milliseconds per_source_deadline);
+  ~TelemetryCollector();
+  TelemetryCollector(const TelemetryCollector&) = delete;
+  TelemetryCollector& operator=(const TelemetryCollector&) = delete;
+
+  // Never throws. Blocks at most about per_source_deadline for NVML and sysfs/fdinfo (which
+  // run in parallel); when the nvidia-smi fallback runs, its two queries share one more
+  // deadline. A backend still stuck in an earlier call is not called again: its GPUs come
+  // back stale at once (no thread is started per call; the collector owns two workers).
+  TelemetrySnapshot sample();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// ---- Pieces of the backends, exposed for tests and the fuzz target -------------------------
+
+// One /proc/<pid>/fdinfo/<fd> of a DRM file (Documentation/gpu/drm-usage-stats.rst).
+struct DrmFdinfo {
+  std::string driver;                         // drm-driver ("amdgpu", "i915", "xe", ...)
+  std::optional<std::string> pdev;            // drm-pdev, normalized bus id
+  std::optional<uint64_t> client_id;          // drm-client-id
+  std::optional<uint64_t> vram_bytes;         // device-local memory of this client (see fdinfo.cc)
+  std::map<std::string, uint64_t> engine_ns;  // drm-engine-<e>: <n> ns
+  std::map<std::string, uint64_t> cycles;     // drm-cycles-<e> (xe)
+  std::map<std::string, uint64_t> total_cycles;  // drm-total-cycles-<e> (xe)
+  std::map<std::string, uint64_t> capacity;      // drm-engine-capacity-<e> (absent: 1)
+  // Pre-5.19 amdgpu format ("pdev:", "vram mem: N kB", "gfx0: 12.5%"): no client id, and a
+  // busy percentage instead of counters.
+  bool legacy_amdgpu = false;
+  std::optional<double> legacy_busy_pct;
+};
+
+// Pure; never throws. nullopt when the text is not a DRM fdinfo (no drm-driver key and not the
+// legacy amdgpu format), e.g. the fdinfo of a plain file or socket.
+std::optional<DrmFdinfo> parse_drm_fdinfo(std::string_view text);
+
+// "<n>", "<n> KiB", "<n> MiB", "<n> GiB", "<n> kB" -> bytes. nullopt on anything else.
+std::optional<uint64_t> parse_fdinfo_size(std::string_view value);
+
+// Engine busy percentage of one DRM client between two readings `dt_ns` apart: the busiest
+// engine, each engine's time divided by its capacity (drm-engine-* ns); for xe, cycles over
+// total cycles (drm-cycles-* / drm-total-cycles-*). Counters that went backwards count as 0.
+// nullopt when the two readings share no counter.
+std::optional<double> drm_busy_pct(const DrmFdinfo& before, const DrmFdinfo& after, uint64_t dt_ns);
+
+// Walks /proc through HostFs and returns one ProcessSample per (pid, GPU) with DRM clients of
+// a non-NVIDIA driver. A client (drm-pdev + drm-client-id) shared by several fds or processes
+// is counted once, for the lowest pid holding it. Utilization needs two scans: the first
+// leaves it unknown. `now_ns` is the monotonic time of the scan (tests pass their own).
+class FdinfoScanner {
+ public:
+  explicit FdinfoScanner(std::shared_ptr<HostFs> fs);
+  std::vector<ProcessSample> scan(uint64_t now_ns, std::vector<std::string>& notes);
+
+ private:
+  std::shared_ptr<HostFs> fs_;
+  struct Prev {
+    DrmFdinfo info;
+    uint64_t at_ns;
+  };
+  std::map<std::string, Prev> prev_;  // by client key
+};
+
+// The sysfs backend: one GpuSample per DRM card not driven by the NVIDIA driver. Power from
+// energy1_input (i915/xe) needs two samples. `now_ns` as for FdinfoScanner.
+class SysfsTelemetry {
+ public:
+  explicit SysfsTelemetry(std::shared_ptr<HostFs> fs);
+  std::vector<GpuSample> sample(uint64_t now_ns);
+
+ private:
+  std::shared_ptr<HostFs> fs_;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> energy_;  // card dir -> (uJ, at_ns)
+};
+
+// nvidia-smi fallback parsers (pure). The query-gpu text is
+// `--query-gpu=index,pci.bus_id,uuid,memory.used,memory.total,temperature.gpu,utilization.gpu,
+// power.draw,power.limit,persistence_mode --format=csv,noheader,nounits`; the apps text is
+// `--query-compute-apps=gpu_bus_id,pid,process_name,used_gpu_memory --format=csv`.
+std::vector<GpuSample> parse_smi_gpu_query(std::string_view text, std::vector<std::string>& notes);
+std::vector<ProcessSample> parse_smi_apps_query(std::string_view text,
+                                                std::vector<std::string>& notes);
+
+// Process identity through HostFs: /proc/<pid>/comm and the real uid of /proc/<pid>/status
+// (named through getpwuid_r). Empty strings when unreadable.
+std::string process_command(HostFs& fs, int pid);
+std::string process_user(HostFs& fs, int pid);
+
+}  // namespace grey
+
+namespace grey::telemetry_internal {
+
+// The NVML backend (nvml_telemetry.cc). Not thread-safe: the collector calls it from one
+// worker thread at a time.
+class NvmlBackend {
+ public:
+  NvmlBackend(std::shared_ptr<LibLoader> loader, std::shared_ptr<HostFs> fs);
+  ~NvmlBackend();  // nvmlShutdown when nvmlInit succeeded
+  NvmlBackend(const NvmlBackend&) = delete;
+  NvmlBackend& operator=(const NvmlBackend&) = delete;
+
+  struct Result {
+    bool available = false;  // the library loaded and initialized
+    std::vector<GpuSample> gpus;
+    std::vector<ProcessSample> processes;
+    std::vector<std::string> notes;
+  };
+  // Loads and initializes on the first call (never retried after a failure).
+  Result sample();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+struct SmiResult {
+  bool ran = false;  // nvidia-smi started and answered the GPU query
+  std::vector<GpuSample> gpus;
+  std::vector<ProcessSample> processes;
+  std::vector<std::string> notes;
+};
+// Both nvidia-smi queries (nvidia_smi_telemetry.cc); they share `deadline`.
+SmiResult run_nvidia_smi(Runner& runner, HostFs& fs, std::chrono::milliseconds deadline);
+
+}  // namespace grey::telemetry_internal
