@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --build-only
-cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DGREY_TESTS=OFF >/dev/null
+cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGREY_TESTS=OFF >/dev/null
 cmake --build build/gpu --target grey-gpu-opt
 rm -rf out/gpu-bundle
 mkdir -p out/gpu-bundle/lib

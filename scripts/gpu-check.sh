@@ -35,6 +35,11 @@ log "capture + replay"
 "$G" capture "$OUT/capture" | tee -a "$OUT/summary.txt"
 "$G" detect --json --no-save --replay "$OUT/capture" >"$OUT/replay.json" 2>>"$OUT/summary.txt"
 
+log "plan (safe and aggressive) from the saved spec"
+"$G" plan >"$OUT/plan-safe.txt" 2>&1; echo "plan exit $?" | tee -a "$OUT/summary.txt"
+"$G" plan --mode aggressive --json >"$OUT/plan-aggressive.json" 2>>"$OUT/summary.txt"
+head -n 40 "$OUT/plan-safe.txt" | tee -a "$OUT/summary.txt"
+
 log "nvidia-smi -q -x"
 nvidia-smi -q -x >"$OUT/nvidia-smi.xml" 2>&1
 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/detect_cmd.h"
+#include "cli/plan_cmd.h"
 #include "util/state_dir.h"
 
 namespace {
@@ -49,6 +50,15 @@ int main(int argc, char** argv) {
       "capture", "Save every source's output and the sysfs files read into DIR (for bug reports)");
   capture->add_option("DIR", capture_dir, "Directory to write")->required();
 
+  grey::PlanCliOptions po;
+  std::string plan_mode, plan_output, plan_config;
+  auto* plan = app.add_subcommand("plan", "Per-GPU safe or aggressive settings, each explained");
+  plan->add_option("--mode", plan_mode, "safe (default, or config.yaml's mode) or aggressive");
+  plan->add_option("--output", plan_output, "Also write the plan to FILE (.yaml, .yml or .json)");
+  plan->add_option("--config", plan_config, "Overrides applied on top of <state dir>/config.yaml");
+  plan->add_flag("--json", po.json, "Print the plan as JSON");
+  plan->add_flag("--detect", po.detect, "Detect again instead of using the saved spec");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -57,11 +67,17 @@ int main(int argc, char** argv) {
   }
   g.state_dir = grey::default_state_dir();
   if (!replay.empty()) d.replay = replay;
+  if (!plan_mode.empty()) po.mode = plan_mode;
+  if (!plan_output.empty()) po.output = plan_output;
+  if (!plan_config.empty()) po.config_file = plan_config;
+  po.detector = grey::detect_now;
 
   bool abandoned = false;
   int rc = 1;
   if (*detect) {
     rc = grey::run_detect_command(g, d, std::cout, std::cerr, &abandoned);
+  } else if (*plan) {
+    rc = grey::run_plan_command(g, po, std::cout, std::cerr, &abandoned);
   } else if (*capture) {
     rc = grey::run_capture_command(g, capture_dir, std::cout, std::cerr, &abandoned);
   }

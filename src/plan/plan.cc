@@ -401,26 +401,29 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
         "derived");
   } else {
     double target = std::round(*dflt * 9.0) / 10.0;  // 90%, to 0.1 W
-    std::optional<double> lo = f.power_limit_min_w, hi = f.power_limit_max_w;
-    if (lo && *lo <= 0) lo.reset();
-    if (hi && *hi <= 0) hi.reset();
-    if (lo && hi && *lo > *hi) lo.reset(), hi.reset();
+    // Plain values with flags: GCC 12 at -O3 misreads std::optional here
+    // (-Wmaybe-uninitialized false positive).
+    bool has_lo = f.power_limit_min_w.has_value() && *f.power_limit_min_w > 0;
+    bool has_hi = f.power_limit_max_w.has_value() && *f.power_limit_max_w > 0;
+    double lo = has_lo ? *f.power_limit_min_w : 0.0;
+    double hi = has_hi ? *f.power_limit_max_w : 0.0;
+    if (has_lo && has_hi && lo > hi) has_lo = has_hi = false;
     std::string why = "90% of the " + watts(*dflt) + " " + dflt_what;
     double conf = c.src_conf * (dflt_what == "default limit" ? 1.0 : 0.7);
     double value = target;
-    if (lo && value < *lo) {
-      value = *lo;
+    if (has_lo && value < lo) {
+      value = lo;
       why = watts(value) + ": " + why + " is " + watts(target) + ", raised to the device's minimum";
-    } else if (hi && value > *hi) {
-      value = *hi;
+    } else if (has_hi && value > hi) {
+      value = hi;
       why =
           watts(value) + ": " + why + " is " + watts(target) + ", lowered to the device's maximum";
     } else {
       why = watts(value) + ": " + why;
     }
-    if (lo && hi)
-      why += " (range " + watts(*lo) + " to " + watts(*hi) + ").";
-    else {
+    if (has_lo && has_hi) {
+      why += " (range " + watts(lo) + " to " + watts(hi) + ").";
+    } else {
       why += "; the device reports no full min/max range, so it could not be checked against one.";
       conf *= 0.7;
     }

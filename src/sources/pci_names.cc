@@ -56,8 +56,10 @@ pci_access* open_db(Db& db, const std::string* ids_file) {
 }
 
 // Runs one lookup; the caller holds g_mu or owns `db` exclusively.
-std::optional<std::string> lookup(Db& db, const std::string* ids_file, int flags, uint32_t a,
+std::optional<std::string> lookup(Db& db, const std::string* ids_file, int flags_in, uint32_t a,
                                   uint32_t b) {
+  // Everything sigsetjmp/siglongjmp may see is computed before the jump point.
+  const int flags = flags_in | PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB;
   pci_access* acc = open_db(db, ids_file);
   if (!acc) return std::nullopt;
   char buf[1024];
@@ -68,7 +70,6 @@ std::optional<std::string> lookup(Db& db, const std::string* ids_file, int flags
   if (sigsetjmp(jb, 0) == 0) {
     // No udev hwdb: libpci 3.9 leaks a udev handle on every hwdb miss, and wherever libpci
     // is installed its package also installs pci.ids (Debian pci.ids, Fedora hwdata).
-    flags |= PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB;
     if (flags & PCI_LOOKUP_DEVICE)
       res = pci_lookup_name(acc, buf, sizeof buf, flags, static_cast<int>(a & 0xffff),
                             static_cast<int>(b & 0xffff));

@@ -396,7 +396,7 @@ size_t json_depth(std::string_view s) {
 // {"cardN": {"key": "value", ...}, "system": {...}}, so a token scan recovers what is there.
 void lenient_scan(std::string_view s, Devices& devs, std::optional<std::string>& driver) {
   int depth = 0;
-  std::optional<int> card;
+  int card = -1;  // -1: not inside a cardN object (plain int: GCC 12 -O2 false positive)
   bool system = false;
   std::string key, pending;
   bool have_key = false, after_colon = false;
@@ -423,13 +423,13 @@ void lenient_scan(std::string_view s, Devices& devs, std::optional<std::string>&
     if (c == '{' || c == '[') {
       ++depth;
       if (depth == 2 && have_key && after_colon) {
-        card = card_index(key);
+        card = card_index(key).value_or(-1);
         system = to_lower(key) == "system";
       }
       have_key = after_colon = false;
     } else if (c == '}' || c == ']') {
       if (depth == 2) {
-        card.reset();
+        card = -1;
         system = false;
       }
       if (depth > 0) --depth;
@@ -451,7 +451,7 @@ void lenient_scan(std::string_view s, Devices& devs, std::optional<std::string>&
         have_key = true;
         after_colon = false;
       } else if (after_colon) {
-        if (depth == 2 && card) apply_key(device(devs, *card), key, tok);
+        if (depth == 2 && card >= 0) apply_key(device(devs, card), key, tok);
         if (depth == 2 && system && norm_key(key) == "driver version" && !missing(tok))
           driver = tok;
         have_key = after_colon = false;

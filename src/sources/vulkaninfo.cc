@@ -400,7 +400,9 @@ ParseResult parse_impl(std::string_view text) {
   auto lines = split_lines(text);
   std::vector<VkBlock> devs;
   VkBlock* cur = nullptr;
-  std::optional<int> pending_gpu_id;  // from a "GPU id : N (...)" line right above
+  // From a "GPU id : N (...)" line right above; -1 = none. (A plain int: GCC 12 -O2 raises a
+  // false -Wmaybe-uninitialized on std::optional here.)
+  int pending_gpu_id = -1;
   int heap_idx = -1;                  // inside memoryHeaps[N]
   bool in_pci = false;
   bool banner = false, devices_header = false;
@@ -431,7 +433,7 @@ ParseResult parse_impl(std::string_view text) {
       cur->index = *g;
       heap_idx = -1;
       in_pci = false;
-      pending_gpu_id.reset();
+      pending_gpu_id = -1;
       continue;
     }
     if (auto id = gpu_id_line(raw)) {
@@ -448,15 +450,15 @@ ParseResult parse_impl(std::string_view text) {
         }
         devs.emplace_back();
         cur = &devs.back();
-        if (pending_gpu_id) cur->index = *pending_gpu_id;
+        if (pending_gpu_id >= 0) cur->index = pending_gpu_id;
         heap_idx = -1;
         in_pci = false;
       }
       cur->saw_props_header = true;
-      pending_gpu_id.reset();
+      pending_gpu_id = -1;
       continue;
     }
-    if (!is_separator_line(t)) pending_gpu_id.reset();
+    if (!is_separator_line(t)) pending_gpu_id = -1;
     if (!cur) continue;
 
     // Section tracking inside a device block.
