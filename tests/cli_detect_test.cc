@@ -43,7 +43,8 @@ struct Cli {
     std::string data = tmp / ("data-" + name);
     write_file(data, content);
     write_file(bin_dir + "/" + name,
-               "#!/bin/sh\n/bin/cat '" + data + "'\nexit " + std::to_string(exit_code) + "\n", 0755);
+               "#!/bin/sh\n/bin/cat '" + data + "'\nexit " + std::to_string(exit_code) + "\n",
+               0755);
   }
   void tool_script(const std::string& name, const std::string& body) {
     write_file(bin_dir + "/" + name, "#!/bin/sh\n" + body + "\n", 0755);
@@ -106,7 +107,8 @@ TEST(CliDetect, HangingGarbageAndFailingToolsDoNotStopDetection) {
   c.tool_cat("lspci", std::string("\x00\xff\x13garbage\n\x7f", 13));
   c.tool_cat("rocm-smi", "ERROR: rocm-smi failed\n", 3);
   c.tool_cat("clinfo", "Number of platforms                               0\n");
-  c.tool_cat("lshw", read_fixture("lshw/amd-radeon-hd5770-full-tree-athlon64-nforce4-lshw-octology.txt"));
+  c.tool_cat("lshw",
+             read_fixture("lshw/amd-radeon-hd5770-full-tree-athlon64-nforce4-lshw-octology.txt"));
   auto t0 = std::chrono::steady_clock::now();
   auto r = c.run({"detect", "--explain", "--timeout", "1", "--no-save"});
   auto took = std::chrono::steady_clock::now() - t0;
@@ -161,7 +163,8 @@ std::string replay_dir(const TempDir& t, const std::map<std::string, std::string
 
 TEST(CliDetect, ReplayTenGpusFromTheTable) {
   Cli c;
-  auto d = replay_dir(c.tmp, {{"nvidia-smi.txt", "nvidia-smi-table/nvidia-a40-x10-550.127.05-thamada.txt"}});
+  auto d = replay_dir(
+      c.tmp, {{"nvidia-smi.txt", "nvidia-smi-table/nvidia-a40-x10-550.127.05-thamada.txt"}});
   auto j = c.json({"detect", "--json", "--replay", d});
   ASSERT_EQ(j.size(), 10u);
   EXPECT_EQ(j[0]["device_id"], "0000:4f:00.0");
@@ -175,8 +178,9 @@ TEST(CliDetect, ReplayTenGpusFromTheTable) {
 
 TEST(CliDetect, ReplayMixedVendorsOnOneMachine) {
   Cli c;
-  auto d = replay_dir(c.tmp, {{"nvidia-smi.xml", "nvidia-smi-xml/nvidia-geforce-rtx2070-x2-590.44.01-telegraf.xml"},
-                              {"rocm-smi.json", "rocm-smi/amd-instinct-mi100-x6-rocm5.7.1-json-telegraf.json"}});
+  auto d = replay_dir(
+      c.tmp, {{"nvidia-smi.xml", "nvidia-smi-xml/nvidia-geforce-rtx2070-x2-590.44.01-telegraf.xml"},
+              {"rocm-smi.json", "rocm-smi/amd-instinct-mi100-x6-rocm5.7.1-json-telegraf.json"}});
   auto j = c.json({"detect", "--json", "--replay", d});
   ASSERT_EQ(j.size(), 8u) << j.dump(1);
   int nv = 0, amd = 0;
@@ -194,10 +198,11 @@ TEST(CliDetect, ReplaySysfsFixtureAndLspciMergeIntoOneRecord) {
   fs::create_directories(d + "/sys/class/drm");
   fs::copy(test::fixture_path("sysfs/amd-radeon-rx-vega56-lact/card0"), d + "/sys/class/drm/card0",
            fs::copy_options::recursive);
-  write_file(d + "/lspci.txt",
-             "Slot:\t0000:0b:00.0\nClass:\tVGA compatible controller [0300]\nVendor:\tAdvanced Micro "
-             "Devices, Inc. [AMD/ATI] [1002]\nDevice:\tVega 10 XL/XT [Radeon RX Vega 56/64] [687f]\n"
-             "Driver:\tamdgpu\n\n");
+  write_file(
+      d + "/lspci.txt",
+      "Slot:\t0000:0b:00.0\nClass:\tVGA compatible controller [0300]\nVendor:\tAdvanced Micro "
+      "Devices, Inc. [AMD/ATI] [1002]\nDevice:\tVega 10 XL/XT [Radeon RX Vega 56/64] [687f]\n"
+      "Driver:\tamdgpu\n\n");
   auto j = c.json({"detect", "--json", "--replay", d});
   ASSERT_EQ(j.size(), 1u) << j.dump(1);
   EXPECT_EQ(j[0]["vendor"], "amd");
@@ -209,9 +214,10 @@ TEST(CliDetect, ReplaySysfsFixtureAndLspciMergeIntoOneRecord) {
 
 TEST(CliDetect, CaptureThenReplayGivesTheSameGpus) {
   Cli c;
-  c.tool_cat("nvidia-smi", read_fixture("nvidia-smi-xml/nvidia-geforce-rtx2070-x2-590.44.01-telegraf.xml"));
-  fs::copy(test::fixture_path("sysfs/intel-tigerlake-igpu-xe-lact/card0"), c.sys + "/class/drm/card0",
-           fs::copy_options::recursive);
+  c.tool_cat("nvidia-smi",
+             read_fixture("nvidia-smi-xml/nvidia-geforce-rtx2070-x2-590.44.01-telegraf.xml"));
+  fs::copy(test::fixture_path("sysfs/intel-tigerlake-igpu-xe-lact/card0"),
+           c.sys + "/class/drm/card0", fs::copy_options::recursive);
   std::string cap = c.tmp / "cap";
   auto r = c.run({"capture", cap});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -58,7 +58,8 @@ ParseResult toy_parse(std::string_view text) {
 
 struct RecordingSink : CaptureSink {
   std::vector<std::string> files;
-  void command(const std::string& f, const std::vector<std::string>&, const CommandResult&) override {
+  void command(const std::string& f, const std::vector<std::string>&,
+               const CommandResult&) override {
     files.push_back(f);
   }
 };
@@ -95,7 +96,8 @@ TEST(CommandSource, FallsBackWhenTheRichFormIsNotUnderstood) {
   EXPECT_EQ(rep.status, SourceStatus::ok);
   EXPECT_EQ(rep.devices.at(0).f.model, "plain");
   ASSERT_FALSE(rep.notes.empty());
-  EXPECT_NE(rep.notes[0].find("exit code 1: ERR: unknown option"), std::string::npos) << rep.notes[0];
+  EXPECT_NE(rep.notes[0].find("exit code 1: ERR: unknown option"), std::string::npos)
+      << rep.notes[0];
 }
 
 TEST(CommandSource, MissingToolStopsAtOnce) {

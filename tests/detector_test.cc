@@ -71,7 +71,9 @@ Observation obs(std::optional<std::string> bus, std::string vendor, std::string 
   return o;
 }
 
-DetectEnv env() { return DetectEnv{}; }
+DetectEnv env() {
+  return DetectEnv{};
+}
 
 TEST(Detector, SourcesRunConcurrently) {
   std::vector<std::unique_ptr<Source>> s;
@@ -198,7 +200,8 @@ TEST(Merge, MergedRecordCanRevealAVirtualAdapter) {
   b.f.bus_id = "0000:00:02.0";
   b.f.kernel_driver = "bochs-drm";
   std::vector<IgnoredDevice> ign;
-  auto g = merge_reports({rep("lshw", {a}), rep("sysfs", {b})}, {{"sysfs", 70}, {"lshw", 25}}, &ign, "T");
+  auto g = merge_reports({rep("lshw", {a}), rep("sysfs", {b})}, {{"sysfs", 70}, {"lshw", 25}}, &ign,
+                         "T");
   EXPECT_TRUE(g.empty());
   ASSERT_EQ(ign.size(), 1u);
   EXPECT_NE(ign[0].reason.find("Bochs"), std::string::npos);

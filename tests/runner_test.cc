@@ -93,7 +93,9 @@ TEST_F(RunnerTest, BinaryGarbageIsKeptAsBytes) {
   auto p = tool("bin", "printf '\\000\\377\\376abc'");
   auto r = runner.run({p}, {});
   EXPECT_TRUE(r.ok());
-  EXPECT_EQ(r.out, std::string("\0\xff\xfe" "abc", 6));
+  EXPECT_EQ(r.out, std::string("\0\xff\xfe"
+                               "abc",
+                               6));
 }
 
 TEST_F(RunnerTest, KilledBySignal) {

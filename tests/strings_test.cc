@@ -29,8 +29,9 @@ TEST(Strings, CleanValueStopsAtNul) {
 }
 
 TEST(Strings, MissingMarkers) {
-  for (const char* m : {"[N/A]", "N/A", "[Not Supported]", "Not Supported", "",
-                        "[Requested functionality has been deprecated]", "N/A (Secondary die)", "-"})
+  for (const char* m :
+       {"[N/A]", "N/A", "[Not Supported]", "Not Supported", "",
+        "[Requested functionality has been deprecated]", "N/A (Secondary die)", "-"})
     EXPECT_TRUE(is_missing_marker(m)) << m;
   for (const char* v : {"0", "81559 MiB", "Enabled"}) EXPECT_FALSE(is_missing_marker(v)) << v;
 }

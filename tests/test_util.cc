@@ -10,7 +10,9 @@
 
 namespace grey::test {
 
-std::string fixture_path(const std::string& rel) { return std::string(GREY_FIXTURE_DIR) + "/" + rel; }
+std::string fixture_path(const std::string& rel) {
+  return std::string(GREY_FIXTURE_DIR) + "/" + rel;
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -20,7 +22,9 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::string read_fixture(const std::string& rel) { return read_file(fixture_path(rel)); }
+std::string read_fixture(const std::string& rel) {
+  return read_file(fixture_path(rel));
+}
 
 void write_file(const std::string& path, const std::string& content, int mode) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());

@@ -26,7 +26,9 @@ std::string pad(std::string s, size_t w) {
   return s;
 }
 
-std::string opt_str(const std::optional<std::string>& v) { return v ? *v : "-"; }
+std::string opt_str(const std::optional<std::string>& v) {
+  return v ? *v : "-";
+}
 template <typename T>
 std::string opt_num(const std::optional<T>& v, const char* unit = "") {
   if (!v) return "-";
@@ -43,7 +45,9 @@ std::string fmt_ms(double ms) {
   return o.str();
 }
 
-bool valid_timeout(double s) { return std::isfinite(s) && s > 0 && s <= 600; }
+bool valid_timeout(double s) {
+  return std::isfinite(s) && s > 0 && s <= 600;
+}
 
 }  // namespace
 
@@ -86,8 +90,8 @@ std::string render_timings(const DetectionResult& r) {
   std::ostringstream o;
   o << "sources (" << fmt_ms(r.duration_ms) << " in all):\n";
   for (const auto& rep : r.reports)
-    o << "  " << pad(rep.source, 14) << pad(to_string(rep.status), 12) << pad(fmt_ms(rep.duration_ms), 10)
-      << rep.devices.size() << " device(s)\n";
+    o << "  " << pad(rep.source, 14) << pad(to_string(rep.status), 12)
+      << pad(fmt_ms(rep.duration_ms), 10) << rep.devices.size() << " device(s)\n";
   return o.str();
 }
 
@@ -98,8 +102,7 @@ std::string render_explain(const DetectionResult& r) {
     o << "[" << rep.source << "] " << to_string(rep.status) << " in " << fmt_ms(rep.duration_ms)
       << "\n";
     if (!rep.what.empty()) o << "  ran/read: " << rep.what << "\n";
-    if (rep.devices.empty())
-      o << "  found: nothing\n";
+    if (rep.devices.empty()) o << "  found: nothing\n";
     for (const auto& d : rep.devices) {
       o << "  found: " << d.display_name();
       if (d.f.bus_id) o << " at " << *d.f.bus_id;
@@ -110,7 +113,8 @@ std::string render_explain(const DetectionResult& r) {
   }
   o << "\nSeen and ignored (not GPUs):\n";
   if (r.ignored.empty()) o << "  none\n";
-  for (const auto& i : r.ignored) o << "  " << i.name << " [" << i.source << "]: " << i.reason << "\n";
+  for (const auto& i : r.ignored)
+    o << "  " << i.name << " [" << i.source << "]: " << i.reason << "\n";
   o << "\nGPUs: " << r.gpus.size() << "\n";
   for (const auto& g : r.gpus) {
     std::string srcs;
@@ -173,7 +177,8 @@ int run_capture_command(const GlobalOptions& g, const std::string& dir, std::ost
   DetectEnv env;
   env.runner = std::make_shared<PosixRunner>();
   env.loader = std::make_shared<DlLoader>();
-  auto cfs = std::make_shared<CapturingFs>(std::make_shared<RootedFs>(g.sysfs_root, g.procfs_root), dir);
+  auto cfs =
+      std::make_shared<CapturingFs>(std::make_shared<RootedFs>(g.sysfs_root, g.procfs_root), dir);
   env.fs = cfs;
   DetectOptions opt;
   opt.timeout = to_ms(g.timeout_s);

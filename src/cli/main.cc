@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   app.add_option("--timeout", g.timeout_s, "Deadline for each source, in seconds (default 5)");
-  app.add_option("--sysfs-root", g.sysfs_root, "Where the host's /sys is mounted (env GREY_SYSFS_ROOT)");
+  app.add_option("--sysfs-root", g.sysfs_root,
+                 "Where the host's /sys is mounted (env GREY_SYSFS_ROOT)");
   app.add_option("--procfs-root", g.procfs_root,
                  "Where the host's /proc is mounted (env GREY_PROC_ROOT)");
   app.add_flag("-v,--verbose", g.verbose, "Show sources and timings on stderr");

@@ -49,9 +49,7 @@ std::string DirCapture::finish(const nlohmann::json& extra) {
     std::lock_guard<std::mutex> lk(mu_);
     m["commands"] = entries_;
   }
-  return write_file_atomic(dir_ + "/manifest.json",
-                           dump_json(m, 2) + "\n",
-                           0644);
+  return write_file_atomic(dir_ + "/manifest.json", dump_json(m, 2) + "\n", 0644);
 }
 
 std::vector<std::string> DirCapture::errors() const {

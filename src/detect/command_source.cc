@@ -59,7 +59,9 @@ SourceReport CommandSource::collect(SourceContext& ctx) {
   SourceReport rep;
   rep.source = name_;
   auto t0 = Clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
+  auto elapsed = [&] {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
   const size_t cap = 16u << 20;
 
   if (ctx.replay_dir) {
@@ -74,13 +76,14 @@ SourceReport CommandSource::collect(SourceContext& ctx) {
       any_file = true;
       if (rep.what.empty()) rep.what = path;
       ParseResult pr = v.parse(*text);
-      if (truncated) rep.notes.push_back(v.replay_file + ": larger than 16 MiB; read the first 16 MiB");
+      if (truncated)
+        rep.notes.push_back(v.replay_file + ": larger than 16 MiB; read the first 16 MiB");
       for (auto& n : pr.notes) rep.notes.push_back(v.replay_file + ": " + n);
       if (pr.recognized) {
         rep.what = path;
         absorb(rep, std::move(pr));
         rep.status = (rep.devices.empty() && rep.ignored.empty()) ? SourceStatus::no_devices
-                                                                    : SourceStatus::ok;
+                                                                  : SourceStatus::ok;
         rep.duration_ms = elapsed();
         return rep;
       }
@@ -129,7 +132,8 @@ SourceReport CommandSource::collect(SourceContext& ctx) {
       rep.notes.push_back(cmd + ": " + r.describe_failure());
       break;
     }
-    if (r.truncated) rep.notes.push_back(cmd + ": output larger than 16 MiB; parsed the first 16 MiB");
+    if (r.truncated)
+      rep.notes.push_back(cmd + ": output larger than 16 MiB; parsed the first 16 MiB");
     // Many tools print their errors on stdout (nvidia-smi does); parse stdout, and stderr
     // when stdout is empty.
     ParseResult pr = v.parse(r.out.empty() ? std::string_view(r.err) : std::string_view(r.out));
@@ -140,7 +144,7 @@ SourceReport CommandSource::collect(SourceContext& ctx) {
       if (!exit_ok) rep.notes.push_back(cmd + ": " + r.describe_failure());
       absorb(rep, std::move(pr));
       rep.status = (rep.devices.empty() && rep.ignored.empty()) ? SourceStatus::no_devices
-                                                                  : SourceStatus::ok;
+                                                                : SourceStatus::ok;
       have_answer = true;
       if (!ctx.capture) break;
       continue;

@@ -35,7 +35,9 @@ std::string vendor_of(const GpuFields& f) {
   return "unknown";
 }
 
-std::string lower_uuid(const std::string& u) { return to_lower(u); }
+std::string lower_uuid(const std::string& u) {
+  return to_lower(u);
+}
 
 void add(Group& g, const Item& it) {
   g.items.push_back(it);
@@ -46,7 +48,9 @@ void add(Group& g, const Item& it) {
   if (!g.device_id && f.pci_device_id) g.device_id = f.pci_device_id;
 }
 
-std::string fmt_mib(int64_t v) { return std::to_string(v) + " MiB"; }
+std::string fmt_mib(int64_t v) {
+  return std::to_string(v) + " MiB";
+}
 
 }  // namespace
 
@@ -98,8 +102,8 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
   }
   for (const auto& it : by_uuid) {
     std::string u = lower_uuid(*it.o->f.uuid);
-    auto g = std::find_if(groups.begin(), groups.end(),
-                          [&](const Group& gr) { return gr.uuid == u; });
+    auto g =
+        std::find_if(groups.begin(), groups.end(), [&](const Group& gr) { return gr.uuid == u; });
     if (g != groups.end()) {
       add(*g, it);
     } else {
@@ -114,7 +118,8 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
     for (int pass = 0; pass < 3 && pick == groups.end(); ++pass) {
       for (auto g = groups.begin(); g != groups.end(); ++g) {
         if (g->has_source(it.source)) continue;
-        bool vendor_ok = g->vendor == v || (pass == 2 && (v == "unknown" || g->vendor == "unknown"));
+        bool vendor_ok =
+            g->vendor == v || (pass == 2 && (v == "unknown" || g->vendor == "unknown"));
         if (!vendor_ok) continue;
         if (pass == 0 && !(it.o->f.pci_device_id && g->device_id == it.o->f.pci_device_id))
           continue;

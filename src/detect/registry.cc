@@ -23,13 +23,13 @@ std::unique_ptr<Source> cmd(std::string name, int authority, std::vector<Command
 std::vector<std::unique_ptr<Source>> make_all_sources() {
   std::vector<std::unique_ptr<Source>> s;
   s.push_back(make_nvml_source());
-  s.push_back(cmd("nvidia-smi", 90,
-                  {{{"nvidia-smi", "-q", "-x"}, "nvidia-smi.xml", parse_nvidia_smi_xml},
-                   {{"nvidia-smi", std::string("--query-gpu=") + kNvidiaSmiQueryFields,
-                     "--format=csv"},
-                    "nvidia-smi.csv",
-                    parse_nvidia_smi_csv},
-                   {{"nvidia-smi"}, "nvidia-smi.txt", parse_nvidia_smi_table}}));
+  s.push_back(
+      cmd("nvidia-smi", 90,
+          {{{"nvidia-smi", "-q", "-x"}, "nvidia-smi.xml", parse_nvidia_smi_xml},
+           {{"nvidia-smi", std::string("--query-gpu=") + kNvidiaSmiQueryFields, "--format=csv"},
+            "nvidia-smi.csv",
+            parse_nvidia_smi_csv},
+           {{"nvidia-smi"}, "nvidia-smi.txt", parse_nvidia_smi_table}}));
   s.push_back(cmd("amd-smi", 88,
                   {{{"amd-smi", "static", "--json"}, "amd-smi.json", parse_amd_smi_json},
                    {{"amd-smi", "static"}, "amd-smi.txt", parse_amd_smi_text}}));
@@ -44,8 +44,8 @@ std::vector<std::unique_ptr<Source>> make_all_sources() {
                   {{{"xpu-smi", "discovery", "-j"}, "xpu-smi.json", parse_xpu_smi},
                    {{"xpu-smi", "discovery"}, "xpu-smi.txt", parse_xpu_smi}}));
   // intel_gpu_top streams samples until stopped: sample for a second and parse what came.
-  CommandVariant igt{{"intel_gpu_top", "-J", "-s", "500"}, "intel_gpu_top.json",
-                     parse_intel_gpu_top_json};
+  CommandVariant igt{
+      {"intel_gpu_top", "-J", "-s", "500"}, "intel_gpu_top.json", parse_intel_gpu_top_json};
   igt.sample_for = std::chrono::milliseconds(1200);
   s.push_back(cmd("intel_gpu_top", 80, {igt}));
   s.push_back(make_sysfs_source());

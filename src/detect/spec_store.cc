@@ -12,7 +12,8 @@ namespace grey {
 std::string save_specs(const std::string& state_dir, const std::vector<GpuSpec>& specs) {
   std::string err = ensure_state_dir(state_dir);
   if (!err.empty()) return err;
-  return write_file_atomic(state_dir + "/last_gpu_spec.json", dump_json(specs_to_json(specs), 2) + "\n");
+  return write_file_atomic(state_dir + "/last_gpu_spec.json",
+                           dump_json(specs_to_json(specs), 2) + "\n");
 }
 
 LoadedSpecs load_specs_file(const std::string& path) {
@@ -40,8 +41,8 @@ LoadedSpecs load_specs_file(const std::string& path) {
   try {
     r.specs = specs_from_json(j);
   } catch (const std::exception& e) {
-    r.error = path + " is not a GPU spec (" + e.what() +
-              "); run `grey-gpu-opt detect` to write it again";
+    r.error =
+        path + " is not a GPU spec (" + e.what() + "); run `grey-gpu-opt detect` to write it again";
     return r;
   }
   r.ok = true;

@@ -26,8 +26,8 @@ ParseResult parse_intel_gpu_top_json(std::string_view text);  // intel_gpu_top -
 ParseResult parse_xpu_smi(std::string_view text);  // xpu-smi discovery (table, -j, --dump csv)
 
 // Generic
-ParseResult parse_lspci(std::string_view text);  // plain, -nn, -v, -vmm -nn -D (detected)
-ParseResult parse_lshw(std::string_view text);   // text tree or -json (detected)
+ParseResult parse_lspci(std::string_view text);       // plain, -nn, -v, -vmm -nn -D (detected)
+ParseResult parse_lshw(std::string_view text);        // text tree or -json (detected)
 ParseResult parse_vulkaninfo(std::string_view text);  // --summary or full text
 ParseResult parse_glxinfo(std::string_view text);     // -B or full
 ParseResult parse_clinfo(std::string_view text);      // plain, --raw or --json (detected)

@@ -403,7 +403,7 @@ ParseResult parse_impl(std::string_view text) {
   // From a "GPU id : N (...)" line right above; -1 = none. (A plain int: GCC 12 -O2 raises a
   // false -Wmaybe-uninitialized on std::optional here.)
   int pending_gpu_id = -1;
-  int heap_idx = -1;                  // inside memoryHeaps[N]
+  int heap_idx = -1;  // inside memoryHeaps[N]
   bool in_pci = false;
   bool banner = false, devices_header = false;
   std::string first_error, cannot_create, failed_with;

@@ -10,14 +10,14 @@
 namespace grey {
 
 struct CommandResult {
-  bool started = false;     // false: not found / not executable (see error)
-  int exit_code = -1;       // valid when exited normally
-  int signal = 0;           // terminating signal, 0 if none
-  bool timed_out = false;   // killed because the deadline passed
-  bool truncated = false;   // output exceeded the cap and was cut
-  std::string out;          // stdout
-  std::string err;          // stderr
-  std::string error;        // why it could not start ("not found on PATH", strerror)
+  bool started = false;    // false: not found / not executable (see error)
+  int exit_code = -1;      // valid when exited normally
+  int signal = 0;          // terminating signal, 0 if none
+  bool timed_out = false;  // killed because the deadline passed
+  bool truncated = false;  // output exceeded the cap and was cut
+  std::string out;         // stdout
+  std::string err;         // stderr
+  std::string error;       // why it could not start ("not found on PATH", strerror)
   double duration_ms = 0;
   bool ok() const { return started && !timed_out && signal == 0 && exit_code == 0; }
   // One line for notes: "exit code 255: Failed to initialize NVML: ...".

@@ -13,7 +13,9 @@ namespace grey {
 
 namespace {
 
-std::string errstr(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+std::string errstr(const std::string& what, int err) {
+  return what + ": " + std::strerror(err);
+}
 
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');
@@ -74,8 +76,8 @@ std::string ensure_state_dir(const std::string& dir, bool* fixed) {
            "directory or set GREY_CONFIG_DIR";
   if (!S_ISDIR(st.st_mode)) return "state directory " + dir + " exists but is not a directory";
   if (st.st_uid != ::geteuid())
-    return "refusing state directory " + dir + ": it is owned by uid " +
-           std::to_string(st.st_uid) + ", not by us (uid " + std::to_string(::geteuid()) + ")";
+    return "refusing state directory " + dir + ": it is owned by uid " + std::to_string(st.st_uid) +
+           ", not by us (uid " + std::to_string(::geteuid()) + ")";
   if ((st.st_mode & 0077) != 0) {
     if (::chmod(dir.c_str(), 0700) != 0) return errstr("chmod 0700 " + dir, errno);
     if (fixed) *fixed = true;

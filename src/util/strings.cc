@@ -22,11 +22,15 @@ std::string to_lower(std::string_view s) {
   return out;
 }
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 bool ends_with(std::string_view s, std::string_view x) {
   return s.size() >= x.size() && s.substr(s.size() - x.size()) == x;
 }
-bool contains(std::string_view s, std::string_view n) { return s.find(n) != std::string_view::npos; }
+bool contains(std::string_view s, std::string_view n) {
+  return s.find(n) != std::string_view::npos;
+}
 bool icontains(std::string_view s, std::string_view n) {
   if (n.empty()) return true;
   if (n.size() > s.size()) return false;
@@ -79,8 +83,8 @@ bool is_missing_marker(std::string_view s) {
   if (s.empty() || s == "-" || s == "N/A" || s == "n/a" || s == "NA") return true;
   if (s.front() == '[' && s.back() == ']') return true;  // [N/A], [Not Supported], ...
   std::string l = to_lower(s);
-  return l == "not supported" || l == "unknown" || l == "not available" ||
-         starts_with(l, "n/a ") || l == "none";
+  return l == "not supported" || l == "unknown" || l == "not available" || starts_with(l, "n/a ") ||
+         l == "none";
 }
 
 std::optional<int64_t> parse_int(std::string_view s) {
@@ -126,7 +130,9 @@ std::optional<double> leading_number(std::string_view s) {
   return parse_double(s.substr(0, i));
 }
 
-int64_t bytes_to_mib(uint64_t bytes) { return static_cast<int64_t>(bytes / (1024ull * 1024ull)); }
+int64_t bytes_to_mib(uint64_t bytes) {
+  return static_cast<int64_t>(bytes / (1024ull * 1024ull));
+}
 
 std::optional<int64_t> memory_to_mib(std::string_view s) {
   s = trim(s);
