@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "cli/apply_cmd.h"
 #include "cli/detect_cmd.h"
 #include "cli/plan_cmd.h"
 #include "util/state_dir.h"
@@ -60,6 +61,39 @@ int main(int argc, char** argv) {
   plan->add_flag("--json", po.json, "Print the plan as JSON");
   plan->add_flag("--detect", po.detect, "Detect again instead of using the saved spec");
 
+  grey::ApplyCliOptions ao;
+  bool no_dry_run = false, apply_dry_run = false;
+  auto* apply = app.add_subcommand(
+      "apply",
+      "Apply the plan: dry run by default; --no-dry-run writes the env file and the "
+      "applied plan; --destructive also changes device settings (journaled)");
+  apply->add_flag("--dry-run", apply_dry_run, "List every action, change nothing (default)");
+  apply->add_flag("--no-dry-run", no_dry_run, "Really apply");
+  apply->add_flag("--destructive", ao.destructive,
+                  "Also change device settings: persistence mode, power limits");
+  apply->add_flag("--yes", ao.yes, "Consent to --destructive without the typed confirmation");
+  apply->add_flag("--json", ao.json, "Print the ApplyResult as JSON");
+  std::string apply_plan;
+  apply->add_option("--plan", apply_plan, "Plan file to apply (default: last_plan.yaml)");
+
+  std::string env_shell = "sh";
+  auto* envc = app.add_subcommand("env", "Print the applied environment for eval");
+  envc->add_option("--shell", env_shell, "sh (default), fish or json");
+
+  grey::RunCliOptions ro;
+  auto* runc = app.add_subcommand(
+      "run",
+      "Run CMD with the applied environment and CUDA_VISIBLE_DEVICES from the placement "
+      "policy: run [--gpu N|auto] -- CMD ARGS...");
+  runc->add_option("--gpu", ro.gpu, "GPU index, or auto (least loaded by free VRAM)");
+  runc->add_option("command", ro.command, "The command and its arguments (after --)")->expected(-1);
+
+  bool restore_dry = false, restore_json = false;
+  auto* restorec = app.add_subcommand(
+      "restore", "Undo journaled device changes newest first (each only if still ours)");
+  restorec->add_flag("--dry-run", restore_dry, "Show what would be undone");
+  restorec->add_flag("--json", restore_json, "Print the outcome as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -72,6 +106,12 @@ int main(int argc, char** argv) {
   if (!plan_output.empty()) po.output = plan_output;
   if (!plan_config.empty()) po.config_file = plan_config;
   po.detector = grey::detect_now;
+  if (no_dry_run && apply_dry_run) {
+    std::cerr << "error: --dry-run and --no-dry-run contradict each other\n";
+    return 2;
+  }
+  ao.dry_run = !no_dry_run;
+  if (!apply_plan.empty()) ao.plan_file = apply_plan;
 
   bool abandoned = false;
   int rc = 1;
@@ -79,6 +119,15 @@ int main(int argc, char** argv) {
     rc = grey::run_detect_command(g, d, std::cout, std::cerr, &abandoned);
   } else if (*plan) {
     rc = grey::run_plan_command(g, po, std::cout, std::cerr, &abandoned);
+  } else if (*apply) {
+    rc = grey::run_apply_command(g, ao, std::cout, std::cerr);
+  } else if (*envc) {
+    rc = grey::run_env_command(g, env_shell, std::cout, std::cerr);
+  } else if (*runc) {
+    std::cout.flush();
+    rc = grey::run_run_command(g, ro, std::cerr);
+  } else if (*restorec) {
+    rc = grey::run_restore_command(g, restore_dry, restore_json, std::cout, std::cerr);
   } else if (*capture) {
     rc = grey::run_capture_command(g, capture_dir, std::cout, std::cerr, &abandoned);
   }

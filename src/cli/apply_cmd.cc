@@ -1,0 +1,455 @@
+#include "cli/apply_cmd.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+
+#include "detect/spec_store.h"
+#include "enforce/actions.h"
+#include "enforce/applier.h"
+#include "enforce/artifacts.h"
+#include "enforce/device_control.h"
+#include "enforce/journal.h"
+#include "plan/plan_io.h"
+#include "telemetry/telemetry.h"
+#include "util/json_util.h"
+#include "util/state_dir.h"
+#include "util/strings.h"
+
+extern char** environ;
+
+namespace grey {
+
+namespace {
+
+std::string fmt_fraction(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+std::optional<int64_t> vram_of(const std::vector<GpuSpec>& specs, const GpuPlan& gp) {
+  for (const auto& s : specs)
+    if ((gp.device_id && s.f.bus_id == gp.device_id) || (gp.uuid && s.f.uuid == gp.uuid))
+      return s.f.vram_total_mb;
+  return std::nullopt;
+}
+
+const GpuSpec* spec_of(const std::vector<GpuSpec>& specs, const GpuPlan& gp) {
+  for (const auto& s : specs)
+    if ((gp.device_id && s.f.bus_id == gp.device_id) || (gp.uuid && s.f.uuid == gp.uuid)) return &s;
+  return nullptr;
+}
+
+std::optional<std::string> terminal_confirm(std::ostream& err) {
+  if (!::isatty(0)) return std::nullopt;
+  err << "This changes device settings (persistence mode, power limits). Type \"yes\" to go on: ";
+  err.flush();
+  std::string line;
+  if (!std::getline(std::cin, line)) return std::nullopt;
+  return std::string(trim(line));
+}
+
+std::string sh_quote(const std::string& v) {
+  std::string q = "'";
+  for (char c : v) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+}  // namespace
+
+std::map<std::string, std::string> gpu_environment(const GpuPlan& gp,
+                                                   std::optional<int64_t> vram_total_mb) {
+  std::map<std::string, std::string> env;
+  if (gp.per_process_vram_cap_mb) {
+    env["GREY_VRAM_CAP_MB"] = std::to_string(*gp.per_process_vram_cap_mb);
+    // CuPy reads a byte count; JAX/XLA a fraction of the device's memory.
+    env["CUPY_GPU_MEMORY_LIMIT"] = std::to_string(*gp.per_process_vram_cap_mb * 1024 * 1024);
+    if (vram_total_mb && *vram_total_mb > 0)
+      env["XLA_PYTHON_CLIENT_MEM_FRACTION"] =
+          fmt_fraction(std::floor(100.0 * static_cast<double>(*gp.per_process_vram_cap_mb) /
+                                  static_cast<double>(*vram_total_mb)) /
+                       100.0);
+  }
+  env["GREY_COOLDOWN_C"] = std::to_string(gp.cooldown_threshold_c);
+  env["GREY_RESUME_C"] = std::to_string(gp.resume_threshold_c);
+  if (gp.recommended_batch_size)
+    env["GREY_BATCH_SIZE"] = std::to_string(*gp.recommended_batch_size);
+  if (gp.tensor_chunk_size_mb)
+    env["GREY_TENSOR_CHUNK_MB"] = std::to_string(*gp.tensor_chunk_size_mb);
+  env["GREY_SCHEDULING_POLICY"] = gp.fair_scheduling_policy;
+  // Preallocating most of the GPU would defeat a shared cap; growing on demand keeps
+  // frameworks inside it.
+  env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false";
+  env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true";
+  return env;
+}
+
+std::map<std::string, std::string> plan_environment(const Plan& p,
+                                                    const std::vector<GpuSpec>& specs) {
+  std::map<std::string, std::string> env;
+  if (p.gpus.empty()) return env;
+  // The most constrained GPU: a process placed on any GPU stays within its cap.
+  const GpuPlan* tight = &p.gpus.front();
+  for (const auto& g : p.gpus)
+    if (g.per_process_vram_cap_mb && (!tight->per_process_vram_cap_mb ||
+                                      *g.per_process_vram_cap_mb < *tight->per_process_vram_cap_mb))
+      tight = &g;
+  env = gpu_environment(*tight, vram_of(specs, *tight));
+  if (p.gpus.size() > 1) {
+    for (const auto& g : p.gpus)
+      for (const auto& [k, v] : gpu_environment(g, vram_of(specs, g)))
+        if (starts_with(k, "GREY_"))
+          env["GREY_GPU" + std::to_string(g.index) + "_" + k.substr(5)] = v;
+  }
+  env["GREY_PLAN_MODE"] = to_string(p.mode);
+  return env;
+}
+
+std::string render_env(const std::map<std::string, std::string>& env, const std::string& shell) {
+  std::ostringstream o;
+  if (shell == "json") {
+    nlohmann::json j(env);
+    return dump_json(j, 2) + "\n";
+  }
+  for (const auto& [k, v] : env) {
+    if (shell == "fish")
+      o << "set -gx " << k << " " << sh_quote(v) << ";\n";
+    else
+      o << "export " << k << "=" << sh_quote(v) << "\n";
+  }
+  return o.str();
+}
+
+std::map<std::string, std::string> parse_env_file(const std::string& text) {
+  std::map<std::string, std::string> env;
+  for (auto line : split_lines(text)) {
+    line = trim(line);
+    if (!starts_with(line, "export ")) continue;
+    line.remove_prefix(7);
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string key(line.substr(0, eq));
+    std::string_view v = line.substr(eq + 1);
+    std::string value;
+    // Undo sh_quote: '...' with '\'' for quotes.
+    size_t i = 0;
+    while (i < v.size()) {
+      if (v[i] == '\'') {
+        size_t end = v.find('\'', i + 1);
+        if (end == std::string_view::npos) break;
+        value += v.substr(i + 1, end - i - 1);
+        i = end + 1;
+      } else if (v[i] == '\\' && i + 1 < v.size()) {
+        value += v[i + 1];
+        i += 2;
+      } else {
+        value += v[i++];
+      }
+    }
+    env[key] = value;
+  }
+  return env;
+}
+
+int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ostream& out,
+                      std::ostream& err) {
+  std::string e = ensure_state_dir(g.state_dir);
+  if (!e.empty()) {
+    err << "error: " << e << "\n";
+    return 1;
+  }
+  std::string plan_path = o.plan_file.value_or(g.state_dir + "/last_plan.yaml");
+  std::string perr;
+  if (!o.plan_file && ::access(plan_path.c_str(), F_OK) != 0) {
+    err << "error: no plan at " << plan_path << "; run `grey-gpu-opt plan` first\n";
+    return 1;
+  }
+  auto plan = load_plan_file(plan_path, &perr);
+  if (!plan) {
+    err << "error: " << perr << "\n";
+    return 1;
+  }
+  auto loaded = load_specs(g.state_dir);
+  std::vector<GpuSpec> specs = loaded.ok ? loaded.specs : std::vector<GpuSpec>{};
+  if (!loaded.ok && !loaded.missing) err << "warning: " << loaded.error << "\n";
+
+  bool real = !o.dry_run;
+  if (o.destructive && real && !o.yes) {
+    auto typed = o.confirm ? o.confirm(err) : terminal_confirm(err);
+    if (!typed || *typed != "yes") {
+      err << "error: --destructive changes device settings and needs consent: pass --yes, or "
+             "type \"yes\" at the prompt on a terminal. Nothing was changed.\n";
+      return 2;
+    }
+  }
+
+  ApplyResult result;
+  result.dry_run = !real;
+  std::string prefix = real ? "" : "[DRY-RUN] ";
+  std::vector<std::string> lines;
+
+  // 1. The environment (advisory tier) and the applied plan.
+  auto env = plan_environment(*plan, specs);
+  std::string env_path = g.state_dir + "/env";
+  std::string applied_path = g.state_dir + "/last_applied_plan.yaml";
+  std::string applied_at = utc_timestamp_now();
+  lines.push_back(prefix + "write " + applied_path + " (plan " + to_string(plan->mode) + ", " +
+                  std::to_string(plan->gpus.size()) + " GPU(s), applied_at " + applied_at + ")");
+  lines.push_back(prefix + "write " + env_path + " with " + std::to_string(env.size()) +
+                  " variables:");
+  for (const auto& [k, v] : env) lines.push_back(prefix + "  " + k + "=" + v);
+  if (real) {
+    std::string body = "# applied_at: " + applied_at + "\n" + plan_to_yaml(*plan);
+    std::string w = write_file_atomic(applied_path, body);
+    if (w.empty())
+      w = write_file_atomic(env_path,
+                            "# grey-gpu-opt apply, " + applied_at + "\n" + render_env(env, "sh"));
+    if (!w.empty()) {
+      result.errors.push_back(w);
+      result.success = false;
+    } else {
+      result.artifacts.push_back(applied_path);
+      result.artifacts.push_back(env_path);
+    }
+  }
+  for (const auto& gp : plan->gpus) {
+    std::string cap_tier = gp.enforcement.count("per_process_vram_cap_mb")
+                               ? gp.enforcement.at("per_process_vram_cap_mb")
+                               : "advisory env";
+    lines.push_back("GPU " + std::to_string(gp.index) + ": per-process VRAM cap " +
+                    (gp.per_process_vram_cap_mb
+                         ? std::to_string(*gp.per_process_vram_cap_mb) + " MiB"
+                         : std::string("unknown")) +
+                    " enforced by: " + cap_tier +
+                    " (frameworks that read GREY_VRAM_CAP_MB/CUPY_GPU_MEMORY_LIMIT/XLA_* honour "
+                    "it), reactive (the daemon reports processes above it)");
+  }
+
+  // 2. Device settings (destructive tier).
+  std::vector<DeviceTarget> targets;
+  for (const auto& gp : plan->gpus) {
+    const GpuSpec* s = spec_of(specs, gp);
+    if (!gp.device_id) continue;
+    DeviceTarget t;
+    t.index = gp.index;
+    t.bus_id = *gp.device_id;
+    t.uuid = gp.uuid;
+    t.vendor = s && s->f.vendor ? *s->f.vendor : "unknown";
+    t.kernel_driver = s ? s->f.kernel_driver : std::nullopt;
+    t.want_persistence = t.vendor == "nvidia";
+    t.want_power_limit_w = gp.power_limit_w;
+    if (s) {
+      t.device_min_w = s->f.power_limit_min_w;
+      t.device_max_w = s->f.power_limit_max_w;
+    }
+    targets.push_back(t);
+  }
+  auto fs = std::make_shared<RootedFs>(g.sysfs_root, g.procfs_root);
+  auto runner = std::make_shared<PosixRunner>();
+  auto loader = std::make_shared<DlLoader>();
+  ApplyOutcome outcome;
+  outcome.dry_run = !real;
+  if (!targets.empty()) {
+    SystemControl control(*fs, *runner, *loader);
+    std::vector<DeviceState> states;
+    for (const auto& t : targets)
+      states.push_back(control.probe(t.bus_id, t.vendor, t.kernel_driver));
+    auto actions = plan_actions(targets, states);
+    if (!o.destructive) {
+      for (const auto& a : actions)
+        lines.push_back("[DRY-RUN] " + describe(a) +
+                        (a.skip ? "" : " (device settings need --no-dry-run --destructive)"));
+      result.actions_skipped.push_back(std::to_string(actions.size()) +
+                                       " device setting(s) not applied: --destructive not given");
+    } else {
+      Journal journal(Journal::path_in(g.state_dir));
+      outcome = apply_actions(actions, control, journal, !real);
+      for (const auto& a : outcome.actions) lines.push_back(a.line);
+      if (real && std::any_of(outcome.actions.begin(), outcome.actions.end(),
+                              [](const ActionOutcome& a) { return !a.journal_id.empty(); }))
+        result.artifacts.push_back(journal.path());
+    }
+  }
+  ApplyResult dev = to_apply_result(outcome, to_string(plan->mode));
+  for (auto& l : dev.actions_applied) result.actions_applied.push_back(l);
+  for (auto& l : dev.actions_skipped) result.actions_skipped.push_back(l);
+  for (auto& l : dev.errors) result.errors.push_back(l);
+  if (!dev.success) result.success = false;
+
+  // 3. Artifacts from one real sample (real runs only: a dry run changes nothing).
+  if (real) {
+    TelemetryCollector tc(fs, loader, runner, specs,
+                          std::chrono::milliseconds(static_cast<long>(g.timeout_s * 1000)));
+    std::vector<TelemetrySnapshot> hist{tc.sample()};
+    std::vector<std::string> aerr;
+    for (auto& p : write_artifacts(g.state_dir, hist, &*plan, true, &aerr))
+      result.artifacts.push_back(p);
+    for (auto& a : aerr) result.errors.push_back(a);
+  } else {
+    lines.push_back(
+        "[DRY-RUN] take one telemetry sample and write artifacts/"
+        "{vram_reclamation.json,thermal_signature.csv,fairness_heatmap.csv}");
+  }
+  result.metrics.timestamp = utc_timestamp_now();
+  result.metrics.plan_mode = to_string(plan->mode);
+  result.metrics.dry_run = !real;
+  result.metrics.actions_count = static_cast<int>(lines.size());
+  if (real)
+    for (const auto& l : lines)
+      if (l.rfind("write ", 0) == 0) result.actions_applied.push_back(l);
+  if (!real)
+    for (const auto& l : lines)
+      if (l.rfind("[DRY-RUN] ", 0) == 0) result.actions_applied.push_back(l);
+
+  if (o.json) {
+    out << dump_json(result.to_json(), 2) << "\n";
+  } else {
+    for (const auto& l : lines) out << l << "\n";
+    for (const auto& e2 : result.errors) err << "error: " << e2 << "\n";
+    if (!real) out << "Dry run: nothing was changed. Apply with --no-dry-run.\n";
+  }
+  return result.success ? 0 : 1;
+}
+
+int run_env_command(const GlobalOptions& g, const std::string& shell, std::ostream& out,
+                    std::ostream& err) {
+  if (shell != "sh" && shell != "fish" && shell != "json") {
+    err << "error: --shell must be sh, fish or json, got '" << shell << "'\n";
+    return 2;
+  }
+  std::string path = g.state_dir + "/env", e;
+  auto text = read_whole_file(path, &e);
+  if (!text) {
+    err << "error: no applied environment at " << path
+        << "; run `grey-gpu-opt apply --no-dry-run` first\n";
+    return 1;
+  }
+  out << render_env(parse_env_file(*text), shell);
+  return 0;
+}
+
+namespace {
+int exec_replace(const std::vector<std::string>& argv,
+                 const std::map<std::string, std::string>& env) {
+  std::vector<std::string> store;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos && env.count(std::string(kv.substr(0, eq)))) continue;
+    store.emplace_back(kv);
+  }
+  for (const auto& [k, v] : env) store.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : store) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> a = argv;
+  for (auto& s : a) args.push_back(s.data());
+  args.push_back(nullptr);
+  std::string exe = find_on_path(argv[0]);
+  if (exe.empty()) return 127;
+  ::execve(exe.c_str(), args.data(), envp.data());
+  return 126;
+}
+}  // namespace
+
+int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream& err,
+                    int (*exec_fn)(const std::vector<std::string>&,
+                                   const std::map<std::string, std::string>&)) {
+  if (o.command.empty()) {
+    err << "error: nothing to run: use `grey-gpu-opt run [--gpu N|auto] -- CMD ARGS...`\n";
+    return 2;
+  }
+  std::string applied = g.state_dir + "/last_applied_plan.yaml", perr;
+  auto plan = load_plan_file(applied, &perr);
+  if (!plan) {
+    err << "error: no applied plan (" << perr << "); run `grey-gpu-opt apply --no-dry-run` first\n";
+    return 1;
+  }
+  auto loaded = load_specs(g.state_dir);
+  std::vector<GpuSpec> specs = loaded.ok ? loaded.specs : std::vector<GpuSpec>{};
+  std::map<std::string, std::string> env;
+  const GpuPlan* chosen = nullptr;
+  if (o.gpu != "auto") {
+    auto idx = parse_int(o.gpu);
+    if (!idx) {
+      err << "error: --gpu must be an index or auto, got '" << o.gpu << "'\n";
+      return 2;
+    }
+    for (const auto& gp : plan->gpus)
+      if (gp.index == *idx) chosen = &gp;
+    if (!chosen) {
+      err << "error: --gpu " << *idx << ": the applied plan has no GPU with that index (it has "
+          << plan->gpus.size() << ")\n";
+      return 2;
+    }
+  } else if (!plan->gpus.empty()) {
+    // Least loaded by free VRAM, from a fresh sample; the saved spec when no sample answers.
+    auto fs = std::make_shared<RootedFs>(g.sysfs_root, g.procfs_root);
+    TelemetryCollector tc(fs, std::make_shared<DlLoader>(), std::make_shared<PosixRunner>(), specs,
+                          std::chrono::milliseconds(static_cast<long>(g.timeout_s * 1000)));
+    auto snap = tc.sample();
+    int64_t best_free = -1;
+    for (const auto& gp : plan->gpus) {
+      std::optional<int64_t> free_mb;
+      for (const auto& s : snap.gpus)
+        if (s.index == gp.index && !s.stale && s.vram_total_mb && s.vram_used_mb)
+          free_mb = *s.vram_total_mb - *s.vram_used_mb;
+      if (!free_mb)
+        if (const GpuSpec* sp = spec_of(specs, gp)) free_mb = sp->f.vram_free_mb;
+      if (free_mb && *free_mb > best_free) {
+        best_free = *free_mb;
+        chosen = &gp;
+      }
+    }
+    if (!chosen) chosen = &plan->gpus.front();
+    if (g.verbose)
+      err << "run: placed on GPU " << chosen->index << " (least loaded by free VRAM"
+          << (best_free >= 0 ? ": " + std::to_string(best_free) + " MiB free" : ": unknown")
+          << ")\n";
+  }
+  if (chosen) {
+    env = gpu_environment(*chosen, vram_of(specs, *chosen));
+    // A UUID names the same GPU whatever order CUDA enumerates in.
+    env["CUDA_VISIBLE_DEVICES"] = chosen->uuid ? *chosen->uuid : std::to_string(chosen->index);
+    if (!chosen->uuid) env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";
+    env["GREY_GPU_INDEX"] = std::to_string(chosen->index);
+  }
+  int rc = (exec_fn ? exec_fn : exec_replace)(o.command, env);
+  if (rc == 127)
+    err << "error: " << o.command[0] << ": not found on PATH\n";
+  else if (rc != 0 && !exec_fn)
+    err << "error: cannot run " << o.command[0] << ": " << std::strerror(errno) << "\n";
+  return rc;
+}
+
+int run_restore_command(const GlobalOptions& g, bool dry_run, bool json, std::ostream& out,
+                        std::ostream& err) {
+  std::string e = ensure_state_dir(g.state_dir);
+  if (!e.empty()) {
+    err << "error: " << e << "\n";
+    return 1;
+  }
+  auto fs = std::make_shared<RootedFs>(g.sysfs_root, g.procfs_root);
+  PosixRunner runner;
+  DlLoader loader;
+  SystemControl control(*fs, runner, loader);
+  Journal journal(Journal::path_in(g.state_dir));
+  RestoreOutcome r = restore(journal, control, dry_run);
+  if (json) {
+    out << dump_json(r.to_json(), 2) << "\n";
+  } else {
+    if (r.steps.empty()) out << "Nothing to restore: the journal holds no change still in place.\n";
+    for (const auto& s : r.steps) out << s.line << "\n";
+    for (const auto& n : r.notes) out << "note: " << n << "\n";
+    for (const auto& x : r.errors) err << "error: " << x << "\n";
+  }
+  return r.success ? 0 : 1;
+}
+
+}  // namespace grey

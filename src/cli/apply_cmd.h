@@ -1,0 +1,56 @@
+// apply, env, run, restore (SPEC §3): enforcement behind consent, journaled and reversible.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cli/detect_cmd.h"
+#include "plan/plan.h"
+
+namespace grey {
+
+struct ApplyCliOptions {
+  bool dry_run = true;
+  bool destructive = false;
+  bool yes = false;
+  bool json = false;
+  std::optional<std::string> plan_file;  // default: <state>/last_plan.yaml
+  // Typed confirmation on a terminal; tests pass their own. Returns the line typed.
+  std::optional<std::string> (*confirm)(std::ostream& err) = nullptr;
+};
+
+int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ostream& out,
+                      std::ostream& err);
+
+// env [--shell sh|fish|json]: the applied environment, for eval.
+int run_env_command(const GlobalOptions& g, const std::string& shell, std::ostream& out,
+                    std::ostream& err);
+
+struct RunCliOptions {
+  std::string gpu = "auto";  // "auto" or an index
+  std::vector<std::string> command;
+};
+// Builds the child's environment and argv; exec_fn replaces the process (execvp by default;
+// tests pass a recorder). Returns an exit code only when it could not exec.
+int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream& err,
+                    int (*exec_fn)(const std::vector<std::string>& argv,
+                                   const std::map<std::string, std::string>& env) = nullptr);
+
+int run_restore_command(const GlobalOptions& g, bool dry_run, bool json, std::ostream& out,
+                        std::ostream& err);
+
+// The environment apply writes for a plan: GREY_* for the most constrained GPU (safe for any
+// placement), GREY_GPU<i>_* per GPU, and the framework-native caps that are safe to set.
+std::map<std::string, std::string> plan_environment(const Plan& p,
+                                                    const std::vector<GpuSpec>& specs);
+// GREY_* (and framework caps) of one GPU, for `run --gpu N`.
+std::map<std::string, std::string> gpu_environment(const GpuPlan& gp,
+                                                   std::optional<int64_t> vram_total_mb);
+std::string render_env(const std::map<std::string, std::string>& env, const std::string& shell);
+// Parses the env file apply wrote (lines `export KEY='value'`).
+std::map<std::string, std::string> parse_env_file(const std::string& text);
+
+}  // namespace grey

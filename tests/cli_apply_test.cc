@@ -1,0 +1,240 @@
+// apply / env / run / restore end to end through the built binary, on a copy of a real AMD
+// sysfs capture (writes land in the copy) and on the fake NVML (set-calls recorded).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "util/runner.h"
+
+namespace grey {
+namespace {
+
+using test::read_file;
+using test::TempDir;
+using test::write_file;
+namespace fs = std::filesystem;
+
+struct Cli {
+  TempDir tmp;
+  std::string state = tmp / "state";
+  std::string sys = tmp / "sys";
+  std::map<std::string, std::string> env;
+  Cli() {
+    fs::create_directories(sys + "/class/drm");
+    fs::create_directories(tmp / "bin");
+    env = {{"PATH", tmp / "bin"},
+           {"GREY_CONFIG_DIR", state},
+           {"GREY_SYSFS_ROOT", sys},
+           {"GREY_PROC_ROOT", tmp / "proc"},
+           {"GREY_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1"},
+           {"GREY_CUDA_LIBRARY", "/nonexistent/libcuda.so.1"},
+           {"GREY_OPENCL_LIBRARY", "/nonexistent/libOpenCL.so.1"}};
+  }
+  void amd_card() {
+    fs::copy(test::fixture_path("sysfs/amd-radeon-rx-vega56-lact/card0"), sys + "/class/drm/card0",
+             fs::copy_options::recursive);
+  }
+  std::string cap_file() const { return sys + "/class/drm/card0/device/hwmon/hwmon4/power1_cap"; }
+  void fake_nvml() {
+    env["GREY_NVML_LIBRARY"] = std::string(GREY_FAKE_LIB_DIR) + "/fake_nvml.so";
+    env["FAKE_NVML_RECORD"] = tmp / "nvml-record.txt";
+  }
+  CommandResult run(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{GREY_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunOptions o;
+    o.timeout = std::chrono::seconds(60);
+    o.extra_env = env;
+    PosixRunner r;
+    return r.run(argv, o);
+  }
+  void detect_and_plan(const std::string& mode) {
+    ASSERT_EQ(run({"detect", "--timeout", "3"}).exit_code, 0);
+    auto p = run({"plan", "--mode", mode});
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+  }
+};
+
+// Every file under a directory with its mode and content.
+std::map<std::string, std::string> snapshot(const std::string& dir) {
+  std::map<std::string, std::string> m;
+  if (!fs::exists(dir)) return m;
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    struct stat st;
+    ::lstat(e.path().c_str(), &st);
+    std::string v = std::to_string(st.st_mode);
+    if (e.is_regular_file()) v += ":" + read_file(e.path());
+    m[e.path()] = v;
+  }
+  return m;
+}
+
+TEST(CliApply, DryRunChangesNothingAtAll) {
+  Cli c;
+  c.amd_card();
+  c.fake_nvml();
+  c.detect_and_plan("aggressive");
+  auto before_state = snapshot(c.state), before_sys = snapshot(c.sys);
+  auto r = c.run({"apply", "--destructive", "--yes"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[DRY-RUN]"), std::string::npos);
+  EXPECT_NE(r.out.find("power_limit_w"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nothing was changed"), std::string::npos);
+  EXPECT_EQ(snapshot(c.state), before_state);
+  EXPECT_EQ(snapshot(c.sys), before_sys);
+  EXPECT_FALSE(fs::exists(c.tmp / "nvml-record.txt")) << "a library set-call was made";
+  auto j = c.run({"apply", "--json"});
+  auto res = nlohmann::json::parse(j.out);
+  EXPECT_TRUE(res["dry_run"].get<bool>());
+  EXPECT_TRUE(res["metrics"]["dry_run"].get<bool>());
+  EXPECT_EQ(res["metrics"]["plan_mode"], "aggressive");
+  EXPECT_EQ(snapshot(c.state), before_state);
+}
+
+TEST(CliApply, NoDryRunWritesEnvAppliedPlanAndArtifactsFromARealSample) {
+  Cli c;
+  c.amd_card();
+  c.detect_and_plan("safe");
+  auto r = c.run({"apply", "--no-dry-run", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  auto res = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(res["dry_run"].get<bool>());
+  struct stat st;
+  for (const char* f : {"env", "last_applied_plan.yaml", "artifacts/thermal_signature.csv",
+                        "artifacts/vram_reclamation.json", "artifacts/fairness_heatmap.csv"}) {
+    ASSERT_EQ(::stat((c.state + "/" + f).c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_mode & 0777, 0600) << f;
+  }
+  std::string envf = read_file(c.state + "/env");
+  EXPECT_NE(envf.find("export GREY_VRAM_CAP_MB='6132'"), std::string::npos) << envf;  // 75% of 8176
+  // The AMD default 85 °C lowered to 2 °C under the card's own 85 °C threshold.
+  EXPECT_NE(envf.find("GREY_COOLDOWN_C='83'"), std::string::npos) << envf;
+  EXPECT_NE(envf.find("XLA_PYTHON_CLIENT_PREALLOCATE='false'"), std::string::npos);
+  std::string thermal = read_file(c.state + "/artifacts/thermal_signature.csv");
+  EXPECT_NE(thermal.find(",0,0000:0b:00.0,38,83,72,"), std::string::npos) << thermal;
+  EXPECT_NE(read_file(c.state + "/last_applied_plan.yaml").find("applied_at"), std::string::npos);
+  // The card's power limit was not touched without --destructive.
+  EXPECT_EQ(read_file(c.cap_file()), "260000000\n");
+
+  auto sh = c.run({"env"});
+  EXPECT_EQ(sh.exit_code, 0);
+  EXPECT_NE(sh.out.find("export GREY_VRAM_CAP_MB='6132'"), std::string::npos);
+  auto js = nlohmann::json::parse(c.run({"env", "--shell", "json"}).out);
+  EXPECT_EQ(js["GREY_BATCH_SIZE"], "16");
+  EXPECT_NE(c.run({"env", "--shell", "fish"}).out.find("set -gx GREY_RESUME_C '72';"),
+            std::string::npos);
+  EXPECT_EQ(c.run({"env", "--shell", "tcsh"}).exit_code, 2);
+}
+
+TEST(CliApply, DestructiveNeedsConsent) {
+  Cli c;
+  c.amd_card();
+  c.detect_and_plan("aggressive");
+  auto before = snapshot(c.state);
+  auto r = c.run({"apply", "--no-dry-run", "--destructive"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("needs consent"), std::string::npos) << r.err;
+  EXPECT_EQ(snapshot(c.state), before);
+  EXPECT_EQ(read_file(c.cap_file()), "260000000\n");
+}
+
+TEST(CliApply, DestructiveWritesSysfsJournalsAndRestoreUndoesIt) {
+  Cli c;
+  c.amd_card();
+  c.detect_and_plan("aggressive");
+  auto r = c.run({"apply", "--no-dry-run", "--destructive", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(read_file(c.cap_file()), "234000000");  // 90% of the 260 W default
+  std::string journal = read_file(c.state + "/journal.jsonl");
+  EXPECT_NE(journal.find("\"op\":\"set\""), std::string::npos) << journal;
+  EXPECT_NE(journal.find("power1_cap"), std::string::npos);
+
+  auto dry = c.run({"restore", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0);
+  EXPECT_EQ(read_file(c.cap_file()), "234000000");
+  auto undo = c.run({"restore"});
+  EXPECT_EQ(undo.exit_code, 0) << undo.err;
+  EXPECT_NE(undo.out.find("restored"), std::string::npos) << undo.out;
+  EXPECT_EQ(read_file(c.cap_file()), "260000000");
+  auto again = c.run({"restore"});
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_EQ(read_file(c.cap_file()), "260000000");
+}
+
+TEST(CliApply, RestoreLeavesAValueSomeoneElseChanged) {
+  Cli c;
+  c.amd_card();
+  c.detect_and_plan("aggressive");
+  ASSERT_EQ(c.run({"apply", "--no-dry-run", "--destructive", "--yes"}).exit_code, 0);
+  write_file(c.cap_file(), "150000000\n");  // an administrator changed it since
+  auto r = c.run({"restore"});
+  EXPECT_NE(r.out.find("changed_since"), std::string::npos) << r.out;
+  EXPECT_EQ(read_file(c.cap_file()), "150000000\n");
+}
+
+TEST(CliApply, FakeNvmlSetCallsOnlyWithConsent) {
+  Cli c;
+  c.fake_nvml();
+  c.detect_and_plan("aggressive");
+  ASSERT_EQ(c.run({"apply", "--no-dry-run"}).exit_code, 0);
+  EXPECT_FALSE(fs::exists(c.tmp / "nvml-record.txt"));
+  auto r = c.run({"apply", "--no-dry-run", "--destructive", "--yes"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string rec = read_file(c.tmp / "nvml-record.txt");
+  EXPECT_NE(rec.find("set nvmlDeviceSetPersistenceMode 1 1"), std::string::npos) << rec;
+  EXPECT_NE(rec.find("set nvmlDeviceSetPowerManagementLimit 0 630000"), std::string::npos) << rec;
+}
+
+TEST(CliApply, DeniedDeviceWriteFailsThatActionAndSaysWhy) {
+  Cli c;
+  c.fake_nvml();
+  c.env["FAKE_NVML_DENY_SETS"] = "1";
+  c.detect_and_plan("aggressive");
+  auto r = c.run({"apply", "--no-dry-run", "--destructive", "--yes", "--json"});
+  EXPECT_EQ(r.exit_code, 1);
+  auto res = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(res["success"].get<bool>());
+  ASSERT_FALSE(res["errors"].empty());
+  EXPECT_NE(res["errors"].dump().find("NO_PERMISSION"), std::string::npos) << res.dump(1);
+}
+
+TEST(CliApply, RunPassesTheEnvironmentAndPlacement) {
+  Cli c;
+  c.fake_nvml();
+  c.detect_and_plan("safe");
+  ASSERT_EQ(c.run({"apply", "--no-dry-run"}).exit_code, 0);
+  auto r = c.run({"run", "--gpu", "1", "--", "/usr/bin/env"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("GREY_GPU_INDEX=1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CUDA_VISIBLE_DEVICES=GPU-"), std::string::npos);
+  EXPECT_NE(r.out.find("GREY_VRAM_CAP_MB=30720\n"), std::string::npos) << r.out;  // 75% of 40960
+  auto a = c.run({"run", "--", "/usr/bin/env"});
+  EXPECT_NE(a.out.find("GREY_GPU_INDEX="), std::string::npos);
+  EXPECT_EQ(c.run({"run", "--gpu", "7", "--", "/usr/bin/env"}).exit_code, 2);
+  EXPECT_EQ(c.run({"run", "--gpu", "x", "--", "/usr/bin/env"}).exit_code, 2);
+  EXPECT_EQ(c.run({"run"}).exit_code, 2);
+  EXPECT_EQ(c.run({"run", "--", "no-such-program-xyz"}).exit_code, 127);
+}
+
+TEST(CliApply, BadPlanFilesGiveClearErrors) {
+  Cli c;
+  EXPECT_NE(c.run({"apply"}).err.find("run `grey-gpu-opt plan` first"), std::string::npos);
+  write_file(c.tmp / "trunc.yaml", "schema_version: 1\nmode: safe\ngpus:\n  - index: [");
+  auto t = c.run({"apply", "--plan", c.tmp / "trunc.yaml"});
+  EXPECT_EQ(t.exit_code, 1);
+  EXPECT_NE(t.err.find("error:"), std::string::npos);
+  write_file(c.tmp / "types.yaml", "schema_version: 1\nmode: safe\ngpus: \"lots\"\n");
+  auto w = c.run({"apply", "--plan", c.tmp / "types.yaml"});
+  EXPECT_EQ(w.exit_code, 1);
+  EXPECT_NE(w.err.find("is not a valid plan"), std::string::npos) << w.err;
+  EXPECT_EQ(c.run({"env"}).exit_code, 1);
+  EXPECT_EQ(c.run({"run", "--", "/usr/bin/env"}).exit_code, 1);
+  EXPECT_EQ(c.run({"apply", "--dry-run", "--no-dry-run"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace grey
