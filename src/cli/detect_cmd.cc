@@ -11,6 +11,7 @@
 #include "detect/spec_store.h"
 #include "util/json_util.h"
 #include "util/state_dir.h"
+#include "util/strings.h"
 
 namespace grey {
 
@@ -62,7 +63,7 @@ DetectionResult detect_now(const GlobalOptions& g, const std::optional<std::stri
   DetectOptions opt;
   opt.timeout = to_ms(g.timeout_s);
   opt.replay_dir = replay;
-  return run_detection(make_all_sources(), env, opt);
+  return run_detection(make_all_sources(g.probe_exe), env, opt);
 }
 
 std::string render_table(const std::vector<GpuSpec>& gpus) {
@@ -86,9 +87,21 @@ std::string render_table(const std::vector<GpuSpec>& gpus) {
   return o.str();
 }
 
+namespace {
+// This process's own peak resident set (VmHWM), not its children's.
+std::string own_peak_rss() {
+  auto status = RootedFs().read("/proc/self/status", 1 << 16);
+  if (!status) return "unknown";
+  for (auto line : split_lines(*status))
+    if (starts_with(line, "VmHWM:")) return std::string(trim(line.substr(6)));
+  return "unknown";
+}
+}  // namespace
+
 std::string render_timings(const DetectionResult& r) {
   std::ostringstream o;
-  o << "sources (" << fmt_ms(r.duration_ms) << " in all):\n";
+  o << "sources (" << fmt_ms(r.duration_ms) << " in all; peak RSS of this process "
+    << own_peak_rss() << "):\n";
   for (const auto& rep : r.reports)
     o << "  " << pad(rep.source, 14) << pad(to_string(rep.status), 12)
       << pad(fmt_ms(rep.duration_ms), 10) << rep.devices.size() << " device(s)\n";
@@ -183,7 +196,7 @@ int run_capture_command(const GlobalOptions& g, const std::string& dir, std::ost
   DetectOptions opt;
   opt.timeout = to_ms(g.timeout_s);
   opt.capture = &sink;
-  DetectionResult r = run_detection(make_all_sources(), env, opt);
+  DetectionResult r = run_detection(make_all_sources(g.probe_exe), env, opt);
   if (abandoned_work) *abandoned_work = r.abandoned_work;
   nlohmann::json extra;
   extra["tool"] = std::string("grey-gpu-opt ") + GREY_VERSION;

@@ -15,6 +15,9 @@ struct GlobalOptions {
   std::string procfs_root = "/proc";
   bool verbose = false;
   std::string state_dir;  // resolved (GREY_CONFIG_DIR or ~/.grey_optimizer)
+  // This program's path: library probes then run as `probe_exe __probe NAME` child processes.
+  // Empty: they run in this process.
+  std::string probe_exe;
 };
 
 struct DetectCliOptions {

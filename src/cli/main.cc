@@ -9,6 +9,7 @@
 #include "cli/apply_cmd.h"
 #include "cli/detect_cmd.h"
 #include "cli/plan_cmd.h"
+#include "detect/isolated_source.h"
 #include "util/state_dir.h"
 
 namespace {
@@ -21,7 +22,20 @@ std::string env_or(const char* name, const std::string& fallback) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Internal: a library probe in its own process (see detect/isolated_source.h). It leaves
+  // with _exit so no vendor library destructor runs after the report is written.
+  if (argc == 3 && std::string(argv[1]) == "__probe") {
+    int rc = grey::run_probe_child(argv[2], std::cout);
+    std::cout.flush();
+    _exit(rc);
+  }
   grey::GlobalOptions g;
+  {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0 && std::getenv("GREY_PROBE_IN_PROCESS") == nullptr)
+      g.probe_exe.assign(buf, static_cast<size_t>(n));
+  }
   g.sysfs_root = env_or("GREY_SYSFS_ROOT", "/sys");
   g.procfs_root = env_or("GREY_PROC_ROOT", "/proc");
 

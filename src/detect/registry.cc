@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "detect/isolated_source.h"
 #include "sources/cuda_source.h"
 #include "sources/nvml_source.h"
 #include "sources/opencl_source.h"
@@ -20,9 +21,13 @@ std::unique_ptr<Source> cmd(std::string name, int authority, std::vector<Command
 
 // Authority (higher wins per field): NVML > vendor CLIs > sysfs > library probes >
 // vulkan/gl/cl > lspci/lshw (SPEC §1).
-std::vector<std::unique_ptr<Source>> make_all_sources() {
+std::vector<std::unique_ptr<Source>> make_all_sources(const std::string& probe_exe) {
+  auto lib = [&](std::unique_ptr<Source> src) -> std::unique_ptr<Source> {
+    if (probe_exe.empty()) return src;
+    return std::make_unique<IsolatedSource>(std::move(src), probe_exe);
+  };
   std::vector<std::unique_ptr<Source>> s;
-  s.push_back(make_nvml_source());
+  s.push_back(lib(make_nvml_source()));
   s.push_back(
       cmd("nvidia-smi", 90,
           {{{"nvidia-smi", "-q", "-x"}, "nvidia-smi.xml", parse_nvidia_smi_xml},
@@ -49,8 +54,8 @@ std::vector<std::unique_ptr<Source>> make_all_sources() {
   igt.sample_for = std::chrono::milliseconds(1200);
   s.push_back(cmd("intel_gpu_top", 80, {igt}));
   s.push_back(make_sysfs_source());
-  s.push_back(make_cuda_source());
-  s.push_back(make_opencl_source());
+  s.push_back(lib(make_cuda_source()));
+  s.push_back(lib(make_opencl_source()));
   s.push_back(cmd("vulkaninfo", 50,
                   {{{"vulkaninfo", "--summary"}, "vulkaninfo.txt", parse_vulkaninfo},
                    {{"vulkaninfo"}, "vulkaninfo-full.txt", parse_vulkaninfo}}));
