@@ -256,3 +256,20 @@ TEST(PlanConfig, NeverThrowsOnOddInput) {
 
 }  // namespace
 }  // namespace grey
+
+namespace grey {
+namespace {
+
+TEST(PlanConfig, DaemonSwitchIsAcceptedAndValidated) {
+  auto ok = parse_config_text("signal_over_cap: true\n", "c.yaml");
+  EXPECT_TRUE(ok.errors.empty());
+  auto bad = parse_config_text("signal_over_cap: maybe\n", "c.yaml");
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_NE(bad.errors[0].find("allowed: true or false"), std::string::npos);
+  auto nested = parse_config_text("gpus:\n  \"0\": {signal_over_cap: true}\n", "c.yaml");
+  ASSERT_EQ(nested.errors.size(), 1u);
+  EXPECT_NE(nested.errors[0].find("top level"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace grey

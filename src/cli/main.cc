@@ -7,9 +7,11 @@
 #include <iostream>
 
 #include "cli/apply_cmd.h"
+#include "cli/daemon_cmd.h"
 #include "cli/detect_cmd.h"
 #include "cli/plan_cmd.h"
 #include "detect/isolated_source.h"
+#include "report/report.h"
 #include "util/state_dir.h"
 
 namespace {
@@ -108,6 +110,34 @@ int main(int argc, char** argv) {
   restorec->add_flag("--dry-run", restore_dry, "Show what would be undone");
   restorec->add_flag("--json", restore_json, "Print the outcome as JSON");
 
+  grey::DaemonCliOptions dmo;
+  bool daemon_dry = false, daemon_no_dry = false;
+  std::string metrics_listen;
+  auto* startd = app.add_subcommand(
+      "start-daemon",
+      "Monitor and govern the GPUs in the foreground (thermal governor, per-process VRAM caps, "
+      "artifacts, logs/daemon.jsonl); dry run by default");
+  startd
+      ->add_option("--interval", dmo.interval_s,
+                   "Seconds between ticks (default 1; fractions allowed)")
+      ->check(CLI::Range(0.01, 86400.0));
+  startd->add_flag("--dry-run", daemon_dry, "Never change a device setting (default)");
+  startd->add_flag("--no-dry-run", daemon_no_dry,
+                   "Allow device changes (power limits also need --consent)");
+  startd->add_flag("--consent", dmo.consent,
+                   "Consent to lowering power limits while cooling (with --no-dry-run)");
+  auto* ml = startd
+                 ->add_option("--metrics-listen", metrics_listen,
+                              "Serve Prometheus /metrics on ADDR:PORT (no value: 127.0.0.1:9835)")
+                 ->expected(0, 1);
+  bool status_json = false;
+  auto* statusc =
+      app.add_subcommand("status", "Is a daemon running? Last tick, governor state per GPU");
+  statusc->add_flag("--json", status_json, "Print the status as JSON");
+
+  auto* reportc = app.add_subcommand(
+      "report", "Render the artifacts into artifacts/report.html (inline SVG charts)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -125,6 +155,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   ao.dry_run = !no_dry_run;
+  if (daemon_dry && daemon_no_dry) {
+    std::cerr << "error: --dry-run and --no-dry-run contradict each other\n";
+    return 2;
+  }
+  dmo.dry_run = !daemon_no_dry;
+  if (ml->count() > 0) dmo.metrics_listen = metrics_listen;
   if (!apply_plan.empty()) ao.plan_file = apply_plan;
 
   bool abandoned = false;
@@ -142,6 +178,12 @@ int main(int argc, char** argv) {
     rc = grey::run_run_command(g, ro, std::cerr);
   } else if (*restorec) {
     rc = grey::run_restore_command(g, restore_dry, restore_json, std::cout, std::cerr);
+  } else if (*startd) {
+    rc = grey::run_start_daemon_command(g, dmo, std::cout, std::cerr, &abandoned);
+  } else if (*statusc) {
+    rc = grey::run_status_command(g, status_json, std::cout, std::cerr);
+  } else if (*reportc) {
+    rc = grey::run_report_command(g.state_dir, std::cout, std::cerr);
   } else if (*capture) {
     rc = grey::run_capture_command(g, capture_dir, std::cout, std::cerr, &abandoned);
   }

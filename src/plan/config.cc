@@ -233,6 +233,17 @@ struct Parser {
         }
         continue;
       }
+      if (key == "signal_over_cap") {
+        // The daemon's switch (SPEC §4): signal processes above their VRAM cap. Not a plan
+        // field; validated here so one config file serves both.
+        if (!top)
+          error(at(k) + ": " + prefix + "signal_over_cap = " + v.shown +
+                ": signal_over_cap can only be set at the top level.");
+        else if (v.kind != Kind::kBool)
+          error(at(k) + ": signal_over_cap = " + v.shown +
+                " is not allowed; allowed: true or false.");
+        continue;
+      }
       if (is_measured_field(key)) {
         error(at(k) + ": " + prefix + key + " = " + v.shown +
               ": this field is measured from process telemetry and cannot be set in a config "
@@ -327,6 +338,7 @@ const std::vector<std::string>& config_keys() {
   static const std::vector<std::string> keys = [] {
     std::vector<std::string> k{"mode", "gpus"};
     for (const auto& r : kRules) k.push_back(r.key);
+    k.push_back("signal_over_cap");  // the daemon's switch
     return k;
   }();
   return keys;

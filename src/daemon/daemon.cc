@@ -1,0 +1,1331 @@
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
+
+#include "daemon/daemon_status.h"
+#include "daemon/governor.h"
+#include "daemon/metrics.h"
+#include "detect/spec_store.h"
+#include "enforce/artifacts.h"
+#include "enforce/device_control.h"
+#include "enforce/journal.h"
+#include "plan/config.h"
+#include "plan/plan.h"
+#include "plan/plan_io.h"
+#include "telemetry/telemetry.h"
+#include "util/host_fs.h"
+#include "util/json_util.h"
+#include "util/lib_loader.h"
+#include "util/runner.h"
+#include "util/state_dir.h"
+#include "util/strings.h"
+
+namespace grey {
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// ---- Time ------------------------------------------------------------------------------------
+
+std::string utc_now_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm {};
+  ::gmtime_r(&ts.tv_sec, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long>(ts.tv_nsec / 1000000));
+  return buf;
+}
+
+double unix_now() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double process_cpu_s() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double rss_bytes() {
+  int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[128];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  unsigned long size = 0, resident = 0;
+  if (std::sscanf(buf, "%lu %lu", &size, &resident) != 2) return 0;
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
+
+// Atomic replace without fsync: readers see the old file or the new one, never a torn one.
+// (daemon_status.json is rewritten every tick; durability across a power cut does not matter
+// for it, and two fsyncs per tick would dominate the tick's cost.)
+std::string replace_file(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return tmp + ": " + std::strerror(errno);
+  const char* p = content.data();
+  size_t left = content.size();
+  while (left > 0) {
+    ssize_t w = ::write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      std::string e = tmp + ": " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return e;
+    }
+    p += w;
+    left -= static_cast<size_t>(w);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string e = path + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return "";
+}
+
+double round3(double v) {
+  return std::round(v * 1000.0) / 1000.0;
+}
+
+json opt_json(const std::optional<double>& v) {
+  return v ? json(round3(*v)) : json(nullptr);
+}
+
+// ---- The JSON-lines log ---------------------------------------------------------------------
+
+class EventLog {
+ public:
+  EventLog(std::string path, uint64_t max_bytes) : path_(std::move(path)), max_(max_bytes) {}
+  ~EventLog() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+
+  // Error message, empty on success.
+  std::string open() {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd_ < 0) return path_ + ": " + std::strerror(errno);
+    struct stat st {};
+    size_ = ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    return "";
+  }
+
+  void log(const std::string& event, json details) {
+    if (!details.is_object()) details = json{{"value", details}};
+    json line = {{"timestamp", utc_now_ms()}, {"event", event}, {"details", std::move(details)}};
+    std::string text = dump_json(line) + "\n";
+    if (fd_ < 0) return;
+    if (size_ > 0 && size_ + text.size() > max_) rotate();
+    const char* p = text.data();
+    size_t left = text.size();
+    while (left > 0) {
+      ssize_t w = ::write(fd_, p, left);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      p += w;
+      left -= static_cast<size_t>(w);
+    }
+    size_ += text.size();
+  }
+
+ private:
+  void rotate() {
+    ::close(fd_);
+    ::rename(path_.c_str(), (path_ + ".1").c_str());
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    size_ = 0;
+  }
+  std::string path_;
+  uint64_t max_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
+// ---- config.yaml ----------------------------------------------------------------------------
+
+struct DaemonConfig {
+  bool exists = false;
+  PlanOverrides overrides;
+  bool signal_over_cap = false;
+};
+
+// config.yaml's text without the daemon's own key (signal_over_cap), for the planner's parser,
+// which knows only plan fields. A one-line block entry becomes a comment (line numbers in its
+// messages stay right); anything else is re-emitted without the key.
+std::string without_daemon_keys(const std::string& text) {
+  try {
+    YAML::Node root = YAML::Load(text);
+    if (!root || !root.IsMap() || !root["signal_over_cap"]) return text;
+    int key_line = -1, value_line = -2;
+    for (const auto& kv : root)
+      if (kv.first.IsScalar() && kv.first.Scalar() == "signal_over_cap") {
+        key_line = kv.first.Mark().line;
+        value_line = kv.second.Mark().line;
+      }
+    if (root.Style() != YAML::EmitterStyle::Flow && key_line >= 0 && key_line == value_line) {
+      std::string out;
+      int line = 0;
+      size_t start = 0;
+      while (start <= text.size()) {
+        size_t end = text.find('\n', start);
+        std::string_view l(text.data() + start,
+                           (end == std::string::npos ? text.size() : end) - start);
+        out += line == key_line ? std::string("# signal_over_cap (read by the daemon)")
+                                : std::string(l);
+        if (end == std::string::npos) break;
+        out += '\n';
+        start = end + 1;
+        ++line;
+      }
+      return out;
+    }
+    YAML::Node copy = YAML::Clone(root);
+    copy.remove("signal_over_cap");
+    YAML::Emitter e;
+    e << copy;
+    return std::string(e.c_str()) + "\n";
+  } catch (const std::exception&) {
+    return text;  // the planner's parser reports the YAML error itself
+  }
+}
+
+std::optional<DaemonConfig> load_daemon_config(const std::string& path, std::string* error) {
+  DaemonConfig c;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return c;  // no config: defaults
+  c.exists = true;
+  std::string rerr;
+  auto text = read_whole_file(path, &rerr, 4u << 20);
+  if (!text) {
+    *error = path + ": " + rerr;
+    return std::nullopt;
+  }
+  std::string serr;
+  auto sig = parse_signal_over_cap(*text, &serr);
+  if (!sig) {
+    *error = path + ": " + serr;
+    return std::nullopt;
+  }
+  c.signal_over_cap = *sig;
+  ConfigResult r = parse_config_text(without_daemon_keys(*text), path);
+  if (!r.ok) {
+    std::string all;
+    for (const auto& e : r.errors) all += (all.empty() ? "" : "; ") + e;
+    *error = all;
+    return std::nullopt;
+  }
+  c.overrides = r.overrides;
+  return c;
+}
+
+// ---- Per-GPU bookkeeping --------------------------------------------------------------------
+
+struct GpuInfo {
+  int index = 0;
+  std::string bus_id, uuid, model, vendor = "unknown";
+  std::optional<std::string> kernel_driver;
+  std::optional<double> default_w, min_w, max_w;
+};
+
+// Power writes of one cooling episode (real runs only).
+struct Episode {
+  struct Set {
+    std::string id, mechanism;
+  };
+  std::vector<Set> sets;
+  std::string original;      // the device's value before the first write (canonical text)
+  std::string last_written;  // read back after the last write (else what was written)
+};
+
+struct Control {
+  bool probed = false;
+  std::string mechanism_kind;  // "nvml" | "nvidia-smi" | "sysfs" | ""
+  std::string sysfs_path;
+  std::string why_none;
+  std::optional<double> min_w, max_w;
+};
+
+struct OverCap {
+  std::string command, user;
+  int64_t peak_mb = 0;
+  int64_t cap_mb = 0;
+  bool signalled = false;
+};
+
+struct TickStats {
+  int n = 0;
+  double wall_ms_sum = 0, wall_ms_max = 0, cpu_ms_sum = 0, cpu_ms_max = 0;
+};
+
+class Daemon {
+ public:
+  Daemon(const DaemonOptions& o, std::ostream& out, std::ostream& err)
+      : o_(o), out_(out), err_(err) {}
+  int run(bool* abandoned_work);
+
+ private:
+  // Start.
+  bool acquire_pid_file();
+  void release_pid_file();
+  bool load_specs_at_start(bool* abandoned);
+  std::optional<Plan> load_plan(std::string* source, std::string* error);
+  void adopt_plan(Plan p, const std::string& source, const std::string& event);
+  void configure_governor();
+  json plan_summary() const;
+  // Loop.
+  int wait_signal_until(Clock::time_point deadline);
+  void tick();
+  void reload();
+  void stop(const std::string& why);
+  // Pieces of a tick.
+  void handle(const GovernorDecision& d, const TelemetrySnapshot& s);
+  bool enforcing() const { return !o_.dry_run && o_.consent; }
+  Control& control_for(int gpu);
+  std::string mechanism_for(const Control& c, const GpuInfo& g, const std::string& value) const;
+  bool perform_set(int gpu, double from_w, double to_w);
+  void perform_restore(int gpu, const std::string& why);
+  void check_caps(const TelemetrySnapshot& s);
+  void write_status(const TelemetrySnapshot* s, const std::string& state);
+  void publish_metrics(const TelemetrySnapshot& s);
+  const GpuPlan* plan_for(int gpu) const;
+  const GpuInfo* info_for(int gpu) const;
+  std::optional<int64_t> cap_for(int gpu) const;
+  TelemetryWindow window() const;
+
+  DaemonOptions o_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::unique_ptr<EventLog> log_;
+  int pid_fd_ = -1;
+  std::string comm_;
+  std::string started_at_;
+
+  std::vector<GpuSpec> specs_;
+  std::map<int, GpuInfo> info_;
+  DaemonConfig config_;
+  Plan plan_;
+  std::string plan_source_;
+  bool heatmap_ = false;
+
+  std::shared_ptr<RootedFs> fs_;
+  std::shared_ptr<PosixRunner> runner_;
+  std::shared_ptr<DlLoader> loader_;
+  std::unique_ptr<TelemetryCollector> collector_;
+  std::unique_ptr<SystemControl> control_;
+  std::unique_ptr<Journal> journal_;
+  std::map<int, Control> controls_;
+  std::map<int, Episode> episodes_;
+  uint64_t set_serial_ = 0;
+
+  Governor governor_;
+  std::map<std::pair<int, int>, OverCap> over_cap_;  // (pid, gpu)
+  std::map<int, bool> stale_;
+  std::vector<TelemetrySnapshot> history_;
+
+  std::shared_ptr<MetricsBoard> board_;
+  std::unique_ptr<MetricsServer> server_;
+  std::string metrics_address_;
+
+  uint64_t ticks_ = 0;
+  uint64_t overruns_ = 0;
+  double last_tick_ms_ = 0, last_tick_cpu_ms_ = 0;
+  double last_success_unix_ = 0;
+  std::string last_tick_at_;
+  TickStats stats_;
+  bool any_stale_ = false;
+  bool artifacts_logged_ = false;
+  sigset_t sigs_{};
+};
+
+// ---- Start ------------------------------------------------------------------------------------
+
+bool Daemon::acquire_pid_file() {
+  std::string path = daemon_pid_path(o_.state_dir);
+  pid_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (pid_fd_ < 0) {
+    err_ << "error: cannot open " << path << ": " << std::strerror(errno) << "\n";
+    return false;
+  }
+  if (::flock(pid_fd_, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    std::string holder;
+    char buf[64] = {0};
+    ssize_t n = ::pread(pid_fd_, buf, sizeof buf - 1, 0);
+    if (n > 0) holder = std::string(trim(std::string_view(buf, static_cast<size_t>(n))));
+    ::close(pid_fd_);
+    pid_fd_ = -1;
+    if (e == EWOULDBLOCK) {
+      err_ << "error: a daemon is already running (pid " << (holder.empty() ? "unknown" : holder)
+           << "); stop it first (SIGTERM) or use `grey-gpu-opt status`\n";
+    } else {
+      err_ << "error: cannot lock " << path << ": " << std::strerror(e) << "\n";
+    }
+    return false;
+  }
+  std::string text = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(pid_fd_, 0) != 0 ||
+      ::pwrite(pid_fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    err_ << "error: cannot write " << path << ": " << std::strerror(errno) << "\n";
+    ::close(pid_fd_);
+    pid_fd_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void Daemon::release_pid_file() {
+  if (pid_fd_ < 0) return;
+  ::unlink(daemon_pid_path(o_.state_dir).c_str());
+  ::close(pid_fd_);
+  pid_fd_ = -1;
+}
+
+bool Daemon::load_specs_at_start(bool* abandoned) {
+  LoadedSpecs ls = load_specs(o_.state_dir);
+  std::string source = "saved";
+  if (ls.ok) {
+    specs_ = std::move(ls.specs);
+  } else {
+    if (!ls.missing) log_->log("spec_invalid", {{"error", ls.error}});
+    if (!o_.detector) {
+      err_ << "error: no usable GPU spec in " << o_.state_dir
+           << (ls.missing ? "" : " (" + ls.error + ")") << "; run `grey-gpu-opt detect` first\n";
+      return false;
+    }
+    out_ << "No saved GPU spec; detecting GPUs first...\n";
+    GlobalOptions g;
+    g.timeout_s = o_.timeout_s;
+    g.sysfs_root = o_.sysfs_root;
+    g.procfs_root = o_.procfs_root;
+    g.state_dir = o_.state_dir;
+    DetectionResult r = o_.detector(g, std::nullopt);
+    if (r.abandoned_work && abandoned) *abandoned = true;
+    specs_ = std::move(r.gpus);
+    source = "detected";
+    std::string e = save_specs(o_.state_dir, specs_);
+    if (!e.empty()) log_->log("spec_save_failed", {{"error", e}});
+  }
+  json gpus = json::array();
+  for (const auto& s : specs_) {
+    GpuInfo gi;
+    gi.index = s.index;
+    gi.bus_id = s.f.bus_id.value_or("");
+    gi.uuid = s.f.uuid.value_or("");
+    gi.model = s.f.model.value_or("");
+    gi.vendor = s.f.vendor.value_or("unknown");
+    gi.kernel_driver = s.f.kernel_driver;
+    gi.default_w = s.f.power_limit_default_w;
+    gi.min_w = s.f.power_limit_min_w;
+    gi.max_w = s.f.power_limit_max_w;
+    info_[s.index] = gi;
+    gpus.push_back({{"index", s.index},
+                    {"vendor", gi.vendor},
+                    {"model", gi.model},
+                    {"bus_id", gi.bus_id},
+                    {"uuid", gi.uuid},
+                    {"vram_total_mb", s.f.vram_total_mb ? json(*s.f.vram_total_mb) : json()},
+                    {"power_limit_w", opt_json(s.f.power_limit_w)}});
+  }
+  log_->log("spec_loaded", {{"source", source}, {"gpus", gpus}});
+  out_ << "GPU spec (" << source << "): " << specs_.size() << " GPU(s)\n";
+  return true;
+}
+
+TelemetryWindow Daemon::window() const {
+  TelemetryWindow w;
+  w.duration_s = o_.interval_s * static_cast<double>(history_.size());
+  for (const auto& s : history_) {
+    std::vector<PlanProcessSample> v;
+    for (const auto& p : s.processes) {
+      if (!p.gpu_index) continue;
+      PlanProcessSample ps;
+      ps.pid = p.pid;
+      ps.command = p.command;
+      ps.user = p.user;
+      ps.gpu_index = *p.gpu_index;
+      ps.vram_mb = p.vram_mb.value_or(0);
+      ps.utilization_pct = p.utilization_pct;
+      v.push_back(std::move(ps));
+    }
+    w.samples.push_back(std::move(v));
+  }
+  return w;
+}
+
+// The applied plan when there is one; else a safe plan from the spec and config.yaml.
+std::optional<Plan> Daemon::load_plan(std::string* source, std::string* error) {
+  std::string applied = o_.state_dir + "/last_applied_plan.yaml";
+  struct stat st {};
+  if (::stat(applied.c_str(), &st) == 0) {
+    *source = "applied";
+    return load_plan_file(applied, error);
+  }
+  *source = "safe";
+  PlanInput in;
+  in.specs = specs_;
+  in.mode = PlanMode::kSafe;
+  in.overrides = config_.overrides;
+  in.overrides.mode.reset();
+  if (!history_.empty()) in.telemetry = window();
+  in.generated_at = utc_timestamp_now();
+  PlanOutcome r = build_plan(in);
+  if (!r.ok) {
+    std::string all;
+    for (const auto& e : r.errors) all += (all.empty() ? "" : "; ") + e;
+    log_->log("config_does_not_fit", {{"errors", r.errors}});
+    in.overrides = PlanOverrides{};
+    r = build_plan(in);
+    if (!r.ok) {
+      *error = "cannot build a safe plan: " + all;
+      return std::nullopt;
+    }
+    r.plan.notes.push_back("config.yaml was ignored: " + all);
+  }
+  r.plan.notes.push_back(
+      "built by the daemon in safe mode: no last_applied_plan.yaml (run `grey-gpu-opt apply "
+      "--no-dry-run` to apply one)");
+  return r.plan;
+}
+
+json Daemon::plan_summary() const {
+  json gpus = json::array();
+  for (const auto& gp : plan_.gpus) {
+    json j = {{"index", gp.index},
+              {"device_id", gp.device_id ? json(*gp.device_id) : json()},
+              {"cooldown_threshold_c", gp.cooldown_threshold_c},
+              {"resume_threshold_c", gp.resume_threshold_c},
+              {"preemptive_throttle", gp.preemptive_throttle},
+              {"per_process_vram_cap_mb",
+               gp.per_process_vram_cap_mb ? json(*gp.per_process_vram_cap_mb) : json()},
+              {"utilization_heatmap_enabled", gp.utilization_heatmap_enabled}};
+    if (gp.preemptive_throttle) {
+      j["preemptive_margin_c"] = kPreemptiveMarginC;
+      j["cooling_starts_at_c"] = gp.cooldown_threshold_c - kPreemptiveMarginC;
+    }
+    gpus.push_back(j);
+  }
+  return {{"source", plan_source_},
+          {"mode", to_string(plan_.mode)},
+          {"generated_at", plan_.generated_at},
+          {"gpus", gpus}};
+}
+
+void Daemon::adopt_plan(Plan p, const std::string& source, const std::string& event) {
+  plan_ = std::move(p);
+  plan_source_ = source;
+  heatmap_ = std::any_of(plan_.gpus.begin(), plan_.gpus.end(),
+                         [](const GpuPlan& g) { return g.utilization_heatmap_enabled; });
+  configure_governor();
+  json d = plan_summary();
+  if (source == "applied") d["path"] = o_.state_dir + "/last_applied_plan.yaml";
+  d["signal_over_cap"] = o_.signal_over_cap.value_or(config_.signal_over_cap);
+  log_->log(event, d);
+}
+
+const GpuPlan* Daemon::plan_for(int gpu) const {
+  const GpuInfo* gi = info_for(gpu);
+  for (const auto& gp : plan_.gpus)
+    if (gi && ((gp.device_id && !gi->bus_id.empty() && *gp.device_id == gi->bus_id) ||
+               (gp.uuid && !gi->uuid.empty() && *gp.uuid == gi->uuid)))
+      return &gp;
+  for (const auto& gp : plan_.gpus)
+    if (gp.index == gpu) return &gp;
+  return nullptr;
+}
+
+const GpuInfo* Daemon::info_for(int gpu) const {
+  auto it = info_.find(gpu);
+  return it == info_.end() ? nullptr : &it->second;
+}
+
+std::optional<int64_t> Daemon::cap_for(int gpu) const {
+  const GpuPlan* gp = plan_for(gpu);
+  return gp ? gp->per_process_vram_cap_mb : std::nullopt;
+}
+
+void Daemon::configure_governor() {
+  std::set<int> gpus;
+  for (const auto& [i, _] : info_) gpus.insert(i);
+  for (const auto& [i, _] : governor_.gpus()) gpus.insert(i);
+  for (const auto& gp : plan_.gpus) gpus.insert(gp.index);
+  for (int i : gpus) {
+    GovernorConfig c;
+    c.resume_samples = o_.resume_samples;
+    if (const GpuPlan* gp = plan_for(i)) {
+      c.cooldown_c = gp->cooldown_threshold_c;
+      c.resume_c = gp->resume_threshold_c;
+      c.preemptive = gp->preemptive_throttle;
+    } else {
+      const GpuInfo* gi = info_for(i);
+      auto [cool, resume] = vendor_thermal_defaults(gi ? gi->vendor : "unknown");
+      c.cooldown_c = cool;
+      c.resume_c = resume;
+    }
+    governor_.configure(i, c);
+  }
+}
+
+// ---- Signals and the loop ---------------------------------------------------------------------
+
+// The signal that arrived before `deadline`, 0 when none did.
+int Daemon::wait_signal_until(Clock::time_point deadline) {
+  for (;;) {
+    auto left = deadline - Clock::now();
+    if (left < std::chrono::nanoseconds(0)) left = std::chrono::nanoseconds(0);
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    int s = ::sigtimedwait(&sigs_, nullptr, &ts);
+    if (s > 0) return s;
+    if (errno == EINTR) continue;
+    if (Clock::now() >= deadline) return 0;  // EAGAIN: the time is up
+  }
+}
+
+int Daemon::run(bool* abandoned_work) {
+  // Signals first, before any thread exists, so every thread inherits the mask and only
+  // sigtimedwait below ever sees them.
+  sigemptyset(&sigs_);
+  sigaddset(&sigs_, SIGINT);
+  sigaddset(&sigs_, SIGTERM);
+  sigaddset(&sigs_, SIGHUP);
+  sigset_t old;
+  ::pthread_sigmask(SIG_BLOCK, &sigs_, &old);
+  struct Unblock {
+    sigset_t* set;
+    sigset_t* old;
+    ~Unblock() {
+      timespec zero{0, 0};
+      while (::sigtimedwait(set, nullptr, &zero) > 0) {
+      }
+      ::pthread_sigmask(SIG_SETMASK, old, nullptr);
+    }
+  } unblock{&sigs_, &old};
+
+  if (!(o_.interval_s >= 0.01 && o_.interval_s <= 86400)) {
+    err_ << "error: --interval must be between 0.01 and 86400 seconds, got " << o_.interval_s
+         << "\n";
+    return 2;
+  }
+  std::string e = ensure_state_dir(o_.state_dir);
+  if (e.empty()) e = ensure_state_dir(o_.state_dir + "/logs");
+  if (!e.empty()) {
+    err_ << "error: " << e << "\n";
+    return 1;
+  }
+  if (!acquire_pid_file()) return 1;
+  struct PidGuard {
+    Daemon* d;
+    ~PidGuard() { d->release_pid_file(); }
+  } pid_guard{this};
+
+  log_ = std::make_unique<EventLog>(daemon_log_path(o_.state_dir), o_.log_rotate_bytes);
+  if (std::string le = log_->open(); !le.empty()) {
+    err_ << "error: cannot open the log: " << le << "\n";
+    return 1;
+  }
+  started_at_ = utc_now_ms();
+  {
+    auto c = read_whole_file("/proc/self/comm");
+    comm_ = c ? std::string(trim(*c)) : "";
+  }
+
+  std::string cerr;
+  auto cfg = load_daemon_config(o_.state_dir + "/config.yaml", &cerr);
+  if (!cfg) {
+    log_->log("config_invalid", {{"error", cerr}});
+    err_ << "error: " << cerr << "\nerror: fix config.yaml; the daemon did not start\n";
+    return 2;
+  }
+  config_ = *cfg;
+
+  bool abandoned = false;
+  if (!load_specs_at_start(&abandoned)) {
+    if (abandoned_work) *abandoned_work = abandoned;
+    return 1;
+  }
+  if (abandoned_work) *abandoned_work = abandoned;
+  {
+    std::string src, perr;
+    auto p = load_plan(&src, &perr);
+    if (!p && src == "applied") {
+      log_->log("plan_invalid", {{"error", perr}});
+      err_ << "warning: " << perr << "; using a safe plan instead\n";
+      std::string src2;
+      // Build the safe plan as if no applied plan existed.
+      PlanInput in;
+      in.specs = specs_;
+      in.overrides = config_.overrides;
+      in.overrides.mode.reset();
+      in.generated_at = utc_timestamp_now();
+      PlanOutcome r = build_plan(in);
+      if (!r.ok) {
+        in.overrides = PlanOverrides{};
+        r = build_plan(in);
+      }
+      p = r.plan;
+      src = "safe";
+    }
+    if (!p) {
+      err_ << "error: " << perr << "\n";
+      return 1;
+    }
+    adopt_plan(std::move(*p), src, "plan_loaded");
+  }
+
+  fs_ = std::make_shared<RootedFs>(o_.sysfs_root, o_.procfs_root);
+  runner_ = std::make_shared<PosixRunner>();
+  loader_ = std::make_shared<DlLoader>();
+  double deadline_s = std::min(o_.timeout_s, std::max(0.05, o_.interval_s * 0.8));
+  collector_ = std::make_unique<TelemetryCollector>(
+      fs_, loader_, runner_, specs_,
+      std::chrono::milliseconds(static_cast<long>(std::lround(deadline_s * 1000))));
+  if (enforcing()) {
+    control_ = std::make_unique<SystemControl>(*fs_, *runner_, *loader_);
+    journal_ = std::make_unique<Journal>(Journal::path_in(o_.state_dir));
+  }
+
+  board_ = std::make_shared<MetricsBoard>();
+  if (o_.metrics_listen) {
+    metrics_address_ = o_.metrics_listen->empty() ? kDefaultMetricsListen : *o_.metrics_listen;
+    server_ = std::make_unique<MetricsServer>(board_);
+    std::string me = server_->start(metrics_address_);
+    if (!me.empty()) {
+      log_->log("metrics_failed", {{"listen", metrics_address_}, {"error", me}});
+      err_ << "error: --metrics-listen " << metrics_address_ << ": " << me << "\n";
+      server_.reset();
+      return 1;
+    }
+    log_->log("metrics_listening", {{"listen", metrics_address_}, {"port", server_->port()}});
+    out_ << "Metrics on http://" << metrics_address_ << "/metrics (port " << server_->port()
+         << ")\n";
+  }
+
+  const bool signal_switch = o_.signal_over_cap.value_or(config_.signal_over_cap);
+  log_->log("daemon_started",
+            {{"pid", static_cast<long>(::getpid())},
+             {"interval_s", o_.interval_s},
+             {"dry_run", o_.dry_run},
+             {"consent", o_.consent},
+             {"enforcing", enforcing()},
+             {"signal_over_cap", signal_switch},
+             {"source_deadline_s", round3(deadline_s)},
+             {"state_dir", o_.state_dir},
+             {"metrics_listen", o_.metrics_listen ? json(metrics_address_) : json()}});
+  out_ << "grey-gpu-opt daemon started (pid " << ::getpid() << ", interval " << o_.interval_s
+       << " s, "
+       << (enforcing() ? "power limits will be changed (--no-dry-run --consent)"
+                       : "dry run: device settings are never changed")
+       << ")\n";
+  out_.flush();
+  ::sd_notifyf(0, "READY=1\nSTATUS=ticking every %g s\nMAINPID=%ld", o_.interval_s,
+               static_cast<long>(::getpid()));
+
+  const auto period =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.interval_s));
+  auto next = Clock::now();
+  std::string why = "max_ticks reached";
+  bool stopping = false;
+  while (!stopping) {
+    tick();
+    if (o_.max_ticks && ticks_ >= o_.max_ticks) break;
+    next += period;
+    auto now = Clock::now();
+    if (now > next) {
+      auto behind = now - next;
+      long long missed = behind / period + 1;
+      next += period * missed;
+      ++overruns_;
+      log_->log("tick overrun", {{"tick", ticks_},
+                                 {"tick_ms", round3(last_tick_ms_)},
+                                 {"interval_ms", round3(o_.interval_s * 1000)},
+                                 {"skipped_slots", missed}});
+    }
+    for (;;) {
+      int s = wait_signal_until(next);
+      if (s == 0) break;
+      if (s == SIGHUP) {
+        reload();
+        continue;
+      }
+      why = s == SIGINT ? "SIGINT" : "SIGTERM";
+      stopping = true;
+      break;
+    }
+  }
+  stop(why);
+  if (any_stale_ && abandoned_work) *abandoned_work = true;
+  return 0;
+}
+
+void Daemon::stop(const std::string& why) {
+  ::sd_notify(0, "STOPPING=1");
+  log_->log("daemon_stopping", {{"reason", why}, {"ticks", ticks_}});
+  for (const auto& d : governor_.release_all("the daemon is stopping (" + why + ")")) {
+    handle(d, TelemetrySnapshot{});
+  }
+  // Anything still written that the governor no longer tracks (never expected).
+  std::vector<int> left;
+  for (const auto& [gpu, ep] : episodes_)
+    if (!ep.sets.empty()) left.push_back(gpu);
+  for (int gpu : left) perform_restore(gpu, "the daemon is stopping (" + why + ")");
+  if (server_) server_->stop();
+  write_status(history_.empty() ? nullptr : &history_.back(), "stopped");
+  log_->log("daemon_stopped", {{"reason", why}, {"ticks", ticks_}, {"overruns", overruns_}});
+  out_ << "grey-gpu-opt daemon stopped (" << why << ", " << ticks_ << " ticks)\n";
+  out_.flush();
+}
+
+void Daemon::reload() {
+  json details;
+  std::string cerr;
+  auto cfg = load_daemon_config(o_.state_dir + "/config.yaml", &cerr);
+  bool ok = true;
+  if (!cfg) {
+    ok = false;
+    log_->log("reload_failed", {{"what", "config"},
+                                {"path", o_.state_dir + "/config.yaml"},
+                                {"error", cerr},
+                                {"kept", "the previous config"}});
+    err_ << "error: reload: " << cerr << " (the previous config is kept)\n";
+  } else {
+    config_ = *cfg;
+  }
+  std::string src, perr;
+  auto p = load_plan(&src, &perr);
+  if (!p) {
+    ok = false;
+    log_->log("reload_failed", {{"what", "plan"}, {"error", perr}, {"kept", "the previous plan"}});
+    err_ << "error: reload: " << perr << " (the previous plan is kept)\n";
+  } else {
+    adopt_plan(std::move(*p), src, "plan_reloaded");
+  }
+  log_->log("reload", {{"config_ok", cfg.has_value()},
+                       {"plan_ok", p.has_value()},
+                       {"signal_over_cap", o_.signal_over_cap.value_or(config_.signal_over_cap)}});
+  out_ << (ok ? "Reloaded config.yaml and the plan\n" : "Reload incomplete: see the log\n");
+  out_.flush();
+}
+
+// ---- One tick ---------------------------------------------------------------------------------
+
+void Daemon::tick() {
+  const auto t0 = Clock::now();
+  const double cpu0 = process_cpu_s();
+  TelemetrySnapshot snap = collector_->sample();
+  ++ticks_;
+  last_tick_at_ = snap.timestamp.empty() ? utc_now_ms() : snap.timestamp;
+
+  std::vector<GovernorInput> inputs;
+  inputs.reserve(snap.gpus.size());
+  bool fresh_any = snap.gpus.empty();
+  any_stale_ = false;
+  for (const auto& g : snap.gpus) {
+    GovernorInput in;
+    in.gpu = g.index;
+    in.stale = g.stale;
+    in.temperature_c = g.temperature_c;
+    in.power_limit_w = g.power_limit_w;
+    const GpuInfo* gi = info_for(g.index);
+    in.min_w = g.power_limit_min_w ? g.power_limit_min_w : gi ? gi->min_w : std::nullopt;
+    in.max_w = g.power_limit_max_w ? g.power_limit_max_w : gi ? gi->max_w : std::nullopt;
+    if (gi) in.default_w = gi->default_w;
+    inputs.push_back(in);
+    if (!g.stale) fresh_any = true;
+    any_stale_ = any_stale_ || g.stale;
+    bool& was = stale_[g.index];
+    if (g.stale != was) {
+      was = g.stale;
+      if (g.stale)
+        log_->log("gpu_stale", {{"gpu", g.index}, {"backend", g.backend}, {"notes", g.notes}});
+      else
+        log_->log("gpu_fresh", {{"gpu", g.index}, {"backend", g.backend}});
+    }
+  }
+  if (fresh_any) last_success_unix_ = unix_now();
+  for (const auto& d : governor_.step(inputs)) handle(d, snap);
+  check_caps(snap);
+
+  // The window, oldest first.
+  if (history_.size() >= o_.window && !history_.empty()) history_.erase(history_.begin());
+  history_.push_back(std::move(snap));
+  const TelemetrySnapshot& cur = history_.back();
+
+  if (o_.artifacts_every > 0 && ticks_ % static_cast<uint64_t>(o_.artifacts_every) == 0) {
+    std::vector<std::string> errors;
+    auto paths = write_artifacts(o_.state_dir, history_, &plan_, heatmap_, &errors);
+    if (!errors.empty())
+      log_->log("artifacts_failed", {{"errors", errors}});
+    else if (!artifacts_logged_) {
+      log_->log("artifacts_written", {{"paths", paths}, {"window", history_.size()}});
+      artifacts_logged_ = true;
+    }
+  }
+
+  last_tick_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  last_tick_cpu_ms_ = (process_cpu_s() - cpu0) * 1000.0;
+  publish_metrics(cur);
+  write_status(&cur, "running");
+  ::sd_notify(0, "WATCHDOG=1");
+
+  const double wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  const double cpu = (process_cpu_s() - cpu0) * 1000.0;
+  last_tick_ms_ = wall;
+  last_tick_cpu_ms_ = cpu;
+  stats_.n++;
+  stats_.wall_ms_sum += wall;
+  stats_.cpu_ms_sum += cpu;
+  stats_.wall_ms_max = std::max(stats_.wall_ms_max, wall);
+  stats_.cpu_ms_max = std::max(stats_.cpu_ms_max, cpu);
+  if (o_.stats_every > 0 && ticks_ % static_cast<uint64_t>(o_.stats_every) == 0) {
+    json src = json::object();
+    for (const auto& [k, v] : cur.source_ms) src[k] = round3(v);
+    log_->log("tick_stats", {{"ticks", ticks_},
+                             {"window_ticks", stats_.n},
+                             {"wall_ms_avg", round3(stats_.wall_ms_sum / stats_.n)},
+                             {"wall_ms_max", round3(stats_.wall_ms_max)},
+                             {"cpu_ms_avg", round3(stats_.cpu_ms_sum / stats_.n)},
+                             {"cpu_ms_max", round3(stats_.cpu_ms_max)},
+                             {"source_ms", src},
+                             {"gpus", cur.gpus.size()},
+                             {"processes", cur.processes.size()},
+                             {"overruns", overruns_},
+                             {"cpu_seconds_total", round3(process_cpu_s())},
+                             {"rss_bytes", rss_bytes()}});
+    stats_ = TickStats{};
+  }
+}
+
+void Daemon::handle(const GovernorDecision& d, const TelemetrySnapshot& s) {
+  std::optional<double> temp;
+  for (const auto& g : s.gpus)
+    if (g.index == d.gpu) temp = g.temperature_c;
+  const GovernorGpuState* st = governor_.gpu(d.gpu);
+  if (!temp && st) temp = st->last_temperature_c;
+  const std::string gpu = std::to_string(d.gpu);
+  if (d.transition()) {
+    json j = {{"gpu", d.gpu},
+              {"from", to_string(d.from)},
+              {"to", to_string(d.to)},
+              {"reason", d.reason},
+              {"temperature_c", opt_json(temp)}};
+    if (st) {
+      j["cooldown_c"] = st->config.cooldown_c;
+      j["resume_c"] = st->config.resume_c;
+      j["trigger_c"] = st->config.trigger_c();
+      j["preemptive"] = st->config.preemptive;
+      if (st->config.preemptive) j["preemptive_margin_c"] = kPreemptiveMarginC;
+      j["resume_samples"] = st->config.resume_samples;
+    }
+    log_->log("governor_transition", j);
+    out_ << "GPU " << gpu << ": " << to_string(d.from) << " -> " << to_string(d.to) << ": "
+         << d.reason << "\n";
+  }
+  if (d.power.kind == PowerAction::Kind::kSet) {
+    if (enforcing()) {
+      perform_set(d.gpu, d.power.from_w, d.power.to_w);
+    } else {
+      std::string msg = "[DRY-RUN] would lower GPU " + gpu + " power limit from " +
+                        watts_text(d.power.from_w) + " W to " + watts_text(d.power.to_w) + " W";
+      log_->log("power_limit_dry_run", {{"gpu", d.gpu},
+                                        {"action", "lower"},
+                                        {"from_w", d.power.from_w},
+                                        {"to_w", d.power.to_w},
+                                        {"message", msg},
+                                        {"needs", "--no-dry-run --consent"}});
+      out_ << msg << "\n";
+    }
+  } else if (d.power.kind == PowerAction::Kind::kRestore) {
+    if (enforcing()) {
+      perform_restore(d.gpu, d.reason);
+    } else {
+      std::string msg = "[DRY-RUN] would restore GPU " + gpu + " power limit from " +
+                        watts_text(d.power.from_w) + " W to " + watts_text(d.power.to_w) + " W";
+      log_->log("power_limit_dry_run", {{"gpu", d.gpu},
+                                        {"action", "restore"},
+                                        {"from_w", d.power.from_w},
+                                        {"to_w", d.power.to_w},
+                                        {"message", msg}});
+      out_ << msg << "\n";
+    }
+  }
+  out_.flush();
+}
+
+Control& Daemon::control_for(int gpu) {
+  Control& c = controls_[gpu];
+  if (c.probed) return c;
+  c.probed = true;
+  const GpuInfo* gi = info_for(gpu);
+  if (!gi || gi->bus_id.empty()) {
+    c.why_none = "GPU " + std::to_string(gpu) + " has no PCI bus id in the saved spec";
+    return c;
+  }
+  DeviceState ds = control_->probe(gi->bus_id, gi->vendor, gi->kernel_driver);
+  c.min_w = ds.power_min_w;
+  c.max_w = ds.power_max_w;
+  if (gi->vendor == "nvidia") {
+    if (ds.nvml)
+      c.mechanism_kind = "nvml";
+    else if (ds.nvidia_smi)
+      c.mechanism_kind = "nvidia-smi";
+  } else if ((gi->vendor == "amd" || gi->vendor == "intel") && ds.power_sysfs_path) {
+    c.mechanism_kind = "sysfs";
+    c.sysfs_path = *ds.power_sysfs_path;
+  }
+  if (c.mechanism_kind.empty()) {
+    std::string notes;
+    for (const auto& n : ds.notes) notes += (notes.empty() ? "" : "; ") + n;
+    c.why_none = "no way to change GPU " + std::to_string(gpu) + "'s power limit" +
+                 (notes.empty() ? "" : ": " + notes);
+  }
+  return c;
+}
+
+std::string Daemon::mechanism_for(const Control& c, const GpuInfo& g,
+                                  const std::string& value) const {
+  if (c.mechanism_kind == "nvml") return kMechNvmlPowerLimit;
+  if (c.mechanism_kind == "nvidia-smi")
+    return nvidia_smi_mechanism(g.bus_id, kSettingPowerLimit, value);
+  if (c.mechanism_kind == "sysfs") return kMechSysfsPrefix + c.sysfs_path;
+  return "";
+}
+
+bool Daemon::perform_set(int gpu, double from_w, double to_w) {
+  Control& c = control_for(gpu);
+  const GpuInfo* gi = info_for(gpu);
+  auto fail = [&](const std::string& error, const std::string& id) {
+    governor_.undo_step(gpu, from_w);
+    json j = {{"gpu", gpu}, {"from_w", from_w}, {"to_w", to_w}, {"error", error}};
+    if (!id.empty()) j["journal_id"] = id;
+    log_->log("power_limit_failed", j);
+    err_ << "error: GPU " << gpu << ": cannot lower the power limit to " << watts_text(to_w)
+         << " W: " << error << "\n";
+    return false;
+  };
+  if (c.mechanism_kind.empty() || !gi) return fail(c.why_none, "");
+  const std::string wanted = watts_text(to_w);
+  SettingRef ref{gi->bus_id, kSettingPowerLimit, mechanism_for(c, *gi, wanted)};
+  ReadResult before = control_->read(ref);
+  if (!before.value)
+    return fail(
+        "the current limit cannot be read (" + before.error + "), so a change could not be undone",
+        "");
+  Action a;
+  a.id = "daemon.gpu" + std::to_string(gpu) + ".power_limit_w." + std::to_string(++set_serial_);
+  a.gpu_index = gpu;
+  a.bus_id = gi->bus_id;
+  a.uuid = gi->uuid;
+  a.setting = kSettingPowerLimit;
+  a.current = *before.value;
+  a.wanted = wanted;
+  a.mechanism = ref.mechanism;
+  a.unit = "W";
+  std::string id;
+  std::string je = journal_->append_set(a, *before.value, wanted, &id);
+  if (!je.empty()) return fail("journal: " + je + " (nothing was written)", "");
+  std::string we = control_->write(ref, wanted);
+  ReadResult after = control_->read(ref);
+  journal_->append_result(id, we.empty(), after.value, we);
+  if (!we.empty()) return fail(we, id);
+  Episode& ep = episodes_[gpu];
+  if (ep.sets.empty()) ep.original = *before.value;
+  ep.sets.push_back({id, ref.mechanism});
+  ep.last_written = after.value.value_or(wanted);
+  log_->log("power_limit_lowered", {{"gpu", gpu},
+                                    {"from_w", *before.value},
+                                    {"to_w", wanted},
+                                    {"read_back", after.value ? json(*after.value) : json()},
+                                    {"mechanism", ref.mechanism},
+                                    {"journal_id", id}});
+  out_ << "GPU " << gpu << ": power limit " << *before.value << " W -> " << wanted
+       << " W (read back " << after.value.value_or("unknown") << " W), journaled as " << id << "\n";
+  return true;
+}
+
+void Daemon::perform_restore(int gpu, const std::string& why) {
+  auto it = episodes_.find(gpu);
+  if (it == episodes_.end() || it->second.sets.empty()) return;
+  Episode ep = std::move(it->second);
+  episodes_.erase(it);
+  Control& c = control_for(gpu);
+  const GpuInfo* gi = info_for(gpu);
+  if (!gi) return;
+  SettingRef ref{gi->bus_id, kSettingPowerLimit, mechanism_for(c, *gi, ep.original)};
+  ReadResult now = control_->read(ref);
+  std::string status, message, current = now.value.value_or("unknown");
+  std::optional<std::string> read_back;
+  if (!now.value) {
+    status = kRestoreFailed;
+    message = "cannot read the current limit: " + now.error + "; run `grey-gpu-opt restore` later";
+  } else if (same_value(kSettingPowerLimit, *now.value, ep.original)) {
+    status = kRestoreNotNeeded;
+    message = "the device already holds " + ep.original + " W";
+  } else if (!same_value(kSettingPowerLimit, *now.value, ep.last_written)) {
+    status = kRestoreChangedSince;
+    message = "the limit is " + *now.value + " W, not the " + ep.last_written +
+              " W the daemon wrote: someone else changed it; left alone";
+  } else {
+    std::string we = control_->write(ref, ep.original);
+    read_back = control_->read(ref).value;
+    if (we.empty()) {
+      status = kRestoreRestored;
+      message = "restored " + ep.original + " W (" + why + ")";
+    } else {
+      status = kRestoreFailed;
+      message = we;
+    }
+  }
+  for (const auto& s : ep.sets) {
+    JournalSet js;
+    js.id = s.id;
+    js.gpu_index = gpu;
+    js.bus_id = gi->bus_id;
+    js.setting = kSettingPowerLimit;
+    js.mechanism = s.mechanism;
+    js.new_value = ep.last_written;
+    js.old_value = ep.original;
+    journal_->append_restore(js, current, status == kRestoreRestored ? ep.original : current,
+                             status, message);
+  }
+  json j = {{"gpu", gpu},
+            {"status", status},
+            {"from_w", current},
+            {"to_w", ep.original},
+            {"read_back", read_back ? json(*read_back) : json()},
+            {"message", message},
+            {"journal_ids", json::array()}};
+  for (const auto& s : ep.sets) j["journal_ids"].push_back(s.id);
+  log_->log(status == kRestoreFailed ? "power_limit_restore_failed" : "power_limit_restored", j);
+  (status == kRestoreFailed ? err_ : out_)
+      << "GPU " << gpu << ": power limit restore: " << status << ": " << message << "\n";
+}
+
+void Daemon::check_caps(const TelemetrySnapshot& s) {
+  const bool may_signal = enforcing() && o_.signal_over_cap.value_or(config_.signal_over_cap);
+  std::set<std::pair<int, int>> seen;
+  for (const auto& p : s.processes) {
+    if (!p.gpu_index || !p.vram_mb || p.pid <= 0) continue;
+    auto cap = cap_for(*p.gpu_index);
+    if (!cap) continue;
+    std::pair<int, int> key{p.pid, *p.gpu_index};
+    seen.insert(key);
+    auto it = over_cap_.find(key);
+    const bool over = *p.vram_mb > *cap;
+    if (over && it == over_cap_.end()) {
+      OverCap oc{p.command, p.user, *p.vram_mb, *cap, false};
+      json j = {{"pid", p.pid},      {"gpu", *p.gpu_index},   {"command", p.command},
+                {"user", p.user},    {"vram_mb", *p.vram_mb}, {"cap_mb", *cap},
+                {"tier", "reactive"}};
+      log_->log("process_over_cap", j);
+      out_ << "GPU " << *p.gpu_index << ": process " << p.pid << " (" << p.command << ") uses "
+           << *p.vram_mb << " MiB, above the per-process cap of " << *cap << " MiB\n";
+      if (may_signal && p.pid != ::getpid() && p.pid > 1) {
+        int rc = ::kill(p.pid, SIGTERM);
+        oc.signalled = rc == 0;
+        log_->log("process_signalled",
+                  {{"pid", p.pid},
+                   {"gpu", *p.gpu_index},
+                   {"signal", "SIGTERM"},
+                   {"ok", rc == 0},
+                   {"error", rc == 0 ? std::string() : std::string(std::strerror(errno))}});
+      }
+      over_cap_.emplace(key, std::move(oc));
+    } else if (over) {
+      it->second.peak_mb = std::max(it->second.peak_mb, *p.vram_mb);
+      it->second.cap_mb = *cap;
+    } else if (it != over_cap_.end()) {
+      log_->log("process_over_cap_end", {{"pid", p.pid},
+                                         {"gpu", *p.gpu_index},
+                                         {"command", it->second.command},
+                                         {"user", it->second.user},
+                                         {"reason", "back under the cap"},
+                                         {"vram_mb", *p.vram_mb},
+                                         {"peak_vram_mb", it->second.peak_mb},
+                                         {"cap_mb", *cap},
+                                         {"tier", "reactive"}});
+      over_cap_.erase(it);
+    }
+  }
+  // Processes no longer listed (ended, or left the GPU); a stale GPU lists none, so its
+  // processes are not judged this tick.
+  std::set<int> stale_gpus;
+  for (const auto& g : s.gpus)
+    if (g.stale) stale_gpus.insert(g.index);
+  for (auto it = over_cap_.begin(); it != over_cap_.end();) {
+    if (seen.count(it->first) || stale_gpus.count(it->first.second)) {
+      ++it;
+      continue;
+    }
+    log_->log("process_over_cap_end", {{"pid", it->first.first},
+                                       {"gpu", it->first.second},
+                                       {"command", it->second.command},
+                                       {"user", it->second.user},
+                                       {"reason", "the process ended or left the GPU"},
+                                       {"peak_vram_mb", it->second.peak_mb},
+                                       {"cap_mb", it->second.cap_mb},
+                                       {"tier", "reactive"}});
+    it = over_cap_.erase(it);
+  }
+}
+
+void Daemon::write_status(const TelemetrySnapshot* s, const std::string& state) {
+  json gpus = json::array();
+  std::set<int> indices;
+  for (const auto& [i, _] : governor_.gpus()) indices.insert(i);
+  if (s)
+    for (const auto& g : s->gpus) indices.insert(g.index);
+  for (int i : indices) {
+    const GovernorGpuState* st = governor_.gpu(i);
+    const GpuInfo* gi = info_for(i);
+    const GpuSample* gs = nullptr;
+    if (s)
+      for (const auto& g : s->gpus)
+        if (g.index == i) gs = &g;
+    json j = {{"index", i},
+              {"bus_id", gi ? json(gi->bus_id) : json()},
+              {"uuid", gi ? json(gi->uuid) : json()},
+              {"model", gi ? json(gi->model) : json()},
+              {"state", st ? to_string(st->state) : "normal"},
+              {"temperature_c", gs   ? opt_json(gs->temperature_c)
+                                : st ? opt_json(st->last_temperature_c)
+                                     : json()},
+              {"stale", gs ? gs->stale : false},
+              {"power_limit_w", gs ? opt_json(gs->power_limit_w) : json()}};
+    if (st) {
+      j["cooldown_c"] = st->config.cooldown_c;
+      j["resume_c"] = st->config.resume_c;
+      j["trigger_c"] = st->config.trigger_c();
+      j["preemptive"] = st->config.preemptive;
+      j["lowered_from_w"] = opt_json(st->original_w);
+      j["lowered_to_w"] = opt_json(st->target_w);
+    }
+    gpus.push_back(std::move(j));
+  }
+  json src = json::object();
+  if (s)
+    for (const auto& [k, v] : s->source_ms) src[k] = round3(v);
+  json j = {{"pid", static_cast<long>(::getpid())},
+            {"comm", comm_},
+            {"state", state},
+            {"started_at", started_at_},
+            {"last_tick", last_tick_at_.empty() ? json() : json(last_tick_at_)},
+            {"last_tick_unix", round3(unix_now())},
+            {"ticks", ticks_},
+            {"interval_s", o_.interval_s},
+            {"dry_run", o_.dry_run},
+            {"consent", o_.consent},
+            {"enforcing", enforcing()},
+            {"tick_ms", round3(last_tick_ms_)},
+            {"tick_cpu_ms", round3(last_tick_cpu_ms_)},
+            {"source_ms", src},
+            {"overruns", overruns_},
+            {"processes_over_cap", over_cap_.size()},
+            {"plan", {{"source", plan_source_}, {"mode", to_string(plan_.mode)}}},
+            {"metrics_listen", server_ ? json(metrics_address_) : json()},
+            {"gpus", gpus}};
+  if (state != "running") j["stopped_at"] = utc_now_ms();
+  std::string e = replace_file(daemon_status_path(o_.state_dir), dump_json(j, 1) + "\n");
+  if (!e.empty() && ticks_ <= 1) log_->log("status_write_failed", {{"error", e}});
+}
+
+void Daemon::publish_metrics(const TelemetrySnapshot& s) {
+  if (!board_ || !server_) return;  // nobody can scrape it: skip the copy
+  MetricsInput in;
+  in.last = s;
+  for (const auto& g : s.gpus) {
+    GpuMetricsInfo m;
+    m.index = g.index;
+    const GpuInfo* gi = info_for(g.index);
+    m.uuid = g.uuid.value_or(gi ? gi->uuid : "");
+    m.bus_id = g.bus_id.value_or(gi ? gi->bus_id : "");
+    m.model = gi ? gi->model : "";
+    m.vendor = gi ? gi->vendor : "";
+    const GovernorGpuState* st = governor_.gpu(g.index);
+    m.governor_state = st ? to_string(st->state) : "normal";
+    if (st) {
+      m.cooldown_c = st->config.cooldown_c;
+      m.resume_c = st->config.resume_c;
+    }
+    m.vram_cap_mb = cap_for(g.index);
+    in.gpus.push_back(std::move(m));
+  }
+  in.tick_source_ms = s.source_ms;
+  in.tick_ms = last_tick_ms_;
+  in.last_success_unix = last_success_unix_;
+  in.cpu_seconds = process_cpu_s();
+  in.rss_bytes = server_ ? rss_bytes() : 0;
+  in.ticks = ticks_;
+  board_->publish(std::move(in));
+}
+
+}  // namespace
+
+std::optional<bool> parse_signal_over_cap(const std::string& text, std::string* error) {
+  try {
+    YAML::Node root = YAML::Load(text);
+    if (!root || root.IsNull()) return false;
+    if (!root.IsMap()) {
+      *error = "the top level must be a mapping of keys to values";
+      return std::nullopt;
+    }
+    YAML::Node v = root["signal_over_cap"];
+    if (!v || v.IsNull()) return false;
+    if (!v.IsScalar()) {
+      *error =
+          "line " + std::to_string(v.Mark().line + 1) + ": signal_over_cap must be true or false";
+      return std::nullopt;
+    }
+    const std::string s = to_lower(v.Scalar());
+    if (s == "true") return true;
+    if (s == "false") return false;
+    *error = "line " + std::to_string(v.Mark().line + 1) + ": signal_over_cap = " + v.Scalar() +
+             " is not allowed; allowed: true or false";
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    *error = std::string("not valid YAML: ") + e.what();
+    return std::nullopt;
+  }
+}
+
+int run_daemon(const DaemonOptions& o, std::ostream& out, std::ostream& err, bool* abandoned_work) {
+  if (abandoned_work) *abandoned_work = false;
+  Daemon d(o, out, err);
+  return d.run(abandoned_work);
+}
+
+}  // namespace grey

@@ -1,0 +1,461 @@
+#include "daemon/metrics.h"
+
+// Debian's libcpp-httplib.so (libcpp-httplib-dev ships a declarations-only httplib.h plus the
+// compiled library) is built with these three macros, and httplib::Request's layout depends on
+// CPPHTTPLIB_OPENSSL_SUPPORT. The header must see the same macros as the library, which
+// `pkg-config --cflags cpp-httplib` provides; define them here too so that a build that forgot
+// the pkg-config flags still matches the library instead of corrupting memory.
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+#define CPPHTTPLIB_OPENSSL_SUPPORT
+#endif
+#ifndef CPPHTTPLIB_ZLIB_SUPPORT
+#define CPPHTTPLIB_ZLIB_SUPPORT
+#endif
+#ifndef CPPHTTPLIB_BROTLI_SUPPORT
+#define CPPHTTPLIB_BROTLI_SUPPORT
+#endif
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <thread>
+
+#include "util/strings.h"
+
+namespace grey {
+
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+// Shortest text that reads back as the same double ("61169", "0.57", "8.589934592e+10").
+std::string format_value(double v) {
+  char buf[64];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  if (ec != std::errc()) return "0";
+  return std::string(buf, p);
+}
+
+// Appends one UTF-8 code point as its bytes.
+void put_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view v) {
+  std::string out;
+  out.reserve(v.size() + 8);
+  const auto* s = reinterpret_cast<const unsigned char*>(v.data());
+  size_t n = v.size(), i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c == '\\') {
+      out += "\\\\";
+      ++i;
+      continue;
+    }
+    if (c == '"') {
+      out += "\\\"";
+      ++i;
+      continue;
+    }
+    if (c == '\n') {
+      out += "\\n";
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      // Other control characters are legal in the format but useless (and confusing) in a
+      // label; they become U+FFFD like invalid UTF-8.
+      if (c < 0x20 && c != '\t')
+        put_utf8(out, 0xFFFD);
+      else if (c == 0x7F)
+        put_utf8(out, 0xFFFD);
+      else
+        out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // Validate one multi-byte UTF-8 sequence; a bad byte becomes U+FFFD.
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    }
+    bool ok = len != 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80)
+        ok = false;
+      else
+        cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if (ok && ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+               (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))))
+      ok = false;
+    if (!ok) {
+      put_utf8(out, 0xFFFD);
+      ++i;
+      continue;
+    }
+    out.append(v.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+namespace {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+std::string label_text(const Labels& labels) {
+  if (labels.empty()) return "";
+  std::string s = "{";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i) s += ',';
+    s += labels[i].first;
+    s += "=\"";
+    s += escape_label_value(labels[i].second);
+    s += '"';
+  }
+  return s + "}";
+}
+
+// One metric family: HELP and TYPE, then its samples. A family without samples is not
+// written at all, and a label set seen twice keeps its first value (Prometheus rejects a
+// scrape with duplicate series).
+class Family {
+ public:
+  Family(std::string name, std::string type, std::string help)
+      : name_(std::move(name)), type_(std::move(type)), help_(std::move(help)) {}
+
+  void add(const Labels& labels, std::optional<double> v) {
+    if (!v || !std::isfinite(*v)) return;  // unknown: omitted, never 0
+    std::string l = label_text(labels);
+    if (!seen_.insert(l).second) return;
+    body_ += name_;
+    body_ += l;
+    body_ += ' ';
+    body_ += format_value(*v);
+    body_ += '\n';
+  }
+
+  void write(std::string& out) const {
+    if (body_.empty()) return;
+    out += "# HELP " + name_ + " " + help_ + "\n";
+    out += "# TYPE " + name_ + " " + type_ + "\n";
+    out += body_;
+  }
+
+ private:
+  std::string name_, type_, help_;
+  std::string body_;
+  std::set<std::string> seen_;
+};
+
+std::optional<double> mib_to_bytes(const std::optional<int64_t>& mb) {
+  if (!mb || *mb < 0) return std::nullopt;
+  return static_cast<double>(*mb) * kMiB;
+}
+
+std::optional<double> pct_to_ratio(const std::optional<double>& pct) {
+  if (!pct || !std::isfinite(*pct)) return std::nullopt;
+  return std::clamp(*pct / 100.0, 0.0, 1.0);
+}
+
+template <typename T>
+std::optional<double> as_double(const std::optional<T>& v) {
+  if (!v) return std::nullopt;
+  return static_cast<double>(*v);
+}
+
+}  // namespace
+
+std::string render_prometheus(const MetricsInput& in) {
+  Family temp("grey_gpu_temperature_celsius", "gauge", "GPU temperature in degrees Celsius.");
+  Family vram_used("grey_gpu_vram_used_bytes", "gauge", "GPU memory in use, in bytes.");
+  Family vram_total("grey_gpu_vram_total_bytes", "gauge", "GPU memory in total, in bytes.");
+  Family util("grey_gpu_utilization_ratio", "gauge", "GPU utilization from 0 to 1.");
+  Family power("grey_gpu_power_watts", "gauge", "GPU power draw in watts.");
+  Family plimit("grey_gpu_power_limit_watts", "gauge", "GPU power limit in force, in watts.");
+  Family plimit_min("grey_gpu_power_limit_min_watts", "gauge",
+                    "Lowest power limit the GPU accepts, in watts.");
+  Family plimit_max("grey_gpu_power_limit_max_watts", "gauge",
+                    "Highest power limit the GPU accepts, in watts.");
+  Family cooling("grey_gpu_governor_cooling", "gauge",
+                 "1 while the thermal governor holds the GPU in cooling, else 0.");
+  Family gstate("grey_gpu_governor_state", "gauge",
+                "Thermal governor state of the GPU: 1 for the current state, 0 for the others.");
+  Family cooldown("grey_gpu_cooldown_threshold_celsius", "gauge",
+                  "Temperature at or above which the governor enters cooling.");
+  Family resume("grey_gpu_resume_threshold_celsius", "gauge",
+                "Temperature at or below which the governor may leave cooling.");
+  Family cap("grey_gpu_vram_cap_bytes", "gauge", "Planned per-process VRAM cap, in bytes.");
+  Family stale("grey_gpu_sample_stale", "gauge",
+               "1 when the last sample of the GPU did not answer in time (its readings are "
+               "then omitted), else 0.");
+  Family pvram("grey_process_vram_used_bytes", "gauge", "GPU memory held by a process, in bytes.");
+  Family putil("grey_process_utilization_ratio", "gauge",
+               "GPU utilization of a process from 0 to 1.");
+  Family tick("grey_daemon_tick_duration_seconds", "gauge",
+              "Wall time of the last tick per telemetry source, and in total (source=\"total\").");
+  Family last_ok("grey_daemon_last_success_timestamp_seconds", "gauge",
+                 "Unix time of the last successful collection.");
+  Family cpu("grey_daemon_cpu_seconds_total", "counter",
+             "CPU time (user and system) the daemon has used, in seconds.");
+  Family rss("grey_daemon_resident_memory_bytes", "gauge",
+             "Resident memory of the daemon, in bytes.");
+  Family ticks("grey_daemon_ticks_total", "counter", "Ticks the daemon has run.");
+
+  std::map<int, const GpuMetricsInfo*> info;
+  for (const auto& g : in.gpus) info.emplace(g.index, &g);
+
+  auto gpu_labels = [](int index, const GpuMetricsInfo* gi, const GpuSample* s) {
+    std::string uuid = gi ? gi->uuid : "", bus = gi ? gi->bus_id : "";
+    if (uuid.empty() && s && s->uuid) uuid = *s->uuid;
+    if (bus.empty() && s && s->bus_id) bus = *s->bus_id;
+    return Labels{{"gpu", std::to_string(index)},
+                  {"uuid", uuid},
+                  {"bus_id", bus},
+                  {"model", gi ? gi->model : ""},
+                  {"vendor", gi ? gi->vendor : ""}};
+  };
+
+  std::set<int> sampled;
+  for (const auto& s : in.last.gpus) {
+    auto it = info.find(s.index);
+    const GpuMetricsInfo* gi = it == info.end() ? nullptr : it->second;
+    Labels l = gpu_labels(s.index, gi, &s);
+    sampled.insert(s.index);
+    stale.add(l, s.stale ? 1.0 : 0.0);
+    if (s.stale) continue;  // a stale sample carries no readings
+    temp.add(l, s.temperature_c);
+    vram_used.add(l, mib_to_bytes(s.vram_used_mb));
+    vram_total.add(l, mib_to_bytes(s.vram_total_mb));
+    util.add(l, pct_to_ratio(s.utilization_pct));
+    power.add(l, s.power_w);
+    plimit.add(l, s.power_limit_w);
+    plimit_min.add(l, s.power_limit_min_w);
+    plimit_max.add(l, s.power_limit_max_w);
+  }
+  // Governor state and thresholds: for every GPU the daemon governs, sampled or not. A GPU the
+  // daemon knows but the last sample did not list counts as stale.
+  for (const auto& g : in.gpus) {
+    const GpuSample* s = nullptr;
+    for (const auto& x : in.last.gpus)
+      if (x.index == g.index) {
+        s = &x;
+        break;
+      }
+    Labels l = gpu_labels(g.index, &g, s);
+    if (!sampled.count(g.index)) stale.add(l, 1.0);
+    if (!g.governor_state.empty()) {
+      cooling.add(l, g.governor_state == "cooling" ? 1.0 : 0.0);
+      std::vector<std::string> states = {"normal", "cooling"};
+      if (std::find(states.begin(), states.end(), g.governor_state) == states.end())
+        states.push_back(g.governor_state);
+      for (const auto& st : states) {
+        Labels ls = l;
+        ls.emplace_back("state", st);
+        gstate.add(ls, st == g.governor_state ? 1.0 : 0.0);
+      }
+    }
+    cooldown.add(l, as_double(g.cooldown_c));
+    resume.add(l, as_double(g.resume_c));
+    cap.add(l, mib_to_bytes(g.vram_cap_mb));
+  }
+
+  for (const auto& p : in.last.processes) {
+    Labels l{{"gpu", p.gpu_index ? std::to_string(*p.gpu_index) : ""},
+             {"pid", std::to_string(p.pid)},
+             {"command", p.command},
+             {"user", p.user}};
+    pvram.add(l, mib_to_bytes(p.vram_mb));
+    putil.add(l, pct_to_ratio(p.utilization_pct));
+  }
+
+  if (in.ticks > 0) {
+    for (const auto& [src, ms] : in.tick_source_ms)
+      if (ms >= 0) tick.add({{"source", src}}, ms / 1000.0);
+    if (in.tick_ms >= 0) tick.add({{"source", "total"}}, in.tick_ms / 1000.0);
+  }
+  if (in.last_success_unix > 0) last_ok.add({}, in.last_success_unix);
+  if (in.cpu_seconds > 0) cpu.add({}, in.cpu_seconds);
+  if (in.rss_bytes > 0) rss.add({}, in.rss_bytes);
+  ticks.add({}, static_cast<double>(in.ticks));
+
+  std::string out;
+  out.reserve(4096);
+  for (const Family* f :
+       {&temp,       &vram_used, &vram_total, &util,     &power,  &plimit, &plimit_min,
+        &plimit_max, &cooling,   &gstate,     &cooldown, &resume, &cap,    &stale,
+        &pvram,      &putil,     &tick,       &last_ok,  &cpu,    &rss,    &ticks})
+    f->write(out);
+  return out;
+}
+
+void MetricsBoard::publish(MetricsInput in) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cur_ = std::move(in);
+}
+
+std::string MetricsBoard::render() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return render_prometheus(cur_);
+}
+
+std::optional<ListenAddress> parse_listen_address(const std::string& listen, std::string* error) {
+  auto fail = [&](const std::string& why) -> std::optional<ListenAddress> {
+    if (error) *error = "invalid metrics listen address '" + listen + "': " + why;
+    return std::nullopt;
+  };
+  std::string_view s = trim(listen);
+  if (s.empty()) return fail("empty (expected ADDR:PORT, :PORT or PORT)");
+  ListenAddress a;
+  a.host = "127.0.0.1";
+  std::string_view port;
+  if (s.front() == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos) return fail("missing ']' after the IPv6 address");
+    a.host = std::string(s.substr(1, close - 1));
+    if (a.host.empty()) return fail("empty IPv6 address between '[' and ']'");
+    std::string_view rest = s.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') return fail("expected ':PORT' after ']'");
+    port = rest.substr(1);
+  } else {
+    size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos) {
+      port = s;
+    } else {
+      if (s.find(':') != colon)
+        return fail("an IPv6 address must be written in brackets: [::1]:PORT");
+      if (colon > 0) a.host = std::string(s.substr(0, colon));
+      port = s.substr(colon + 1);
+    }
+  }
+  if (port.empty()) return fail("missing port");
+  auto p = parse_int(port);
+  if (!p || port.find_first_not_of("0123456789") != std::string_view::npos)
+    return fail("port '" + std::string(port) + "' is not a number");
+  if (*p < 0 || *p > 65535) return fail("port " + std::string(port) + " is out of range 0-65535");
+  a.port = static_cast<int>(*p);
+  return a;
+}
+
+struct MetricsServer::Impl {
+  std::shared_ptr<MetricsBoard> board;
+  std::unique_ptr<httplib::Server> srv;
+  std::thread th;
+  std::atomic<bool> done{false};  // the accept loop has returned
+  int port = 0;
+};
+
+MetricsServer::MetricsServer(std::shared_ptr<MetricsBoard> board)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->board = std::move(board);
+}
+
+MetricsServer::~MetricsServer() {
+  stop();
+}
+
+std::string MetricsServer::start(const std::string& listen) {
+  if (impl_->srv)
+    return "the metrics server is already running on port " + std::to_string(impl_->port);
+  if (!impl_->board) return "no metrics board";
+  std::string error;
+  auto addr = parse_listen_address(listen, &error);
+  if (!addr) return error;
+
+  auto srv = std::make_unique<httplib::Server>();
+  // Scrapes are small and sequential: two workers instead of httplib's default pool of 8+.
+  srv->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  srv->set_read_timeout(5, 0);
+  srv->set_write_timeout(5, 0);
+  // An idle keep-alive connection holds a worker and delays stop() by up to this timeout:
+  // keep it short (Prometheus simply reconnects for its next scrape).
+  srv->set_keep_alive_max_count(100);
+  srv->set_keep_alive_timeout(1);
+  // httplib's default also sets SO_REUSEPORT, which would let a second daemon bind the same
+  // port and silently share the scrapes: SO_REUSEADDR only (restart without TIME_WAIT trouble).
+  srv->set_socket_options([](auto sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  std::shared_ptr<MetricsBoard> board = impl_->board;
+  srv->Get("/metrics", [board](const httplib::Request&, httplib::Response& res) {
+    // Only renders the last published sample: a scrape never triggers a collection.
+    res.set_content(board->render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  srv->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.status == 404) res.set_content("not found: try /metrics\n", "text/plain");
+  });
+
+  int port = addr->port;
+  if (port == 0) {
+    port = srv->bind_to_any_port(addr->host);
+    if (port <= 0)
+      return "cannot listen on " + addr->host + " (any port): bind failed (" + listen + ")";
+  } else if (!srv->bind_to_port(addr->host, port)) {
+    return "cannot listen on " + addr->host + ":" + std::to_string(port) +
+           ": bind failed (address in use, not local, or not permitted)";
+  }
+  httplib::Server* raw = srv.get();
+  impl_->done = false;
+  std::atomic<bool>* done = &impl_->done;
+  impl_->th = std::thread([raw, done] {
+    raw->listen_after_bind();
+    *done = true;
+  });
+  impl_->srv = std::move(srv);
+  impl_->port = port;
+  return "";
+}
+
+int MetricsServer::port() const {
+  return impl_->srv ? impl_->port : 0;
+}
+
+void MetricsServer::stop() {
+  if (!impl_ || !impl_->srv) return;
+  // httplib's stop() is a no-op until the accept loop runs (is_running()): wait for the loop
+  // to start (or to have ended) so that a stop() right after start() cannot leave the thread
+  // blocked in accept().
+  while (!impl_->done) {
+    if (impl_->srv->is_running()) {
+      impl_->srv->stop();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (impl_->th.joinable()) impl_->th.join();
+  impl_->srv.reset();
+  impl_->port = 0;
+}
+
+}  // namespace grey
