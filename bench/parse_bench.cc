@@ -50,25 +50,24 @@ void BM_NvidiaSmiXml8Gpus(benchmark::State& st) {
 }
 BENCHMARK(BM_NvidiaSmiXml8Gpus)->Unit(benchmark::kMicrosecond);
 
-template <grey::ParseResult (*F)(std::string_view)>
-void BM_Parse(benchmark::State& st, const char* rel) {
+void BM_Parse(benchmark::State& st, grey::ParseResult (*parse)(std::string_view), const char* rel) {
   std::string doc = slurp(rel);
-  for (auto _ : st) benchmark::DoNotOptimize(F(doc));
+  for (auto _ : st) benchmark::DoNotOptimize(parse(doc));
   st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * doc.size()));
 }
-BENCHMARK_CAPTURE(BM_Parse<grey::parse_nvidia_smi_table>, a40x10,
+BENCHMARK_CAPTURE(BM_Parse, a40x10, grey::parse_nvidia_smi_table,
                   "nvidia-smi-table/nvidia-a40-x10-550.127.05-thamada.txt")
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_Parse<grey::parse_nvidia_smi_csv>, h100,
+BENCHMARK_CAPTURE(BM_Parse, h100, grey::parse_nvidia_smi_csv,
                   "nvidia-smi-csv/nvidia-h100-80gb-hbm3-590.48.01-idle-full-query-nge.csv")
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_Parse<grey::parse_rocm_smi_json>, mi100x6,
+BENCHMARK_CAPTURE(BM_Parse, mi100x6, grey::parse_rocm_smi_json,
                   "rocm-smi/amd-instinct-mi100-x6-rocm5.7.1-json-telegraf.json")
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_Parse<grey::parse_lshw>, full_tree,
+BENCHMARK_CAPTURE(BM_Parse, full_tree, grey::parse_lshw,
                   "lshw/amd-radeon-hd5770-full-tree-athlon64-nforce4-lshw-octology.txt")
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_Parse<grey::parse_glxinfo>, gtx970,
+BENCHMARK_CAPTURE(BM_Parse, gtx970, grey::parse_glxinfo,
                   "glxinfo/nvidia-geforce-gtx970-proprietary-glxinfo-peracotta.txt")
     ->Unit(benchmark::kMicrosecond);
 
