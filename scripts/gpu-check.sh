@@ -40,6 +40,19 @@ log "plan (safe and aggressive) from the saved spec"
 "$G" plan --mode aggressive --json >"$OUT/plan-aggressive.json" 2>>"$OUT/summary.txt"
 head -n 40 "$OUT/plan-safe.txt" | tee -a "$OUT/summary.txt"
 
+log "daemon: dry run for ~4 s at 0.5 s ticks, metrics on 127.0.0.1:19835"
+timeout -s TERM 4 "$G" start-daemon --interval 0.5 --metrics-listen 127.0.0.1:19835 \
+  >"$OUT/daemon.out" 2>&1 &
+sleep 2.5
+if command -v curl >/dev/null; then
+  curl -s http://127.0.0.1:19835/metrics | grep -E '^grey_gpu_(temperature|vram_used|power_watts|utilization)' |
+    tee -a "$OUT/summary.txt"
+fi
+"$G" status | tee -a "$OUT/summary.txt"
+wait
+echo "daemon exit: see daemon.out" | tee -a "$OUT/summary.txt"
+tail -n 5 "$OUT/state/logs/daemon.jsonl" | tee -a "$OUT/summary.txt"
+
 log "nvidia-smi -q -x"
 nvidia-smi -q -x >"$OUT/nvidia-smi.xml" 2>&1
 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
