@@ -15,64 +15,22 @@
 #include <string_view>
 #include <vector>
 
+#include "sources/amd_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
 namespace grey {
 namespace {
 
-constexpr size_t kMaxJsonDepth = 64;
+using amd::all_digits;
+using amd::normalize_gfx;
+using amd::quote_line;
 using Path = std::vector<std::string>;
-
-std::string quote_line(std::string_view s) {
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find('\n', start);
-    if (end == std::string_view::npos) end = s.size();
-    std::string_view line = trim(s.substr(start, end - start));
-    start = end + 1;
-    if (line.empty()) continue;
-    std::string out;
-    for (char c : line.substr(0, 160)) {
-      unsigned char u = static_cast<unsigned char>(c);
-      out += (u >= 0x20 && u < 0x7f) || u >= 0x80 ? c : '?';
-    }
-    // Drop a trailing partial UTF-8 sequence left by the cut.
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xc0) == 0x80) out.pop_back();
-    if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xc0) out.pop_back();
-    return out;
-  }
-  return "";
-}
 
 bool missing(std::string_view v) {
   v = trim(v);
   return is_missing_marker(v) || starts_with(v, "AMDSMI_STATUS") || icontains(v, "not supported") ||
          starts_with(v, "N/A");
-}
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isdigit(static_cast<unsigned char>(c));
-  });
-}
-
-// Old amd-smi (like rocm-smi) printed the gfx target with a decimal stepping ("gfx9010" for
-// gfx90a); LLVM names use one hex digit per minor/stepping.
-std::string normalize_gfx(std::string_view raw, bool* changed) {
-  *changed = false;
-  std::string s = to_lower(trim(raw));
-  if (!starts_with(s, "gfx")) return std::string(trim(raw));
-  std::string digits = s.substr(3);
-  if (digits.size() < 4 || digits.size() > 6 || !all_digits(digits)) return s;
-  size_t major_len = digits[0] == '1' || digits[0] == '2' ? 2 : 1;
-  std::string rem = digits.substr(major_len);
-  if (rem.size() != 3) return s;
-  auto step = parse_int(rem.substr(1));
-  if (!step || *step < 0 || *step > 15) return s;
-  const char* hex = "0123456789abcdef";
-  *changed = true;
-  return "gfx" + digits.substr(0, major_len) + rem[0] + hex[*step];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -366,16 +324,8 @@ void classify_no_data(std::string_view text, std::string_view what, ParseResult&
 // JSON
 
 std::string json_scalar(const nlohmann::json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
-  if (v.is_number_float()) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.6g", v.get<double>());
-    return buf;
-  }
   if (v.is_null()) return "N/A";
-  return "";
+  return amd::json_scalar(v);
 }
 
 // {"value": 196592, "unit": "MB"} -> "196592 MB".
@@ -405,27 +355,6 @@ void walk(Acc& a, const nlohmann::json& v, Path& path, size_t depth) {
     std::string s = json_scalar(v);
     if (!s.empty()) apply(a, path, s);
   }
-}
-
-size_t json_depth(std::string_view s) {
-  size_t depth = 0, max_depth = 0;
-  bool in_str = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (in_str) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_str = false;
-    } else if (c == '"') {
-      in_str = true;
-    } else if (c == '{' || c == '[') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return max_depth;
 }
 
 const char* const kGpuSections[] = {"gpu",         "asic",
@@ -488,11 +417,7 @@ ParseResult parse_amd_smi_json(std::string_view text) {
       return r;
     }
     std::string_view body = text.substr(b);
-    if (json_depth(body) > kMaxJsonDepth) {
-      r.recognized = false;
-      r.notes.push_back("JSON nested deeper than amd-smi ever writes: not amd-smi output");
-      return r;
-    }
+    if (amd::reject_too_deep(body, "amd-smi", r)) return r;
     nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
     if (j.is_discarded()) {
       size_t e = body.find_last_of("]}");
@@ -587,13 +512,9 @@ ParseResult parse_amd_smi_json(std::string_view text) {
     r.notes.push_back(
         "JSON object has no amd-smi GPU data (no \"gpu_data\", \"gpu\", \"asic\", ...)");
   } catch (const std::exception& e) {
-    r.devices.clear();
-    r.recognized = false;
-    r.notes.push_back(std::string("amd-smi JSON could not be read: ") + e.what());
+    amd::note_unreadable(r, "amd-smi JSON", e.what());
   } catch (...) {
-    r.devices.clear();
-    r.recognized = false;
-    r.notes.push_back("amd-smi JSON could not be read");
+    amd::note_unreadable(r, "amd-smi JSON", nullptr);
   }
   return r;
 }
@@ -837,13 +758,9 @@ ParseResult parse_amd_smi_text(std::string_view text) {
       r.devices.push_back(std::move(a.obs));
     }
   } catch (const std::exception& e) {
-    r.devices.clear();
-    r.recognized = false;
-    r.notes.push_back(std::string("amd-smi output could not be read: ") + e.what());
+    amd::note_unreadable(r, "amd-smi output", e.what());
   } catch (...) {
-    r.devices.clear();
-    r.recognized = false;
-    r.notes.push_back("amd-smi output could not be read");
+    amd::note_unreadable(r, "amd-smi output", nullptr);
   }
   return r;
 }

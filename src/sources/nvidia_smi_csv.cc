@@ -13,6 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "sources/nvidia_smi_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
@@ -26,23 +27,11 @@ const char* const kNvidiaSmiQueryFields =
 
 namespace {
 
-constexpr size_t kMaxQuoted = 240;
+using nvsmi::clip;
 
-std::string clip(std::string_view s) {
-  s = trim(s);
-  std::string out(s.substr(0, kMaxQuoted));
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  if (s.size() > kMaxQuoted) out += "...";
-  return out;
-}
-
+// is_missing_marker() plus the unbracketed spellings nvidia-smi uses.
 bool missing(std::string_view s) {
-  if (is_missing_marker(s)) return true;
-  std::string l = to_lower(trim(s));
-  return l == "requested functionality has been deprecated" || l == "unknown error" ||
-         l == "insufficient permissions" || l == "err!" || l == "gpu is lost" || l == "not found" ||
-         l == "unsupported";
+  return nvsmi::is_missing_value(s);
 }
 
 // Far more than any real query (the full capture has 212 columns); bounds the work on junk.
@@ -194,28 +183,7 @@ bool looks_like_field_name(std::string_view name) {
 }
 
 bool is_tool_error_line(std::string_view l) {
-  static const char* const kPatterns[] = {
-      "nvidia-smi has failed",
-      "failed to initialize nvml",
-      "couldn't communicate",
-      "no supported gpus were found",
-      "unable to determine the number",
-      "driver/library version mismatch",
-      "modprobe:",
-      "insufficient permissions",
-      "unable to load",
-      "nvml library",
-      "gpu is lost",
-      "is not a valid field",
-      "command not found",
-      "no such file or directory",
-      "invalid combination",
-      "error",
-  };
-  std::string low = to_lower(l);
-  for (const char* p : kPatterns)
-    if (low.find(p) != std::string::npos) return true;
-  return false;
+  return nvsmi::is_tool_error_line(l, {"is not a valid field", "invalid combination"});
 }
 
 std::optional<double> number_of(std::string_view v) {
@@ -511,19 +479,7 @@ ParseResult parse_csv(std::string_view text) {
 }  // namespace
 
 ParseResult parse_nvidia_smi_csv(std::string_view text) {
-  try {
-    return parse_csv(text);
-  } catch (const std::exception& e) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back(std::string("nvidia-smi CSV parser failed: ") + e.what());
-    return r;
-  } catch (...) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back("nvidia-smi CSV parser failed");
-    return r;
-  }
+  return nvsmi::guarded_parse("nvidia-smi CSV", parse_csv, text);
 }
 
 }  // namespace grey

@@ -16,54 +16,24 @@
 #include <string>
 #include <string_view>
 
+#include "sources/nvidia_smi_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
 namespace grey {
 namespace {
 
-constexpr size_t kMaxQuoted = 240;
 constexpr size_t kMaxCells = 16;
 constexpr size_t kMaxDevices = 1024;  // more GPUs than any machine has; bounds junk input
 
-std::string clip(std::string_view s) {
-  s = trim(s);
-  std::string out(s.substr(0, kMaxQuoted));
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  if (s.size() > kMaxQuoted) out += "...";
-  return out;
-}
+using nvsmi::clip;
 
 bool missing(std::string_view s) {
-  if (is_missing_marker(s)) return true;
-  std::string l = to_lower(trim(s));
-  return l == "err!" || l == "unknown error" || l == "gpu is lost";
+  return is_missing_marker(s) || nvsmi::is_error_marker(s);
 }
 
 bool is_tool_error_line(std::string_view l) {
-  static const char* const kPatterns[] = {
-      "nvidia-smi has failed",
-      "failed to initialize nvml",
-      "couldn't communicate",
-      "no supported gpus were found",
-      "unable to determine the number",
-      "driver/library version mismatch",
-      "modprobe:",
-      "insufficient permissions",
-      "unable to load",
-      "nvml library",
-      "gpu is lost",
-      "unknown error",
-      "command not found",
-      "no such file or directory",
-      "error",
-      "failed",
-  };
-  std::string low = to_lower(l);
-  for (const char* p : kPatterns)
-    if (low.find(p) != std::string::npos) return true;
-  return false;
+  return nvsmi::is_tool_error_line(l, {"failed"});
 }
 
 std::vector<std::string_view> tokens(std::string_view s) {
@@ -369,19 +339,7 @@ ParseResult parse_table(std::string_view text) {
 }  // namespace
 
 ParseResult parse_nvidia_smi_table(std::string_view text) {
-  try {
-    return parse_table(text);
-  } catch (const std::exception& e) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back(std::string("nvidia-smi table parser failed: ") + e.what());
-    return r;
-  } catch (...) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back("nvidia-smi table parser failed");
-    return r;
-  }
+  return nvsmi::guarded_parse("nvidia-smi table", parse_table, text);
 }
 
 }  // namespace grey

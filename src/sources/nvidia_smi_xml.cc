@@ -15,32 +15,20 @@
 #include <string>
 #include <string_view>
 
+#include "sources/nvidia_smi_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
 namespace grey {
 namespace {
 
-constexpr size_t kMaxQuoted = 240;
 constexpr size_t kMaxDevices = 1024;  // more GPUs than any machine has; bounds junk input
 
-// A quotable excerpt: trimmed, at most kMaxQuoted bytes, control bytes replaced by '?'.
-std::string clip(std::string_view s) {
-  s = trim(s);
-  std::string out(s.substr(0, kMaxQuoted));
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  if (s.size() > kMaxQuoted) out += "...";
-  return out;
-}
+using nvsmi::clip;
 
-// is_missing_marker() plus the unbracketed spellings the XML uses.
+// is_missing_marker() plus the unbracketed spellings nvidia-smi uses.
 bool missing(std::string_view s) {
-  if (is_missing_marker(s)) return true;
-  std::string l = to_lower(trim(s));
-  return l == "requested functionality has been deprecated" || l == "unknown error" ||
-         l == "insufficient permissions" || l == "err!" || l == "gpu is lost" || l == "not found" ||
-         l == "unsupported";
+  return nvsmi::is_missing_value(s);
 }
 
 // Trimmed text of a child element found by a path of names ("pci/pci_bus_id"); empty when
@@ -108,28 +96,7 @@ std::string first_line(std::string_view s) {
 
 // Error texts nvidia-smi prints instead of a document.
 bool is_tool_error_line(std::string_view l) {
-  static const char* const kPatterns[] = {
-      "nvidia-smi has failed",
-      "failed to initialize nvml",
-      "couldn't communicate",
-      "no supported gpus were found",
-      "unable to determine the number",
-      "driver/library version mismatch",
-      "modprobe:",
-      "insufficient permissions",
-      "unable to load",
-      "nvml library",
-      "gpu is lost",
-      "unknown error",
-      "command not found",
-      "no such file or directory",
-      "is not a valid",
-      "error",
-  };
-  std::string low = to_lower(l);
-  for (const char* p : kPatterns)
-    if (low.find(p) != std::string::npos) return true;
-  return false;
+  return nvsmi::is_tool_error_line(l, {"is not a valid"});
 }
 
 // Builds the "not XML" answer: an error message, "No devices were found", or garbage.
@@ -405,19 +372,7 @@ ParseResult parse_document(std::string_view text) {
 }  // namespace
 
 ParseResult parse_nvidia_smi_xml(std::string_view text) {
-  try {
-    return parse_document(text);
-  } catch (const std::exception& e) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back(std::string("nvidia-smi XML parser failed: ") + e.what());
-    return r;
-  } catch (...) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back("nvidia-smi XML parser failed");
-    return r;
-  }
+  return nvsmi::guarded_parse("nvidia-smi XML", parse_document, text);
 }
 
 }  // namespace grey

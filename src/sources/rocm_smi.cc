@@ -16,39 +16,19 @@
 #include <string_view>
 #include <vector>
 
+#include "sources/amd_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
 namespace grey {
 namespace {
 
-constexpr size_t kMaxJsonDepth = 64;
+using amd::all_digits;
+using amd::normalize_gfx;
+using amd::quote_line;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
-
-// First non-empty line of `s`, trimmed, non-printable bytes replaced, at most 160 chars: safe to
-// quote in a note whatever the input was.
-std::string quote_line(std::string_view s) {
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find('\n', start);
-    if (end == std::string_view::npos) end = s.size();
-    std::string_view line = trim(s.substr(start, end - start));
-    start = end + 1;
-    if (line.empty()) continue;
-    std::string out;
-    for (char c : line.substr(0, 160)) {
-      unsigned char u = static_cast<unsigned char>(c);
-      out += (u >= 0x20 && u < 0x7f) || u >= 0x80 ? c : '?';
-    }
-    // Drop a trailing partial UTF-8 sequence left by the cut.
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xc0) == 0x80) out.pop_back();
-    if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xc0) out.pop_back();
-    return out;
-  }
-  return "";
-}
 
 // Strips the "=====" banners rocm-smi draws around its messages.
 std::string_view strip_banner(std::string_view s) {
@@ -85,28 +65,6 @@ std::string norm_key(std::string_view k) {
 bool missing(std::string_view v) {
   v = trim(v);
   return is_missing_marker(v) || icontains(v, "not supported");
-}
-
-// rocm-smi prints the gfx target with a decimal stepping ("gfx9010" for gfx90a). LLVM names use
-// one hex digit per minor/stepping. Returns the normalized name (or the input when it is already
-// in LLVM form or cannot be interpreted).
-std::string normalize_gfx(std::string_view raw, bool* changed) {
-  *changed = false;
-  std::string s = to_lower(trim(raw));
-  if (!starts_with(s, "gfx")) return std::string(trim(raw));
-  std::string digits = s.substr(3);
-  if (digits.size() < 4 || digits.size() > 6 ||
-      !std::all_of(digits.begin(), digits.end(),
-                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-    return s;
-  size_t major_len = digits[0] == '1' || digits[0] == '2' ? 2 : 1;
-  std::string rem = digits.substr(major_len);
-  if (rem.size() != 3) return s;
-  auto step = parse_int(rem.substr(1));
-  if (!step || *step < 0 || *step > 15) return s;
-  const char* hex = "0123456789abcdef";
-  *changed = true;
-  return "gfx" + digits.substr(0, major_len) + rem[0] + hex[*step];
 }
 
 // "1 (16.0GT/s x16)", "16.0GT/s x16 *", "8.0GT/s, x16 619Mhz" -> {gen, width}.
@@ -220,12 +178,6 @@ void add_pcie(Acc& a, std::string_view v) {
   if (!p) return;
   a.pcie_gen = std::max(a.pcie_gen, p->first);
   a.pcie_width = std::max(a.pcie_width, p->second);
-}
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isdigit(static_cast<unsigned char>(c));
-  });
 }
 
 // One "key: value" of a card, from JSON, CSV or the "GPU[N] : key: value" lines.
@@ -358,39 +310,7 @@ std::optional<int> card_index(std::string_view key) {
   return static_cast<int>(*parse_int(n));
 }
 
-std::string json_scalar(const nlohmann::json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
-  if (v.is_number_float()) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.6g", v.get<double>());
-    return buf;
-  }
-  return "";
-}
-
-// Deepest bracket nesting outside strings; bounded work.
-size_t json_depth(std::string_view s) {
-  size_t depth = 0, max_depth = 0;
-  bool in_str = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (in_str) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_str = false;
-    } else if (c == '"') {
-      in_str = true;
-    } else if (c == '{' || c == '[') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return max_depth;
-}
+using amd::json_scalar;
 
 // Reads a truncated or slightly malformed rocm-smi JSON document: it is always
 // {"cardN": {"key": "value", ...}, "system": {...}}, so a token scan recovers what is there.
@@ -709,11 +629,7 @@ ParseResult parse_rocm_smi_json(std::string_view text) {
     std::string_view body = text.substr(b);
     if (!trim(text.substr(0, b)).empty())
       r.notes.push_back("text before the JSON document: '" + quote_line(text.substr(0, b)) + "'");
-    if (json_depth(body) > kMaxJsonDepth) {
-      r.recognized = false;
-      r.notes.push_back("JSON nested deeper than rocm-smi ever writes: not rocm-smi output");
-      return r;
-    }
+    if (amd::reject_too_deep(body, "rocm-smi", r)) return r;
     nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
     if (j.is_discarded()) {
       size_t e = body.rfind('}');
@@ -770,13 +686,9 @@ ParseResult parse_rocm_smi_json(std::string_view text) {
     }
     finish(devs, driver, r);
   } catch (const std::exception& e) {
-    r.devices.clear();
-    r.recognized = false;
-    r.notes.push_back(std::string("rocm-smi JSON could not be read: ") + e.what());
+    amd::note_unreadable(r, "rocm-smi JSON", e.what());
   } catch (...) {
-    r.devices.clear();
-    r.recognized = false;
-    r.notes.push_back("rocm-smi JSON could not be read");
+    amd::note_unreadable(r, "rocm-smi JSON", nullptr);
   }
   return r;
 }
@@ -826,13 +738,9 @@ ParseResult parse_rocm_smi_text(std::string_view text) {
     }
     finish(devs, driver, r);
   } catch (const std::exception& e) {
-    r.devices.clear();
-    r.recognized = false;
-    r.notes.push_back(std::string("rocm-smi output could not be read: ") + e.what());
+    amd::note_unreadable(r, "rocm-smi output", e.what());
   } catch (...) {
-    r.devices.clear();
-    r.recognized = false;
-    r.notes.push_back("rocm-smi output could not be read");
+    amd::note_unreadable(r, "rocm-smi output", nullptr);
   }
   return r;
 }
