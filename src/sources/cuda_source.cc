@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sources/library_probe.h"
 #include "util/strings.h"
 #include "vendor/cuda_api.h"
 
@@ -165,20 +166,10 @@ class CudaSource : public Source {
       rep.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       return rep;
     };
-    if (ctx.replay_dir) {
-      rep.notes.push_back("library probes do not run in replay");
-      return done(SourceStatus::skipped);
-    }
-    DlLoader fallback_loader;
-    LibLoader* loader = ctx.loader ? ctx.loader : &fallback_loader;
-    LoadResult lr = loader->load(kSoname, kEnvOverride);
-    rep.what = lr.path;
-    if (!lr.lib) {
-      rep.notes.push_back(lr.path + ": " + lr.error);
-      return done(SourceStatus::missing);
-    }
+    std::unique_ptr<DynLib> lib;
+    if (auto stop = begin_library_probe(ctx, kSoname, kEnvOverride, rep, &lib)) return done(*stop);
     Api api;
-    api.resolve(*lr.lib);
+    api.resolve(*lib);
     for (auto& n : api.missing_notes) rep.notes.push_back(n);
     if (!api.init || !api.count || !api.get) return done(SourceStatus::failed);
 

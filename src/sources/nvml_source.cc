@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sources/library_probe.h"
 #include "util/strings.h"
 #include "vendor/nvml_api.h"
 
@@ -337,20 +338,10 @@ class NvmlSource : public Source {
       rep.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       return rep;
     };
-    if (ctx.replay_dir) {
-      rep.notes.push_back("library probes do not run in replay");
-      return done(SourceStatus::skipped);
-    }
-    DlLoader fallback_loader;
-    LibLoader* loader = ctx.loader ? ctx.loader : &fallback_loader;
-    LoadResult lr = loader->load(kSoname, kEnvOverride);
-    rep.what = lr.path;
-    if (!lr.lib) {
-      rep.notes.push_back(lr.path + ": " + lr.error);
-      return done(SourceStatus::missing);
-    }
+    std::unique_ptr<DynLib> lib;
+    if (auto stop = begin_library_probe(ctx, kSoname, kEnvOverride, rep, &lib)) return done(*stop);
     Api api;
-    api.resolve(*lr.lib);
+    api.resolve(*lib);
     if (!api.init || !api.count || !api.handle) {
       for (auto& n : api.missing_notes) rep.notes.push_back(n);
       return done(SourceStatus::failed);

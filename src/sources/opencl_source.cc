@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "sources/library_probe.h"
 #include "util/strings.h"
 #include "vendor/opencl_api.h"
 
@@ -215,19 +216,10 @@ class OpenclSource : public Source {
       rep.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       return rep;
     };
-    if (ctx.replay_dir) {
-      rep.notes.push_back("library probes do not run in replay");
-      return done(SourceStatus::skipped);
-    }
-    DlLoader fallback_loader;
-    LibLoader* loader = ctx.loader ? ctx.loader : &fallback_loader;
-    LoadResult lr = loader->load(kSoname, kEnvOverride);
-    rep.what = lr.path;
-    if (!lr.lib) {
-      rep.notes.push_back(lr.path + ": " + lr.error);
-      return done(SourceStatus::missing);
-    }
-    const DynLib& lib = *lr.lib;
+    std::unique_ptr<DynLib> loaded;
+    if (auto stop = begin_library_probe(ctx, kSoname, kEnvOverride, rep, &loaded))
+      return done(*stop);
+    const DynLib& lib = *loaded;
     Api api;
     api.platform_ids = lib.fn<clGetPlatformIDs_fn>({"clGetPlatformIDs"});
     api.platform_info = lib.fn<clGetPlatformInfo_fn>({"clGetPlatformInfo"});
