@@ -184,46 +184,6 @@ struct DaemonConfig {
   bool signal_over_cap = false;
 };
 
-// config.yaml's text without the daemon's own key (signal_over_cap), for the planner's parser,
-// which knows only plan fields. A one-line block entry becomes a comment (line numbers in its
-// messages stay right); anything else is re-emitted without the key.
-std::string without_daemon_keys(const std::string& text) {
-  try {
-    YAML::Node root = YAML::Load(text);
-    if (!root || !root.IsMap() || !root["signal_over_cap"]) return text;
-    int key_line = -1, value_line = -2;
-    for (const auto& kv : root)
-      if (kv.first.IsScalar() && kv.first.Scalar() == "signal_over_cap") {
-        key_line = kv.first.Mark().line;
-        value_line = kv.second.Mark().line;
-      }
-    if (root.Style() != YAML::EmitterStyle::Flow && key_line >= 0 && key_line == value_line) {
-      std::string out;
-      int line = 0;
-      size_t start = 0;
-      while (start <= text.size()) {
-        size_t end = text.find('\n', start);
-        std::string_view l(text.data() + start,
-                           (end == std::string::npos ? text.size() : end) - start);
-        out += line == key_line ? std::string("# signal_over_cap (read by the daemon)")
-                                : std::string(l);
-        if (end == std::string::npos) break;
-        out += '\n';
-        start = end + 1;
-        ++line;
-      }
-      return out;
-    }
-    YAML::Node copy = YAML::Clone(root);
-    copy.remove("signal_over_cap");
-    YAML::Emitter e;
-    e << copy;
-    return std::string(e.c_str()) + "\n";
-  } catch (const std::exception&) {
-    return text;  // the planner's parser reports the YAML error itself
-  }
-}
-
 std::optional<DaemonConfig> load_daemon_config(const std::string& path, std::string* error) {
   DaemonConfig c;
   struct stat st {};
@@ -242,7 +202,8 @@ std::optional<DaemonConfig> load_daemon_config(const std::string& path, std::str
     return std::nullopt;
   }
   c.signal_over_cap = *sig;
-  ConfigResult r = parse_config_text(without_daemon_keys(*text), path);
+  // The planner's parser also accepts and checks signal_over_cap (top level, boolean).
+  ConfigResult r = parse_config_text(*text, path);
   if (!r.ok) {
     std::string all;
     for (const auto& e : r.errors) all += (all.empty() ? "" : "; ") + e;
