@@ -5,7 +5,7 @@ set -euo pipefail
 
 BUILD_DEPS=(build-essential cmake ninja-build pkg-config g++ clang clang-format libclang-rt-14-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libpugixml-dev
-  libcpp-httplib-dev libpci-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev gcovr)
+  libpci-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev gcovr)
 # The real tools the integration tests run (software renderers and PCI tools, no GPU needed).
 TOOLS=(pciutils pci.ids lshw vulkan-tools mesa-vulkan-drivers clinfo pocl-opencl-icd
   ocl-icd-libopencl1 mesa-utils xvfb xauth hyperfine time

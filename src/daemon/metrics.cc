@@ -1,26 +1,19 @@
 #include "daemon/metrics.h"
 
-// Debian's libcpp-httplib.so (libcpp-httplib-dev ships a declarations-only httplib.h plus the
-// compiled library) is built with these three macros, and httplib::Request's layout depends on
-// CPPHTTPLIB_OPENSSL_SUPPORT. The header must see the same macros as the library, which
-// `pkg-config --cflags cpp-httplib` provides; define them here too so that a build that forgot
-// the pkg-config flags still matches the library instead of corrupting memory.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
-#include <httplib.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -367,11 +360,128 @@ std::optional<ListenAddress> parse_listen_address(const std::string& listen, std
   return a;
 }
 
+// ---- the /metrics endpoint ------------------------------------------------------------------
+//
+// A deliberately small HTTP/1.1 responder (RFC 9112): one thread, one request per connection
+// ("Connection: close"), GET and HEAD of /metrics only. Prometheus scrapes once per interval,
+// so there is nothing to gain from a thread pool or keep-alive, and a general HTTP library
+// (Debian's libcpp-httplib pulls in OpenSSL, zlib and Brotli) cost every command of the binary
+// about 4 MB of resident memory at start-up. Each connection gets at most kConnectionBudget to
+// send its request line and headers and to take the reply, so a slow or idle client cannot hold
+// the endpoint for longer than that.
+
+namespace {
+
+constexpr auto kConnectionBudget = std::chrono::seconds(5);
+constexpr size_t kMaxRequestHead = 8192;
+
+using Clock = std::chrono::steady_clock;
+
+int ms_left(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() <= 0 ? 0 : static_cast<int>(left.count());
+}
+
+// Waits until `fd` is ready for `events`; false on timeout, stop request or error.
+bool wait_ready(int fd, short events, int stop_fd, Clock::time_point deadline) {
+  for (;;) {
+    pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
+    int left = ms_left(deadline);
+    if (left == 0) return false;
+    int n = poll(p, 2, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    if (p[1].revents) return false;
+    if (p[0].revents & (events | POLLHUP | POLLERR)) return (p[0].revents & events) != 0;
+  }
+}
+
+bool send_all(int fd, std::string_view data, int stop_fd, Clock::time_point deadline) {
+  while (!data.empty()) {
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+        wait_ready(fd, POLLOUT, stop_fd, deadline))
+      continue;
+    return false;
+  }
+  return true;
+}
+
+std::string reply(int status, std::string_view reason, std::string_view content_type,
+                  const std::string& body, bool head, std::string_view extra_headers = {}) {
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
+  r += "Content-Type: " + std::string(content_type) + "\r\n";
+  r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  r += extra_headers;
+  r += "Connection: close\r\n\r\n";
+  if (!head) r += body;
+  return r;
+}
+
+// The reply to one request head ("GET /metrics HTTP/1.1\r\nHost: ...").
+std::string answer(std::string_view head, const MetricsBoard& board) {
+  size_t eol = head.find("\r\n");
+  std::string_view line = head.substr(0, eol);
+  size_t sp1 = line.find(' ');
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0)
+    return reply(400, "Bad Request", "text/plain", "bad request line\n", false);
+  std::string_view method = line.substr(0, sp1);
+  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  target = target.substr(0, target.find('?'));
+  bool head_only = method == "HEAD";
+  if (target != "/metrics")
+    return reply(404, "Not Found", "text/plain", "not found: try /metrics\n", head_only);
+  if (method != "GET" && !head_only)
+    return reply(405, "Method Not Allowed", "text/plain", "only GET and HEAD\n", false,
+                 "Allow: GET, HEAD\r\n");
+  // Only renders the last published sample: a scrape never triggers a collection.
+  return reply(200, "OK", "text/plain; version=0.0.4; charset=utf-8", board.render(), head_only);
+}
+
+void serve_connection(int fd, int stop_fd, const MetricsBoard& board) {
+  auto deadline = Clock::now() + kConnectionBudget;
+  std::string head;
+  char buf[2048];
+  size_t end = std::string::npos;
+  while (end == std::string::npos) {
+    if (!wait_ready(fd, POLLIN, stop_fd, deadline)) return;
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n <= 0) return;  // closed before a whole request head arrived
+    head.append(buf, static_cast<size_t>(n));
+    end = head.find("\r\n\r\n");
+    if (end == std::string::npos && head.size() > kMaxRequestHead) {
+      send_all(fd,
+               reply(431, "Request Header Fields Too Large", "text/plain", "too large\n", false),
+               stop_fd, deadline);
+      return;
+    }
+  }
+  if (!send_all(fd, answer(std::string_view(head).substr(0, end + 2), board), stop_fd, deadline))
+    return;
+  // Close gracefully: closing with unread request bytes (a body we ignored) would reset the
+  // connection and could discard the reply before the client read it.
+  shutdown(fd, SHUT_WR);
+  auto drain_deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(200));
+  while (wait_ready(fd, POLLIN, stop_fd, drain_deadline)) {
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) break;
+  }
+}
+
+}  // namespace
+
 struct MetricsServer::Impl {
   std::shared_ptr<MetricsBoard> board;
-  std::unique_ptr<httplib::Server> srv;
+  int listen_fd = -1;
+  int stop_pipe[2] = {-1, -1};  // written by stop() to wake the accept loop
   std::thread th;
-  std::atomic<bool> done{false};  // the accept loop has returned
   int port = 0;
 };
 
@@ -385,76 +495,96 @@ MetricsServer::~MetricsServer() {
 }
 
 std::string MetricsServer::start(const std::string& listen) {
-  if (impl_->srv)
+  if (impl_->listen_fd >= 0)
     return "the metrics server is already running on port " + std::to_string(impl_->port);
   if (!impl_->board) return "no metrics board";
   std::string error;
   auto addr = parse_listen_address(listen, &error);
   if (!addr) return error;
+  std::string where = addr->host + ":" + std::to_string(addr->port);
 
-  auto srv = std::make_unique<httplib::Server>();
-  // Scrapes are small and sequential: two workers instead of httplib's default pool of 8+.
-  srv->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  srv->set_read_timeout(5, 0);
-  srv->set_write_timeout(5, 0);
-  // An idle keep-alive connection holds a worker and delays stop() by up to this timeout:
-  // keep it short (Prometheus simply reconnects for its next scrape).
-  srv->set_keep_alive_max_count(100);
-  srv->set_keep_alive_timeout(1);
-  // httplib's default also sets SO_REUSEPORT, which would let a second daemon bind the same
-  // port and silently share the scrapes: SO_REUSEADDR only (restart without TIME_WAIT trouble).
-  srv->set_socket_options([](auto sock) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string port_text = std::to_string(addr->port);
+  int gai = getaddrinfo(addr->host.c_str(), port_text.c_str(), &hints, &res);
+  if (gai != 0) return "cannot listen on " + where + ": " + gai_strerror(gai);
+  int fd = -1;
+  std::string why = "no address";
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      why = std::strerror(errno);
+      continue;
+    }
+    // SO_REUSEADDR (restart without TIME_WAIT trouble) but not SO_REUSEPORT, which would let a
+    // second daemon bind the same port and silently share the scrapes.
     int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  std::shared_ptr<MetricsBoard> board = impl_->board;
-  srv->Get("/metrics", [board](const httplib::Request&, httplib::Response& res) {
-    // Only renders the last published sample: a scrape never triggers a collection.
-    res.set_content(board->render(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  srv->set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.status == 404) res.set_content("not found: try /metrics\n", "text/plain");
-  });
-
-  int port = addr->port;
-  if (port == 0) {
-    port = srv->bind_to_any_port(addr->host);
-    if (port <= 0)
-      return "cannot listen on " + addr->host + " (any port): bind failed (" + listen + ")";
-  } else if (!srv->bind_to_port(addr->host, port)) {
-    return "cannot listen on " + addr->host + ":" + std::to_string(port) +
-           ": bind failed (address in use, not local, or not permitted)";
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 16) == 0) break;
+    why = std::strerror(errno);
+    close(fd);
+    fd = -1;
   }
-  httplib::Server* raw = srv.get();
-  impl_->done = false;
-  std::atomic<bool>* done = &impl_->done;
-  impl_->th = std::thread([raw, done] {
-    raw->listen_after_bind();
-    *done = true;
-  });
-  impl_->srv = std::move(srv);
+  freeaddrinfo(res);
+  if (fd < 0) return "cannot listen on " + where + ": " + why;
+
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  int port = addr->port;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (ss.ss_family == AF_INET)
+      port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    else if (ss.ss_family == AF_INET6)
+      port = ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  }
+  if (pipe2(impl_->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    std::string e = std::strerror(errno);
+    close(fd);
+    return "cannot start the metrics server: pipe: " + e;
+  }
+  impl_->listen_fd = fd;
   impl_->port = port;
+  int stop_fd = impl_->stop_pipe[0];
+  std::shared_ptr<MetricsBoard> board = impl_->board;
+  impl_->th = std::thread([fd, stop_fd, board] {
+    for (;;) {
+      pollfd p[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+      int n = poll(p, 2, -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 || p[1].revents) return;
+      if (!(p[0].revents & POLLIN)) continue;
+      int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) {
+        // Out of descriptors or similar: back off instead of spinning on a ready socket.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      serve_connection(c, stop_fd, *board);
+      close(c);
+    }
+  });
   return "";
 }
 
 int MetricsServer::port() const {
-  return impl_->srv ? impl_->port : 0;
+  return impl_->listen_fd >= 0 ? impl_->port : 0;
 }
 
 void MetricsServer::stop() {
-  if (!impl_ || !impl_->srv) return;
-  // httplib's stop() is a no-op until the accept loop runs (is_running()): wait for the loop
-  // to start (or to have ended) so that a stop() right after start() cannot leave the thread
-  // blocked in accept().
-  while (!impl_->done) {
-    if (impl_->srv->is_running()) {
-      impl_->srv->stop();
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!impl_ || impl_->listen_fd < 0) return;
+  char one = 1;
+  while (write(impl_->stop_pipe[1], &one, 1) < 0 && errno == EINTR) {
   }
   if (impl_->th.joinable()) impl_->th.join();
-  impl_->srv.reset();
+  close(impl_->listen_fd);
+  close(impl_->stop_pipe[0]);
+  close(impl_->stop_pipe[1]);
+  impl_->listen_fd = -1;
+  impl_->stop_pipe[0] = impl_->stop_pipe[1] = -1;
   impl_->port = 0;
 }
 
