@@ -7,11 +7,14 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -628,6 +631,78 @@ TEST(DaemonStatus, NoFilesStalePidAndAnotherProgram) {
   v = read_daemon_status(t.path());
   EXPECT_FALSE(v.running);
   EXPECT_TRUE(v.stale_pid_file);
+}
+
+// The sd_notify protocol as systemd sees it: a datagram socket named by NOTIFY_SOCKET (this
+// machine runs no systemd, so the test plays its part). libsystemd's real sd_notify sends to it.
+TEST(Daemon, NotifiesReadyWatchdogAndStoppingThroughNotifySocket) {
+  Env e;
+  e.detect();
+  std::string path = e.tmp / "notify.sock";
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof sa.sun_path);
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  timeval tv{0, 200000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::vector<std::string> got;
+  auto receive_until = [&](const std::string& want, double seconds) {
+    auto end = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < end) {
+      char buf[4096];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      got.emplace_back(buf, static_cast<size_t>(n));
+      if (got.back().find(want) != std::string::npos) return true;
+    }
+    return false;
+  };
+  e.env["NOTIFY_SOCKET"] = path;
+  e.start({"--interval", "0.1"});
+  ASSERT_TRUE(receive_until("READY=1", 20)) << e.err();
+  // READY comes after the first tick, with the main pid and a status line.
+  EXPECT_NE(got.back().find("MAINPID=" + std::to_string(e.pid)), std::string::npos) << got.back();
+  EXPECT_NE(got.back().find("STATUS=ticking every 0.1 s"), std::string::npos) << got.back();
+  EXPECT_TRUE(e.ticks() >= 1u);
+  ASSERT_TRUE(receive_until("WATCHDOG=1", 5));
+  ASSERT_TRUE(receive_until("WATCHDOG=1", 5));  // one per tick
+  ::kill(e.pid, SIGTERM);
+  EXPECT_TRUE(receive_until("STOPPING=1", 5));
+  EXPECT_GE(e.wait_exit(5), 0);
+  EXPECT_EQ(WEXITSTATUS(e.status), 0) << e.err();
+  ::close(fd);
+}
+
+// The shipped unit passes systemd's own checker without a single warning (unknown keys and
+// bad values are warnings, a missing executable an error), pointed at the built binary.
+TEST(Deploy, SystemdUnitVerifiesCleanly) {
+  if (::access("/usr/bin/systemd-analyze", X_OK) != 0) GTEST_SKIP() << "no systemd-analyze";
+  TempDir t;
+  std::string unit =
+      read_file(std::string(GREY_TEST_SOURCE_DIR) + "/../deploy/grey-gpu-opt.service");
+  ASSERT_NE(unit.find("ExecStart=/usr/local/bin/grey-gpu-opt start-daemon"), std::string::npos);
+  size_t at;
+  while ((at = unit.find("/usr/local/bin/grey-gpu-opt")) != std::string::npos)
+    unit.replace(at, std::string("/usr/local/bin/grey-gpu-opt").size(), GREY_BINARY);
+  EXPECT_NE(unit.find("Type=notify"), std::string::npos);
+  EXPECT_NE(unit.find("WatchdogSec="), std::string::npos);
+  write_file(t / "grey-gpu-opt.service", unit);
+  auto verify = [&](const std::string& file) {
+    PosixRunner r;
+    RunOptions o;
+    o.timeout = std::chrono::seconds(60);
+    return r.run({"/usr/bin/systemd-analyze", "verify", file}, o);
+  };
+  auto r = verify(t / "grey-gpu-opt.service");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.err, "") << r.err;
+  // The checker does notice a broken unit (so the check above can fail).
+  write_file(t / "grey-gpu-opt.service", unit + "\n[Service]\nBogusKey=1\n");
+  r = verify(t / "grey-gpu-opt.service");
+  EXPECT_NE(r.err.find("BogusKey"), std::string::npos) << r.err;
 }
 
 TEST(DaemonInProcess, LogRotatesAndMaxTicksStopsCleanly) {

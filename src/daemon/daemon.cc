@@ -713,8 +713,6 @@ int Daemon::run(bool* abandoned_work) {
                        : "dry run: device settings are never changed")
        << ")\n";
   out_.flush();
-  ::sd_notifyf(0, "READY=1\nSTATUS=ticking every %g s\nMAINPID=%ld", o_.interval_s,
-               static_cast<long>(::getpid()));
 
   const auto period =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.interval_s));
@@ -723,6 +721,10 @@ int Daemon::run(bool* abandoned_work) {
   bool stopping = false;
   while (!stopping) {
     tick();
+    // Ready once the first sample is in (status and metrics have something to show).
+    if (ticks_ == 1)
+      ::sd_notifyf(0, "READY=1\nSTATUS=ticking every %g s\nMAINPID=%ld", o_.interval_s,
+                   static_cast<long>(::getpid()));
     if (o_.max_ticks && ticks_ >= o_.max_ticks) break;
     next += period;
     auto now = Clock::now();
