@@ -4,7 +4,8 @@
 #   2. -Wall -Wextra -Werror build, full suite
 #   3. the suite under AddressSanitizer + UndefinedBehaviorSanitizer with gcov, and line
 #      coverage of the library >= 80% (gcovr)
-#   4. every libFuzzer target built with clang and run briefly
+#   4. the VRAM cap shim's wrappers and accounting under ThreadSanitizer
+#   5. every libFuzzer target built with clang and run briefly
 # Run as root on a fresh Debian 12 machine (setup installs what is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +18,9 @@ scripts/setup.sh
 
 echo "== clang-format"
 mapfile -t files < <(git ls-files -- 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h' 'tests/*.c' \
-  'fuzz/*.cc' 'bench/*.cc' 2>/dev/null || true)
+  'fuzz/*.cc' 'bench/*.cc' 'shim/*.cc' 'shim/*.h' 2>/dev/null || true)
 if ((${#files[@]} == 0)); then
-  mapfile -t files < <(find src tests fuzz bench -name '*.cc' -o -name '*.h' -o -name '*.c' | grep -v fixtures)
+  mapfile -t files < <(find src tests fuzz bench shim -name '*.cc' -o -name '*.h' -o -name '*.c' | grep -v fixtures)
 fi
 clang-format --dry-run --Werror "${files[@]}"
 
@@ -43,10 +44,13 @@ find build/asan -name '*.gcda' -delete
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_with_display ctest --test-dir build/asan --output-on-failure -j "$JOBS"
-gcovr -r "$ROOT" --object-directory build/asan --filter "$ROOT/src/" \
+gcovr -r "$ROOT" --object-directory build/asan --filter "$ROOT/src/" --filter "$ROOT/shim/" \
   --exclude "$ROOT/src/cli/main.cc" --exclude-throw-branches --gcov-ignore-parse-errors \
   --print-summary --fail-under-line 80 -o build/asan/coverage.txt
 tail -n 3 build/asan/coverage.txt
+
+echo "== the VRAM cap shim's accounting under ThreadSanitizer"
+scripts/tsan-shim.sh
 
 echo "== fuzz (libFuzzer, ${FUZZ_SECONDS}s per target)"
 CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -12,7 +12,24 @@
  *   FAKE_CUDA_DEVICES=N        device count (default 2, at most 2)
  *   FAKE_CUDA_INIT_ERROR=code  cuInit returns that CUresult
  *   FAKE_CUDA_NO_CLOCK=1       the CLOCK_RATE attribute answers CUDA_ERROR_INVALID_VALUE (1)
- * Only cuDeviceTotalMem_v2 is exported (not the legacy 32-bit cuDeviceTotalMem). */
+ *   FAKE_CUDA_FAIL_ALLOC=1     every allocation function fails driver-side with
+ *                              CUDA_ERROR_UNKNOWN (999) and allocates nothing
+ * Only cuDeviceTotalMem_v2 is exported (not the legacy 32-bit cuDeviceTotalMem).
+ *
+ * Memory (for the VRAM cap shim's tests, tests/shim/): contexts are a thread-local current
+ * device (device 0 until cuCtxCreate_v2/cuCtxSetCurrent say otherwise); cuMemAlloc_v2,
+ * cuMemAllocPitch_v2 (pitch = width rounded up to 512), cuMemAllocManaged, cuMemAllocAsync[_ptsz],
+ * cuMemAllocFromPoolAsync[_ptsz], cuMemCreate (device locations only count), cuArrayCreate_v2,
+ * cuArray3DCreate_v2 and cuMipmappedArrayCreate hand out invented device pointers/handles
+ * (nothing is allocated on the host) and count bytes per device; the device's total is its
+ * mem_mib above and an allocation past it answers CUDA_ERROR_OUT_OF_MEMORY (2). cuMemGetInfo_v2
+ * answers free = total - used. cuGetProcAddress / cuGetProcAddress_v2 answer base names from a
+ * small table (e.g. "cuMemAlloc" -> cuMemAlloc_v2 from 3020; the _ptsz variants for flag 2).
+ * Test hooks: fake_cuda_used_bytes(dev), fake_cuda_peak_bytes(dev), fake_cuda_live_allocs(),
+ * fake_cuda_rtld_next_probe(). Thread-safe (one mutex). */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,4 +189,391 @@ CUresult cuGetErrorString(CUresult e, const char** s) {
       *s = NULL;
       return 1;
   }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Contexts and memory (all values invented). */
+
+typedef unsigned long long CUdeviceptr;
+typedef unsigned long long CUmemGenericAllocationHandle;
+typedef unsigned long long cuuint64_t;
+typedef void* CUcontext;
+typedef void* CUstream;
+typedef void* CUmemoryPool;
+typedef void* CUarray;
+typedef void* CUmipmappedArray;
+
+typedef struct {
+  int type, id;
+} fake_mem_location;
+typedef struct {
+  int type, requested_handle_types;
+  fake_mem_location location;
+  void* win32_meta;
+  unsigned char alloc_flags[8];
+} fake_alloc_prop;
+typedef struct {
+  size_t width, height;
+  int format;
+  unsigned int channels;
+} fake_array_desc;
+typedef struct {
+  size_t width, height, depth;
+  int format;
+  unsigned int channels, flags;
+} fake_array3d_desc;
+
+enum { kFakeMaxAllocs = 4096 };
+typedef struct {
+  unsigned long long key; /* device pointer or handle; 0 = free slot */
+  int dev;
+  unsigned long long bytes;
+} fake_alloc;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static fake_alloc g_allocs[kFakeMaxAllocs];
+static unsigned long long g_used[2], g_peak[2];
+static unsigned long long g_next_key = 0x7f0000000000ull;
+static __thread int t_current_dev = -1; /* -1: device 0 */
+
+static int current_dev(void) {
+  return t_current_dev < 0 ? 0 : t_current_dev;
+}
+
+/* Records an allocation of bytes on dev; 0 or a CUresult. *key gets the invented address. */
+static CUresult fake_alloc_bytes(int dev, unsigned long long bytes, unsigned long long* key) {
+  if (!g_initialized) return 3;
+  if (env_int("FAKE_CUDA_FAIL_ALLOC", 0)) return 999; /* CUDA_ERROR_UNKNOWN */
+  const fake_dev* f = dev_of(dev);
+  if (!f) return 101;
+  if (bytes == 0) return 1;
+  CUresult rc = 2; /* CUDA_ERROR_OUT_OF_MEMORY */
+  pthread_mutex_lock(&g_mu);
+  unsigned long long total = f->mem_mib << 20;
+  if (bytes <= total && g_used[dev] <= total - bytes) {
+    for (int i = 0; i < kFakeMaxAllocs; ++i) {
+      if (g_allocs[i].key == 0) {
+        g_allocs[i].key = g_next_key;
+        g_allocs[i].dev = dev;
+        g_allocs[i].bytes = bytes;
+        *key = g_next_key;
+        /* Addresses are never reused; keep them 512-aligned and apart. */
+        g_next_key += ((bytes + 511) & ~511ull) + 512;
+        g_used[dev] += bytes;
+        if (g_used[dev] > g_peak[dev]) g_peak[dev] = g_used[dev];
+        rc = 0;
+        break;
+      }
+    }
+  }
+  pthread_mutex_unlock(&g_mu);
+  return rc;
+}
+
+static CUresult fake_free_key(unsigned long long key) {
+  if (!g_initialized) return 3;
+  CUresult rc = 1; /* CUDA_ERROR_INVALID_VALUE: not an allocation */
+  pthread_mutex_lock(&g_mu);
+  for (int i = 0; i < kFakeMaxAllocs; ++i) {
+    if (key != 0 && g_allocs[i].key == key) {
+      g_used[g_allocs[i].dev] -= g_allocs[i].bytes;
+      g_allocs[i].key = 0;
+      rc = 0;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&g_mu);
+  return rc;
+}
+
+static unsigned long long fake_format_bytes(int format) {
+  switch (format) {
+    case 0x01:
+    case 0x08:
+      return 1;
+    case 0x02:
+    case 0x09:
+    case 0x10:
+      return 2;
+    default:
+      return 4;
+  }
+}
+
+unsigned long long fake_cuda_used_bytes(int dev) {
+  if (dev < 0 || dev > 1) return 0;
+  pthread_mutex_lock(&g_mu);
+  unsigned long long u = g_used[dev];
+  pthread_mutex_unlock(&g_mu);
+  return u;
+}
+
+unsigned long long fake_cuda_peak_bytes(int dev) {
+  if (dev < 0 || dev > 1) return 0;
+  pthread_mutex_lock(&g_mu);
+  unsigned long long u = g_peak[dev];
+  pthread_mutex_unlock(&g_mu);
+  return u;
+}
+
+int fake_cuda_live_allocs(void) {
+  int n = 0;
+  pthread_mutex_lock(&g_mu);
+  for (int i = 0; i < kFakeMaxAllocs; ++i) n += g_allocs[i].key != 0;
+  pthread_mutex_unlock(&g_mu);
+  return n;
+}
+
+/* 1 when dlsym(RTLD_NEXT) called from here looks only past this library (as glibc promises): an
+ * LD_PRELOADed dlsym must not make it search from the preloaded library instead. */
+int fake_cuda_rtld_next_probe(void) {
+  return dlsym(RTLD_DEFAULT, "fake_cuda_rtld_next_probe") != NULL &&
+         dlsym(RTLD_NEXT, "fake_cuda_rtld_next_probe") == NULL;
+}
+
+CUresult cuCtxCreate_v2(CUcontext* ctx, unsigned int flags, CUdevice d) {
+  (void)flags;
+  if (!g_initialized) return 3;
+  if (!dev_of(d)) return 101;
+  if (!ctx) return 1;
+  *ctx = (CUcontext)(uintptr_t)(0x1000 + d);
+  t_current_dev = d;
+  return 0;
+}
+
+CUresult cuCtxSetCurrent(CUcontext ctx) {
+  if (!g_initialized) return 3;
+  if (!ctx) {
+    t_current_dev = -1;
+    return 0;
+  }
+  int d = (int)((uintptr_t)ctx - 0x1000);
+  if (!dev_of(d)) return 201; /* CUDA_ERROR_INVALID_CONTEXT */
+  t_current_dev = d;
+  return 0;
+}
+
+CUresult cuCtxGetDevice(CUdevice* d) {
+  if (!g_initialized) return 3;
+  if (!d) return 1;
+  *d = current_dev();
+  return 0;
+}
+
+CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
+  if (!dptr) return 1;
+  return fake_alloc_bytes(current_dev(), bytes, dptr);
+}
+
+CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width, size_t height,
+                            unsigned int element_bytes) {
+  if (!dptr || !pitch || width == 0 || height == 0) return 1;
+  if (element_bytes != 4 && element_bytes != 8 && element_bytes != 16) return 1;
+  size_t p = (width + 511) & ~(size_t)511;
+  CUresult rc = fake_alloc_bytes(current_dev(), (unsigned long long)p * height, dptr);
+  if (rc == 0) *pitch = p;
+  return rc;
+}
+
+CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytes, unsigned int flags) {
+  (void)flags;
+  if (!dptr) return 1;
+  return fake_alloc_bytes(current_dev(), bytes, dptr);
+}
+
+CUresult cuMemAllocAsync(CUdeviceptr* dptr, size_t bytes, CUstream s) {
+  (void)s;
+  if (!dptr) return 1;
+  return fake_alloc_bytes(current_dev(), bytes, dptr);
+}
+
+CUresult cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUstream s) {
+  return cuMemAllocAsync(dptr, bytes, s);
+}
+
+CUresult cuMemAllocFromPoolAsync(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool, CUstream s) {
+  (void)pool;
+  return cuMemAllocAsync(dptr, bytes, s);
+}
+
+CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool,
+                                      CUstream s) {
+  return cuMemAllocFromPoolAsync(dptr, bytes, pool, s);
+}
+
+CUresult cuMemFree_v2(CUdeviceptr dptr) {
+  return fake_free_key(dptr);
+}
+
+CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s) {
+  (void)s;
+  return fake_free_key(dptr);
+}
+
+CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream s) {
+  return cuMemFreeAsync(dptr, s);
+}
+
+CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size, const fake_alloc_prop* prop,
+                     unsigned long long flags) {
+  (void)flags;
+  if (!handle || !prop) return 1;
+  if (prop->location.type == 1) return fake_alloc_bytes(prop->location.id, size, handle);
+  /* Host memory: a handle that counts against no device. */
+  if (!g_initialized) return 3;
+  pthread_mutex_lock(&g_mu);
+  *handle = g_next_key;
+  g_next_key += 4096;
+  pthread_mutex_unlock(&g_mu);
+  return 0;
+}
+
+CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
+  CUresult rc = fake_free_key(handle);
+  return rc == 1 ? 0 : rc; /* host handles were never counted */
+}
+
+CUresult cuArrayCreate_v2(CUarray* arr, const fake_array_desc* d) {
+  if (!arr || !d || d->width == 0) return 1;
+  unsigned long long key = 0;
+  CUresult rc = fake_alloc_bytes(
+      current_dev(),
+      d->width * (d->height ? d->height : 1) * d->channels * fake_format_bytes(d->format), &key);
+  if (rc == 0) *arr = (CUarray)(uintptr_t)key;
+  return rc;
+}
+
+CUresult cuArray3DCreate_v2(CUarray* arr, const fake_array3d_desc* d) {
+  if (!arr || !d || d->width == 0) return 1;
+  unsigned long long key = 0;
+  CUresult rc =
+      fake_alloc_bytes(current_dev(),
+                       d->width * (d->height ? d->height : 1) * (d->depth ? d->depth : 1) *
+                           d->channels * fake_format_bytes(d->format),
+                       &key);
+  if (rc == 0) *arr = (CUarray)(uintptr_t)key;
+  return rc;
+}
+
+CUresult cuMipmappedArrayCreate(CUmipmappedArray* arr, const fake_array3d_desc* d,
+                                unsigned int levels) {
+  if (!arr || !d || d->width == 0 || levels == 0) return 1;
+  unsigned long long w = d->width, h = d->height, z = d->depth, total = 0;
+  for (unsigned int l = 0; l < levels; ++l) {
+    total += w * (h ? h : 1) * (z ? z : 1) * d->channels * fake_format_bytes(d->format);
+    w = w > 1 ? w / 2 : 1;
+    h = h > 1 ? h / 2 : h;
+    z = z > 1 ? z / 2 : z;
+  }
+  unsigned long long key = 0;
+  CUresult rc = fake_alloc_bytes(current_dev(), total, &key);
+  if (rc == 0) *arr = (CUmipmappedArray)(uintptr_t)key;
+  return rc;
+}
+
+CUresult cuArrayDestroy(CUarray arr) {
+  return fake_free_key((unsigned long long)(uintptr_t)arr);
+}
+
+CUresult cuMipmappedArrayDestroy(CUmipmappedArray arr) {
+  return fake_free_key((unsigned long long)(uintptr_t)arr);
+}
+
+CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total_bytes) {
+  if (!g_initialized) return 3;
+  if (!free_bytes || !total_bytes) return 1;
+  int dev = current_dev();
+  const fake_dev* f = dev_of(dev);
+  if (!f) return 101;
+  unsigned long long total = f->mem_mib << 20;
+  *total_bytes = (size_t)total;
+  *free_bytes = (size_t)(total - fake_cuda_used_bytes(dev));
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Entry points by base name (cuGetProcAddress). A row: base name, first CUDA version that gets
+ * it, 1 for the per-thread-default-stream variant, the function. */
+
+CUresult cuGetProcAddress(const char* symbol, void** pfn, int cuda_version, cuuint64_t flags);
+CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int cuda_version, cuuint64_t flags,
+                             int* status);
+
+typedef struct {
+  const char* base;
+  int version;
+  int ptsz;
+  void* fn;
+} fake_proc;
+
+#define FAKE_PROC(base, version, ptsz, fn) \
+  { base, version, ptsz, (void*)&fn }
+static const fake_proc kProcs[] = {
+    FAKE_PROC("cuInit", 2000, 0, cuInit),
+    FAKE_PROC("cuDriverGetVersion", 2020, 0, cuDriverGetVersion),
+    FAKE_PROC("cuDeviceGetCount", 2000, 0, cuDeviceGetCount),
+    FAKE_PROC("cuDeviceGet", 2000, 0, cuDeviceGet),
+    FAKE_PROC("cuDeviceGetName", 2000, 0, cuDeviceGetName),
+    FAKE_PROC("cuDeviceTotalMem", 3020, 0, cuDeviceTotalMem_v2),
+    FAKE_PROC("cuDeviceGetAttribute", 2000, 0, cuDeviceGetAttribute),
+    FAKE_PROC("cuGetErrorName", 6000, 0, cuGetErrorName),
+    FAKE_PROC("cuGetErrorString", 6000, 0, cuGetErrorString),
+    FAKE_PROC("cuCtxCreate", 3020, 0, cuCtxCreate_v2),
+    FAKE_PROC("cuCtxSetCurrent", 4000, 0, cuCtxSetCurrent),
+    FAKE_PROC("cuCtxGetDevice", 2000, 0, cuCtxGetDevice),
+    FAKE_PROC("cuMemAlloc", 3020, 0, cuMemAlloc_v2),
+    FAKE_PROC("cuMemAllocPitch", 3020, 0, cuMemAllocPitch_v2),
+    FAKE_PROC("cuMemAllocManaged", 6000, 0, cuMemAllocManaged),
+    FAKE_PROC("cuMemAllocAsync", 11020, 0, cuMemAllocAsync),
+    FAKE_PROC("cuMemAllocAsync", 11020, 1, cuMemAllocAsync_ptsz),
+    FAKE_PROC("cuMemAllocFromPoolAsync", 11020, 0, cuMemAllocFromPoolAsync),
+    FAKE_PROC("cuMemAllocFromPoolAsync", 11020, 1, cuMemAllocFromPoolAsync_ptsz),
+    FAKE_PROC("cuMemFree", 3020, 0, cuMemFree_v2),
+    FAKE_PROC("cuMemFreeAsync", 11020, 0, cuMemFreeAsync),
+    FAKE_PROC("cuMemFreeAsync", 11020, 1, cuMemFreeAsync_ptsz),
+    FAKE_PROC("cuMemCreate", 10020, 0, cuMemCreate),
+    FAKE_PROC("cuMemRelease", 10020, 0, cuMemRelease),
+    FAKE_PROC("cuArrayCreate", 3020, 0, cuArrayCreate_v2),
+    FAKE_PROC("cuArray3DCreate", 3020, 0, cuArray3DCreate_v2),
+    FAKE_PROC("cuMipmappedArrayCreate", 5000, 0, cuMipmappedArrayCreate),
+    FAKE_PROC("cuArrayDestroy", 2000, 0, cuArrayDestroy),
+    FAKE_PROC("cuMipmappedArrayDestroy", 5000, 0, cuMipmappedArrayDestroy),
+    FAKE_PROC("cuMemGetInfo", 3020, 0, cuMemGetInfo_v2),
+    FAKE_PROC("cuGetProcAddress", 11030, 0, cuGetProcAddress),
+    FAKE_PROC("cuGetProcAddress", 12000, 0, cuGetProcAddress_v2),
+};
+#undef FAKE_PROC
+
+/* 0 found, 1 unknown symbol, 2 known but newer than cuda_version. */
+static int fake_lookup(const char* symbol, void** pfn, int cuda_version, cuuint64_t flags) {
+  const fake_proc* best = NULL;
+  int known = 0;
+  int want_ptsz = (flags & 2) != 0;
+  for (size_t i = 0; i < sizeof kProcs / sizeof kProcs[0]; ++i) {
+    const fake_proc* p = &kProcs[i];
+    if (strcmp(p->base, symbol) != 0) continue;
+    known = 1;
+    if (p->version > cuda_version) continue;
+    if (p->ptsz && !want_ptsz) continue;
+    if (best && best->version > p->version) continue;
+    if (best && best->version == p->version && best->ptsz == want_ptsz) continue;
+    best = p;
+  }
+  *pfn = best ? best->fn : NULL;
+  return best ? 0 : (known ? 2 : 1);
+}
+
+CUresult cuGetProcAddress(const char* symbol, void** pfn, int cuda_version, cuuint64_t flags) {
+  if (!symbol || !pfn) return 1;
+  if (cuda_version > 12040) return 1;
+  return fake_lookup(symbol, pfn, cuda_version, flags) == 0 ? 0 : 500; /* CUDA_ERROR_NOT_FOUND */
+}
+
+CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int cuda_version, cuuint64_t flags,
+                             int* status) {
+  if (!symbol || !pfn) return 1;
+  if (cuda_version > 12040) return 1;
+  int st = fake_lookup(symbol, pfn, cuda_version, flags);
+  if (status) *status = st;
+  return 0;
 }

@@ -1,0 +1,624 @@
+// libgrey_cap.so: an LD_PRELOAD shim that holds an unmodified CUDA program under a per-process
+// VRAM cap (GREY_VRAM_CAP_MB, see cap_accounting.h). Written from the CUDA driver API reference.
+//
+// How calls reach the wrappers:
+//  * programs linked against libcuda call the exported cu* names below (symbol interposition);
+//  * the CUDA runtime (>= 11.3) dlopen()s libcuda.so.1, dlsym()s cuGetProcAddress[_v2] and asks
+//    it for every entry point by base name. The dlsym() below answers with the wrapper of
+//    cuGetProcAddress, which calls the real one and swaps the memory functions for wrappers.
+// Everything that does not allocate is the driver's own pointer. Without a cap nothing is
+// swapped. Device allocations reserve their bytes against the current device's cap before the
+// driver is called; over the cap the call answers CUDA_ERROR_OUT_OF_MEMORY without reaching the
+// driver. Nothing happens at load time: GREY_VRAM_CAP_MB is read and libcuda looked up on the
+// first call that needs them. GREY_CAP_LOG=<file> appends one line per event.
+// GREY_CAP_NO_DLSYM (scripts/tsan-shim.sh only) leaves dlsym alone, for linking the wrappers into
+// a ThreadSanitizer test program, whose runtime cannot live with a replaced dlsym.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <new>
+
+#include "cap_accounting.h"
+#include "cuda_min.h"
+
+#define GREY_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+using grey::cap::AllocKind;
+using grey::cap::CapAccounting;
+using grey::cap::CapSpec;
+
+// ---------------------------------------------------------------------------------------------
+// Logging (only when GREY_CAP_LOG names a file).
+
+const char* log_path() {
+  static const char* path = [] {
+    const char* p = getenv("GREY_CAP_LOG");
+    return (p && *p) ? p : nullptr;
+  }();
+  return path;
+}
+
+__attribute__((format(printf, 1, 2))) void log_event(const char* fmt, ...) {
+  const char* path = log_path();
+  if (!path) return;
+  char line[512];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ pid %d ",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   ts.tv_nsec / 1000000, static_cast<int>(getpid()));
+  if (n < 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(line + n, sizeof line - static_cast<size_t>(n), fmt, ap);
+  va_end(ap);
+  if (m < 0) return;
+  size_t len = static_cast<size_t>(n) + static_cast<size_t>(m);
+  if (len > sizeof line - 2) len = sizeof line - 2;
+  line[len++] = '\n';
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  ssize_t w = write(fd, line, len);
+  (void)w;
+  close(fd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cap state, parsed once on first use. Never destroyed: frees can arrive from atexit handlers.
+
+CapAccounting& acct() {
+  alignas(CapAccounting) static unsigned char storage[sizeof(CapAccounting)];
+  static CapAccounting* a = [] {
+    CapAccounting* p = new (storage) CapAccounting();
+    const char* text = getenv("GREY_VRAM_CAP_MB");
+    CapSpec spec;
+    if (!grey::cap::parse_cap_spec(text ? text : "", &spec)) {
+      log_event("invalid GREY_VRAM_CAP_MB \"%.200s\": no cap", text);
+    } else if (spec.any) {
+      log_event("cap GREY_VRAM_CAP_MB=\"%.200s\"", text);
+    }
+    p->set_caps(spec);
+    return p;
+  }();
+  return *a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real dlsym and the real driver functions.
+
+using dlsym_fn = void* (*)(void*, const char*);
+
+dlsym_fn real_dlsym() {
+  static std::atomic<dlsym_fn> fn{nullptr};
+  dlsym_fn f = fn.load(std::memory_order_acquire);
+  if (f) return f;
+#ifdef GREY_CAP_NO_DLSYM
+  f = &::dlsym;
+#else
+  for (const char* ver : {"GLIBC_2.34", "GLIBC_2.2.5", "GLIBC_2.17", "GLIBC_2.0"}) {
+    f = reinterpret_cast<dlsym_fn>(dlvsym(RTLD_NEXT, "dlsym", ver));
+    if (f) break;
+  }
+#endif
+  fn.store(f, std::memory_order_release);
+  return f;
+}
+
+// One row per driver function the shim replaces or needs. base/min_version/ptsz describe what a
+// cuGetProcAddress request for it looks like (used when the driver hands out a pointer that is
+// not one of its exported symbols).
+struct Fn {
+  const char* name;
+  void* wrapper;
+  const char* base;
+  int min_version;
+  bool ptsz;
+  std::atomic<void*> real;
+};
+
+enum FnId {
+  kGetProcAddress,
+  kGetProcAddressV2,
+  kMemAlloc,
+  kMemAllocPitch,
+  kMemAllocManaged,
+  kMemAllocAsync,
+  kMemAllocAsyncPtsz,
+  kMemAllocFromPoolAsync,
+  kMemAllocFromPoolAsyncPtsz,
+  kMemCreate,
+  kMemRelease,
+  kMemFree,
+  kMemFreeAsync,
+  kMemFreeAsyncPtsz,
+  kArrayCreate,
+  kArray3DCreate,
+  kMipmappedArrayCreate,
+  kArrayDestroy,
+  kMipmappedArrayDestroy,
+  kMemGetInfo,
+  kDeviceTotalMem,
+  kCtxGetDevice,  // needed, never replaced
+  kFnCount,
+};
+
+Fn* table();  // defined after the wrappers
+
+template <typename F>
+F real_fn(FnId id) {
+  return reinterpret_cast<F>(table()[id].real.load(std::memory_order_acquire));
+}
+
+std::atomic<bool> g_resolved{false};
+std::atomic<void*> g_hint{nullptr};  // a real driver function seen through dlsym
+pthread_mutex_t g_resolve_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void* open_libcuda(bool may_load) {
+  void* h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  if (!h) {
+    Dl_info info;
+    void* hint = g_hint.load(std::memory_order_acquire);
+    if (hint && dladdr(hint, &info) && info.dli_fname) {
+      h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+    }
+  }
+  if (!h && may_load) h = dlopen("libcuda.so.1", RTLD_NOW);
+  return h;
+}
+
+// Looks the real functions up in libcuda (once it is found). may_load: dlopen it if the process
+// has not (only from a wrapper, i.e. when the program is calling the driver anyway).
+bool resolve_real(bool may_load) {
+  if (g_resolved.load(std::memory_order_acquire)) return true;
+  pthread_mutex_lock(&g_resolve_mu);
+  if (!g_resolved.load(std::memory_order_relaxed)) {
+    dlsym_fn look = real_dlsym();
+    void* h = look ? open_libcuda(may_load) : nullptr;
+    if (h) {
+      Fn* t = table();
+      for (int i = 0; i < kFnCount; ++i) {
+        void* p = look(h, t[i].name);
+        if (p == t[i].wrapper) p = nullptr;  // never our own export
+        t[i].real.store(p, std::memory_order_release);
+      }
+      g_resolved.store(true, std::memory_order_release);
+    }
+  }
+  pthread_mutex_unlock(&g_resolve_mu);
+  return g_resolved.load(std::memory_order_acquire);
+}
+
+bool caps_active() {
+  return acct().any_cap();
+}
+
+// The current context's device, or -1.
+int current_device() {
+  auto get = real_fn<CUresult (*)(CUdevice*)>(kCtxGetDevice);
+  CUdevice d = -1;
+  if (!get || get(&d) != CUDA_SUCCESS) return -1;
+  return d;
+}
+
+unsigned long long ull(uint64_t v) {
+  return static_cast<unsigned long long>(v);
+}
+
+void log_deny(const char* fn, int dev, uint64_t bytes, uint64_t used_seen) {
+  log_event("deny %s dev %d bytes %llu used %llu cap %llu", fn, dev, ull(bytes), ull(used_seen),
+            ull(acct().cap(dev)));
+}
+
+// Common shape of every device allocation: reserve, call the driver, keep or give back.
+template <typename Call>
+CUresult capped_alloc(const char* fn, int dev, uint64_t bytes, AllocKind kind, Call&& call) {
+  CapAccounting& a = acct();
+  uint64_t seen = 0;
+  CapAccounting::Reservation r = a.reserve(dev, bytes, &seen);
+  if (!r) {
+    log_deny(fn, dev, bytes, seen);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  uint64_t key = 0;
+  CUresult rc = call(&key);
+  if (rc == CUDA_SUCCESS) a.track(kind, key, r);  // else r gives the bytes back
+  return rc;
+}
+
+// Common shape of every free: take the entry out, call the driver, give the bytes back only once
+// the driver agreed (so a concurrent allocation reusing the address cannot lose its entry).
+template <typename Call>
+CUresult capped_free(AllocKind kind, uint64_t key, Call&& call) {
+  CapAccounting& a = acct();
+  CapAccounting::Entry e;
+  bool had = a.any_cap() && a.take(kind, key, &e);
+  CUresult rc = call();
+  if (had) {
+    if (rc == CUDA_SUCCESS) {
+      a.release(e.dev, e.bytes);
+    } else {
+      a.put_back(kind, key, e);
+    }
+  }
+  return rc;
+}
+
+// Whether an allocation on dev should be counted at all.
+bool counts(int dev) {
+  return dev >= 0 && acct().has_cap(dev);
+}
+
+void* swap_for_wrapper(const char* symbol, void* p, int cuda_version, cuuint64_t flags);
+
+}  // namespace
+
+// -----------------------------------------------------------------------------------------------
+// Exported wrappers. Each answers CUDA_ERROR_NOT_INITIALIZED if libcuda cannot be found.
+
+#define REAL_OR_FAIL(id, type)   \
+  resolve_real(true);            \
+  auto real = real_fn<type>(id); \
+  if (!real) return CUDA_ERROR_NOT_INITIALIZED
+
+GREY_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
+  REAL_OR_FAIL(kMemAlloc, CUresult(*)(CUdeviceptr*, size_t));
+  int dev = caps_active() ? current_device() : -1;
+  if (!counts(dev)) return real(dptr, bytesize);
+  return capped_alloc("cuMemAlloc_v2", dev, bytesize, AllocKind::ptr, [&](uint64_t* key) {
+    CUresult rc = real(dptr, bytesize);
+    if (rc == CUDA_SUCCESS) *key = *dptr;
+    return rc;
+  });
+}
+
+GREY_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigned int flags) {
+  REAL_OR_FAIL(kMemAllocManaged, CUresult(*)(CUdeviceptr*, size_t, unsigned int));
+  int dev = caps_active() ? current_device() : -1;
+  if (!counts(dev)) return real(dptr, bytesize, flags);
+  return capped_alloc("cuMemAllocManaged", dev, bytesize, AllocKind::ptr, [&](uint64_t* key) {
+    CUresult rc = real(dptr, bytesize, flags);
+    if (rc == CUDA_SUCCESS) *key = *dptr;
+    return rc;
+  });
+}
+
+namespace {
+CUresult alloc_async(FnId id, const char* name, CUdeviceptr* dptr, size_t bytesize,
+                     CUstream stream) {
+  REAL_OR_FAIL(id, CUresult(*)(CUdeviceptr*, size_t, CUstream));
+  int dev = caps_active() ? current_device() : -1;
+  if (!counts(dev)) return real(dptr, bytesize, stream);
+  return capped_alloc(name, dev, bytesize, AllocKind::ptr, [&](uint64_t* key) {
+    CUresult rc = real(dptr, bytesize, stream);
+    if (rc == CUDA_SUCCESS) *key = *dptr;
+    return rc;
+  });
+}
+
+CUresult alloc_from_pool(FnId id, const char* name, CUdeviceptr* dptr, size_t bytesize,
+                         CUmemoryPool pool, CUstream stream) {
+  REAL_OR_FAIL(id, CUresult(*)(CUdeviceptr*, size_t, CUmemoryPool, CUstream));
+  int dev = caps_active() ? current_device() : -1;
+  if (!counts(dev)) return real(dptr, bytesize, pool, stream);
+  return capped_alloc(name, dev, bytesize, AllocKind::ptr, [&](uint64_t* key) {
+    CUresult rc = real(dptr, bytesize, pool, stream);
+    if (rc == CUDA_SUCCESS) *key = *dptr;
+    return rc;
+  });
+}
+
+CUresult free_async(FnId id, CUdeviceptr dptr, CUstream stream) {
+  REAL_OR_FAIL(id, CUresult(*)(CUdeviceptr, CUstream));
+  return capped_free(AllocKind::ptr, dptr, [&] { return real(dptr, stream); });
+}
+}  // namespace
+
+GREY_EXPORT CUresult cuMemAllocAsync(CUdeviceptr* dptr, size_t bytesize, CUstream stream) {
+  return alloc_async(kMemAllocAsync, "cuMemAllocAsync", dptr, bytesize, stream);
+}
+
+GREY_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytesize, CUstream stream) {
+  return alloc_async(kMemAllocAsyncPtsz, "cuMemAllocAsync_ptsz", dptr, bytesize, stream);
+}
+
+GREY_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool,
+                                             CUstream stream) {
+  return alloc_from_pool(kMemAllocFromPoolAsync, "cuMemAllocFromPoolAsync", dptr, bytesize, pool,
+                         stream);
+}
+
+GREY_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t bytesize,
+                                                  CUmemoryPool pool, CUstream stream) {
+  return alloc_from_pool(kMemAllocFromPoolAsyncPtsz, "cuMemAllocFromPoolAsync_ptsz", dptr, bytesize,
+                         pool, stream);
+}
+
+GREY_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream stream) {
+  return free_async(kMemFreeAsync, dptr, stream);
+}
+
+GREY_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream) {
+  return free_async(kMemFreeAsyncPtsz, dptr, stream);
+}
+
+GREY_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width_bytes,
+                                        size_t height, unsigned int element_bytes) {
+  REAL_OR_FAIL(kMemAllocPitch, CUresult(*)(CUdeviceptr*, size_t*, size_t, size_t, unsigned int));
+  int dev = caps_active() ? current_device() : -1;
+  if (!counts(dev)) return real(dptr, pitch, width_bytes, height, element_bytes);
+  CapAccounting& a = acct();
+  const uint64_t want = grey::cap::sat_mul(width_bytes, height);
+  uint64_t seen = 0;
+  CapAccounting::Reservation r = a.reserve(dev, want, &seen);
+  if (!r) {
+    log_deny("cuMemAllocPitch_v2", dev, want, seen);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  CUresult rc = real(dptr, pitch, width_bytes, height, element_bytes);
+  if (rc != CUDA_SUCCESS) return rc;
+  const uint64_t got = grey::cap::sat_mul(*pitch, height);
+  if (!r.resize(got, &seen)) {
+    // The padded rows break the cap: undo the allocation.
+    auto real_free = real_fn<CUresult (*)(CUdeviceptr)>(kMemFree);
+    if (real_free) real_free(*dptr);
+    log_deny("cuMemAllocPitch_v2", dev, got, seen);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  a.track(AllocKind::ptr, *dptr, r);
+  return rc;
+}
+
+GREY_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
+  REAL_OR_FAIL(kMemFree, CUresult(*)(CUdeviceptr));
+  return capped_free(AllocKind::ptr, dptr, [&] { return real(dptr); });
+}
+
+GREY_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
+                                 const CUmemAllocationProp* prop, unsigned long long flags) {
+  REAL_OR_FAIL(kMemCreate, CUresult(*)(CUmemGenericAllocationHandle*, size_t,
+                                       const CUmemAllocationProp*, unsigned long long));
+  int dev = (caps_active() && prop && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE)
+                ? prop->location.id
+                : -1;
+  if (!counts(dev)) return real(handle, size, prop, flags);
+  return capped_alloc("cuMemCreate", dev, size, AllocKind::handle, [&](uint64_t* key) {
+    CUresult rc = real(handle, size, prop, flags);
+    if (rc == CUDA_SUCCESS) *key = *handle;
+    return rc;
+  });
+}
+
+GREY_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
+  REAL_OR_FAIL(kMemRelease, CUresult(*)(CUmemGenericAllocationHandle));
+  return capped_free(AllocKind::handle, handle, [&] { return real(handle); });
+}
+
+GREY_EXPORT CUresult cuArrayCreate_v2(CUarray* array, const CUDA_ARRAY_DESCRIPTOR* desc) {
+  REAL_OR_FAIL(kArrayCreate, CUresult(*)(CUarray*, const CUDA_ARRAY_DESCRIPTOR*));
+  int dev = (caps_active() && desc) ? current_device() : -1;
+  if (!counts(dev)) return real(array, desc);
+  uint64_t bytes =
+      grey::cap::array_bytes(desc->Width, desc->Height, 0, desc->Format, desc->NumChannels);
+  return capped_alloc("cuArrayCreate_v2", dev, bytes, AllocKind::array, [&](uint64_t* key) {
+    CUresult rc = real(array, desc);
+    if (rc == CUDA_SUCCESS) *key = reinterpret_cast<uintptr_t>(*array);
+    return rc;
+  });
+}
+
+GREY_EXPORT CUresult cuArray3DCreate_v2(CUarray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc) {
+  REAL_OR_FAIL(kArray3DCreate, CUresult(*)(CUarray*, const CUDA_ARRAY3D_DESCRIPTOR*));
+  int dev = (caps_active() && desc) ? current_device() : -1;
+  if (!counts(dev)) return real(array, desc);
+  uint64_t bytes = grey::cap::array_bytes(desc->Width, desc->Height, desc->Depth, desc->Format,
+                                          desc->NumChannels);
+  return capped_alloc("cuArray3DCreate_v2", dev, bytes, AllocKind::array, [&](uint64_t* key) {
+    CUresult rc = real(array, desc);
+    if (rc == CUDA_SUCCESS) *key = reinterpret_cast<uintptr_t>(*array);
+    return rc;
+  });
+}
+
+GREY_EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray* array,
+                                            const CUDA_ARRAY3D_DESCRIPTOR* desc,
+                                            unsigned int levels) {
+  REAL_OR_FAIL(kMipmappedArrayCreate,
+               CUresult(*)(CUmipmappedArray*, const CUDA_ARRAY3D_DESCRIPTOR*, unsigned int));
+  int dev = (caps_active() && desc) ? current_device() : -1;
+  if (!counts(dev)) return real(array, desc, levels);
+  uint64_t bytes = grey::cap::mipmapped_array_bytes(desc->Width, desc->Height, desc->Depth,
+                                                    desc->Format, desc->NumChannels, levels);
+  return capped_alloc("cuMipmappedArrayCreate", dev, bytes, AllocKind::mipmap, [&](uint64_t* key) {
+    CUresult rc = real(array, desc, levels);
+    if (rc == CUDA_SUCCESS) *key = reinterpret_cast<uintptr_t>(*array);
+    return rc;
+  });
+}
+
+GREY_EXPORT CUresult cuArrayDestroy(CUarray array) {
+  REAL_OR_FAIL(kArrayDestroy, CUresult(*)(CUarray));
+  return capped_free(AllocKind::array, reinterpret_cast<uintptr_t>(array),
+                     [&] { return real(array); });
+}
+
+GREY_EXPORT CUresult cuMipmappedArrayDestroy(CUmipmappedArray array) {
+  REAL_OR_FAIL(kMipmappedArrayDestroy, CUresult(*)(CUmipmappedArray));
+  return capped_free(AllocKind::mipmap, reinterpret_cast<uintptr_t>(array),
+                     [&] { return real(array); });
+}
+
+GREY_EXPORT CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total_bytes) {
+  REAL_OR_FAIL(kMemGetInfo, CUresult(*)(size_t*, size_t*));
+  CUresult rc = real(free_bytes, total_bytes);
+  if (rc != CUDA_SUCCESS || !caps_active()) return rc;
+  int dev = current_device();
+  if (!counts(dev)) return rc;
+  uint64_t f = free_bytes ? *free_bytes : 0, t = total_bytes ? *total_bytes : 0;
+  acct().mem_info(dev, &f, &t);
+  if (free_bytes) *free_bytes = static_cast<size_t>(f);
+  if (total_bytes) *total_bytes = static_cast<size_t>(t);
+  return rc;
+}
+
+GREY_EXPORT CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
+  REAL_OR_FAIL(kDeviceTotalMem, CUresult(*)(size_t*, CUdevice));
+  CUresult rc = real(bytes, dev);
+  if (rc == CUDA_SUCCESS && bytes && caps_active()) {
+    *bytes = static_cast<size_t>(acct().total_mem(dev, *bytes));
+  }
+  return rc;
+}
+
+GREY_EXPORT CUresult cuGetProcAddress(const char* symbol, void** pfn, int cuda_version,
+                                      cuuint64_t flags) {
+  REAL_OR_FAIL(kGetProcAddress, CUresult(*)(const char*, void**, int, cuuint64_t));
+  CUresult rc = real(symbol, pfn, cuda_version, flags);
+  if (rc == CUDA_SUCCESS && pfn && *pfn && symbol) {
+    *pfn = swap_for_wrapper(symbol, *pfn, cuda_version, flags);
+  }
+  return rc;
+}
+
+GREY_EXPORT CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int cuda_version,
+                                         cuuint64_t flags, CUdriverProcAddressQueryResult* status) {
+  REAL_OR_FAIL(kGetProcAddressV2,
+               CUresult(*)(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*));
+  CUresult rc = real(symbol, pfn, cuda_version, flags, status);
+  if (rc == CUDA_SUCCESS && pfn && *pfn && symbol) {
+    *pfn = swap_for_wrapper(symbol, *pfn, cuda_version, flags);
+  }
+  return rc;
+}
+
+#undef REAL_OR_FAIL
+
+namespace {
+
+Fn* table() {
+  // clang-format off
+  static Fn t[kFnCount] = {
+      {"cuGetProcAddress", reinterpret_cast<void*>(&cuGetProcAddress), "cuGetProcAddress", 11030, false, {}},
+      {"cuGetProcAddress_v2", reinterpret_cast<void*>(&cuGetProcAddress_v2), "cuGetProcAddress", 12000, false, {}},
+      {"cuMemAlloc_v2", reinterpret_cast<void*>(&cuMemAlloc_v2), "cuMemAlloc", 3020, false, {}},
+      {"cuMemAllocPitch_v2", reinterpret_cast<void*>(&cuMemAllocPitch_v2), "cuMemAllocPitch", 3020, false, {}},
+      {"cuMemAllocManaged", reinterpret_cast<void*>(&cuMemAllocManaged), "cuMemAllocManaged", 6000, false, {}},
+      {"cuMemAllocAsync", reinterpret_cast<void*>(&cuMemAllocAsync), "cuMemAllocAsync", 11020, false, {}},
+      {"cuMemAllocAsync_ptsz", reinterpret_cast<void*>(&cuMemAllocAsync_ptsz), "cuMemAllocAsync", 11020, true, {}},
+      {"cuMemAllocFromPoolAsync", reinterpret_cast<void*>(&cuMemAllocFromPoolAsync), "cuMemAllocFromPoolAsync", 11020, false, {}},
+      {"cuMemAllocFromPoolAsync_ptsz", reinterpret_cast<void*>(&cuMemAllocFromPoolAsync_ptsz), "cuMemAllocFromPoolAsync", 11020, true, {}},
+      {"cuMemCreate", reinterpret_cast<void*>(&cuMemCreate), "cuMemCreate", 10020, false, {}},
+      {"cuMemRelease", reinterpret_cast<void*>(&cuMemRelease), "cuMemRelease", 10020, false, {}},
+      {"cuMemFree_v2", reinterpret_cast<void*>(&cuMemFree_v2), "cuMemFree", 3020, false, {}},
+      {"cuMemFreeAsync", reinterpret_cast<void*>(&cuMemFreeAsync), "cuMemFreeAsync", 11020, false, {}},
+      {"cuMemFreeAsync_ptsz", reinterpret_cast<void*>(&cuMemFreeAsync_ptsz), "cuMemFreeAsync", 11020, true, {}},
+      {"cuArrayCreate_v2", reinterpret_cast<void*>(&cuArrayCreate_v2), "cuArrayCreate", 3020, false, {}},
+      {"cuArray3DCreate_v2", reinterpret_cast<void*>(&cuArray3DCreate_v2), "cuArray3DCreate", 3020, false, {}},
+      {"cuMipmappedArrayCreate", reinterpret_cast<void*>(&cuMipmappedArrayCreate), "cuMipmappedArrayCreate", 5000, false, {}},
+      {"cuArrayDestroy", reinterpret_cast<void*>(&cuArrayDestroy), "cuArrayDestroy", 2000, false, {}},
+      {"cuMipmappedArrayDestroy", reinterpret_cast<void*>(&cuMipmappedArrayDestroy), "cuMipmappedArrayDestroy", 5000, false, {}},
+      {"cuMemGetInfo_v2", reinterpret_cast<void*>(&cuMemGetInfo_v2), "cuMemGetInfo", 3020, false, {}},
+      {"cuDeviceTotalMem_v2", reinterpret_cast<void*>(&cuDeviceTotalMem_v2), "cuDeviceTotalMem", 3020, false, {}},
+      {"cuCtxGetDevice", nullptr, "cuCtxGetDevice", 2000, false, {}},
+  };
+  // clang-format on
+  return t;
+}
+
+// A pointer the real cuGetProcAddress handed out for `symbol`: the matching wrapper when it is
+// one of the functions the shim replaces, else the pointer itself.
+void* swap_for_wrapper(const char* symbol, void* p, int cuda_version, cuuint64_t flags) {
+  Fn* t = table();
+  // cuGetProcAddress itself is always wrapped, so that later look-ups stay covered.
+  const bool active = caps_active();
+  for (int i = 0; i < kFnCount; ++i) {
+    if (!t[i].wrapper || (!active && i > kGetProcAddressV2)) continue;
+    if (t[i].real.load(std::memory_order_acquire) == p) return t[i].wrapper;
+  }
+  // Not an exported symbol: decide by name, version and the per-thread-stream flag, picking the
+  // newest variant the requested version allows.
+  const bool ptsz = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
+  Fn* best = nullptr;
+  for (int i = 0; i < kFnCount; ++i) {
+    if (!t[i].wrapper || (!active && i > kGetProcAddressV2)) continue;
+    if (strcmp(t[i].base, symbol) != 0 || cuda_version < t[i].min_version) continue;
+    if (t[i].ptsz != ptsz) {
+      bool has_ptsz_variant =
+          (i > 0 && strcmp(t[i - 1].base, symbol) == 0) ||
+          (i + 1 < kFnCount && strcmp(t[i + 1].base, symbol) == 0 && t[i + 1].ptsz != t[i].ptsz);
+      if (has_ptsz_variant) continue;
+    }
+    if (!t[i].real.load(std::memory_order_acquire)) continue;
+    if (!best || t[i].min_version > best->min_version) best = &t[i];
+  }
+  return best ? best->wrapper : p;
+}
+
+[[maybe_unused]] Fn* find_by_name(const char* name) {
+  Fn* t = table();
+  for (int i = 0; i < kFnCount; ++i) {
+    if (t[i].wrapper && strcmp(t[i].name, name) == 0) return &t[i];
+  }
+  return nullptr;
+}
+
+// dlsym() is declared nonnull; callers may still pass NULL (glibc answers with an error).
+[[maybe_unused]] bool maybe_cu_name(const char* s) {
+  return s && s[0] == 'c' && s[1] == 'u';
+}
+
+// dlsym() of one of the replaced names.
+[[maybe_unused]] __attribute__((noinline)) void* dlsym_cu(void* handle, const char* symbol, Fn* f) {
+  dlsym_fn look = real_dlsym();
+  void* p = look ? look(handle, symbol) : nullptr;
+  if (!p) return nullptr;
+  if (p == f->wrapper) {
+    // Found in the shim itself (RTLD_DEFAULT and friends): only real if libcuda is there.
+    if (!resolve_real(false)) return nullptr;
+    p = f->real.load(std::memory_order_acquire);
+    if (!p) return nullptr;
+  } else {
+    void* expected = nullptr;
+    g_hint.compare_exchange_strong(expected, p);
+  }
+  if (!caps_active()) return p;  // no cap: the driver's own pointers, cuGetProcAddress too
+  if (!resolve_real(false) || !f->real.load(std::memory_order_acquire)) return p;
+  return f->wrapper;
+}
+
+}  // namespace
+
+#ifndef GREY_CAP_NO_DLSYM
+// dlsym: names the shim replaces get the wrapper; everything else goes straight to the real
+// dlsym as a tail call, so that glibc still sees the caller's return address (RTLD_NEXT).
+// Defined under another C++ name (the symbol is still "dlsym"): <dlfcn.h> declares dlsym
+// noexcept, which clang cannot combine with musttail.
+extern "C" void* grey_dlsym(void* handle, const char* symbol) __asm__("dlsym");
+GREY_EXPORT
+#if !defined(__clang__)
+__attribute__((optimize("O2", "omit-frame-pointer", "optimize-sibling-calls")))
+#endif
+void* grey_dlsym(void* handle, const char* symbol) {
+  Fn* f = maybe_cu_name(symbol) ? find_by_name(symbol) : nullptr;
+  if (f) return dlsym_cu(handle, symbol, f);
+  dlsym_fn real = real_dlsym();
+  if (!real) return nullptr;
+#if defined(__clang__)
+  [[clang::musttail]] return real(handle, symbol);
+#else
+  return real(handle, symbol);
+#endif
+}
+#endif  // GREY_CAP_NO_DLSYM

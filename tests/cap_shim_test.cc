@@ -1,0 +1,586 @@
+// The VRAM cap shim (shim/): unit tests of its accounting (shim/cap_accounting.cc is compiled
+// into this test) and integration tests that run the programs of tests/shim/ under
+// LD_PRELOAD=libgrey_cap.so over the fake driver (tests/fakes/fake_cuda.c built as libcuda.so.1).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cap_accounting.h"
+#include "test_util.h"
+
+#ifndef GREY_CAP_SHIM
+#error "GREY_CAP_SHIM must name libgrey_cap.so"
+#endif
+#ifndef GREY_SHIM_TEST_DIR
+#error "GREY_SHIM_TEST_DIR must name the directory of the shim test programs"
+#endif
+
+namespace grey::cap {
+namespace {
+
+constexpr uint64_t MiB = 1ull << 20;
+
+// ---------------------------------------------------------------------------------------------
+// Cap spec parsing
+
+TEST(CapSpecTest, OneValueForEveryDevice) {
+  CapSpec s;
+  ASSERT_TRUE(parse_cap_spec("20000", &s));
+  EXPECT_TRUE(s.any);
+  EXPECT_EQ(s.bytes[0], 20000 * MiB);
+  EXPECT_EQ(s.bytes[1], 20000 * MiB);
+  EXPECT_EQ(s.bytes[kMaxDevices - 1], 20000 * MiB);
+}
+
+TEST(CapSpecTest, PerDevice) {
+  CapSpec s;
+  ASSERT_TRUE(parse_cap_spec("0=20000,1=30000", &s));
+  EXPECT_TRUE(s.any);
+  EXPECT_EQ(s.bytes[0], 20000 * MiB);
+  EXPECT_EQ(s.bytes[1], 30000 * MiB);
+  EXPECT_EQ(s.bytes[2], kNoCap);
+  ASSERT_TRUE(parse_cap_spec(" 3 = 100 , 63=7 ", &s));
+  EXPECT_EQ(s.bytes[0], kNoCap);
+  EXPECT_EQ(s.bytes[3], 100 * MiB);
+  EXPECT_EQ(s.bytes[63], 7 * MiB);
+}
+
+TEST(CapSpecTest, EmptyIsNoCap) {
+  CapSpec s;
+  ASSERT_TRUE(parse_cap_spec("", &s));
+  EXPECT_FALSE(s.any);
+  ASSERT_TRUE(parse_cap_spec("  \t", &s));
+  EXPECT_FALSE(s.any);
+  EXPECT_EQ(s.bytes[0], kNoCap);
+}
+
+TEST(CapSpecTest, InvalidTextMeansNoCap) {
+  for (const char* bad : {"abc",
+                          "-5",
+                          "+5",
+                          "0",
+                          "0=0",
+                          "20000MB",
+                          "1.5",
+                          "1=",
+                          "=5",
+                          "0=1,0=2",
+                          "64=100",
+                          "0=100,",
+                          ",",
+                          "0=100,,1=2",
+                          "20000,1=5",
+                          "0=100;1=200",
+                          "99999999999999999999",
+                          "17592186044416",
+                          "x=1",
+                          "0=1 2"}) {
+    CapSpec s;
+    s.bytes[0] = 1;
+    EXPECT_FALSE(parse_cap_spec(bad, &s)) << bad;
+    EXPECT_FALSE(s.any) << bad;
+    EXPECT_EQ(s.bytes[0], kNoCap) << bad;
+  }
+}
+
+TEST(CapSpecTest, LargestValue) {
+  CapSpec s;
+  ASSERT_TRUE(parse_cap_spec("17592186044415", &s));  // (2^64 - 1) >> 20
+  EXPECT_EQ(s.bytes[5], 17592186044415ull << 20);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reservations and tracking
+
+CapSpec caps(const char* text) {
+  CapSpec s;
+  EXPECT_TRUE(parse_cap_spec(text, &s)) << text;
+  return s;
+}
+
+TEST(CapAccountingTest, ReservesUpToTheCapExactly) {
+  CapAccounting a;
+  a.set_caps(caps("0=100"));
+  EXPECT_TRUE(a.any_cap());
+  EXPECT_TRUE(a.has_cap(0));
+  EXPECT_FALSE(a.has_cap(1));
+  EXPECT_EQ(a.cap(0), 100 * MiB);
+  auto r1 = a.reserve(0, 60 * MiB);
+  ASSERT_TRUE(r1);
+  uint64_t seen = 0;
+  auto r2 = a.reserve(0, 50 * MiB, &seen);
+  EXPECT_FALSE(r2);
+  EXPECT_EQ(seen, 60 * MiB);
+  auto r3 = a.reserve(0, 40 * MiB);
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(a.used(0), 100 * MiB);
+  EXPECT_FALSE(a.reserve(0, 1));
+  EXPECT_TRUE(a.reserve(0, 0));
+  r3.cancel();
+  EXPECT_EQ(a.used(0), 60 * MiB);
+}
+
+TEST(CapAccountingTest, ReservationGivesBackUnlessCommitted) {
+  CapAccounting a;
+  a.set_caps(caps("100"));
+  {
+    auto r = a.reserve(0, 30 * MiB);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(a.used(0), 30 * MiB);
+  }
+  EXPECT_EQ(a.used(0), 0u);
+  {
+    auto r = a.reserve(0, 30 * MiB);
+    a.track(AllocKind::ptr, 0x1000, r);
+  }
+  EXPECT_EQ(a.used(0), 30 * MiB);
+  EXPECT_EQ(a.tracked(), 1u);
+  CapAccounting::Entry e;
+  ASSERT_TRUE(a.take(AllocKind::ptr, 0x1000, &e));
+  EXPECT_EQ(e.dev, 0);
+  EXPECT_EQ(e.bytes, 30 * MiB);
+  EXPECT_EQ(a.used(0), 30 * MiB);  // until the driver agreed to the free
+  a.release(e.dev, e.bytes);
+  EXPECT_EQ(a.used(0), 0u);
+  EXPECT_FALSE(a.take(AllocKind::ptr, 0x1000, &e));
+  EXPECT_EQ(a.tracked(), 0u);
+}
+
+TEST(CapAccountingTest, KindsAreSeparateAndStaleEntriesAreGivenBack) {
+  CapAccounting a;
+  a.set_caps(caps("100"));
+  auto r1 = a.reserve(0, 10 * MiB);
+  a.track(AllocKind::ptr, 42, r1);
+  auto r2 = a.reserve(1, 20 * MiB);
+  a.track(AllocKind::handle, 42, r2);
+  EXPECT_EQ(a.tracked(), 2u);
+  // The same address again (its free was never seen): the old bytes go back.
+  auto r3 = a.reserve(0, 5 * MiB);
+  a.track(AllocKind::ptr, 42, r3);
+  EXPECT_EQ(a.used(0), 5 * MiB);
+  EXPECT_EQ(a.used(1), 20 * MiB);
+  CapAccounting::Entry e;
+  ASSERT_TRUE(a.take(AllocKind::handle, 42, &e));
+  EXPECT_EQ(e.dev, 1);
+  a.put_back(AllocKind::handle, 42, e);  // the driver refused the free
+  EXPECT_EQ(a.tracked(), 2u);
+}
+
+TEST(CapAccountingTest, ResizeGrowsWithinTheCapAndShrinks) {
+  CapAccounting a;
+  a.set_caps(caps("10"));
+  auto r = a.reserve(0, 6 * MiB);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r.resize(8 * MiB));
+  EXPECT_EQ(a.used(0), 8 * MiB);
+  uint64_t seen = 0;
+  EXPECT_FALSE(r.resize(11 * MiB, &seen));
+  EXPECT_EQ(seen, 8 * MiB);
+  EXPECT_EQ(a.used(0), 8 * MiB);
+  EXPECT_TRUE(r.resize(2 * MiB));
+  EXPECT_EQ(a.used(0), 2 * MiB);
+  r.cancel();
+  EXPECT_EQ(a.used(0), 0u);
+}
+
+TEST(CapAccountingTest, DevicesWithoutCapAreNotCounted) {
+  CapAccounting a;
+  a.set_caps(caps("0=10"));
+  auto r = a.reserve(1, 1ull << 40);
+  EXPECT_TRUE(r);
+  EXPECT_FALSE(r.counted());
+  a.track(AllocKind::ptr, 7, r);
+  EXPECT_EQ(a.used(1), 0u);
+  EXPECT_EQ(a.tracked(), 0u);
+  EXPECT_TRUE(a.reserve(-1, 5));
+  EXPECT_TRUE(a.reserve(kMaxDevices, 5));
+  CapAccounting none;
+  none.set_caps(CapSpec());
+  EXPECT_FALSE(none.any_cap());
+}
+
+TEST(CapAccountingTest, MemInfoAndTotal) {
+  CapAccounting a;
+  a.set_caps(caps("0=1000"));
+  auto r = a.reserve(0, 600 * MiB);
+  a.track(AllocKind::ptr, 1, r);
+  uint64_t f = 80000 * MiB, t = 81559 * MiB;
+  a.mem_info(0, &f, &t);
+  EXPECT_EQ(t, 1000 * MiB);
+  EXPECT_EQ(f, 400 * MiB);
+  f = 100 * MiB;  // the device itself is fuller than the cap's room
+  t = 81559 * MiB;
+  a.mem_info(0, &f, &t);
+  EXPECT_EQ(f, 100 * MiB);
+  f = 5 * MiB;
+  t = 500 * MiB;  // a device smaller than the cap
+  a.mem_info(0, &f, &t);
+  EXPECT_EQ(t, 500 * MiB);
+  f = 40000 * MiB;
+  t = 40960 * MiB;
+  a.mem_info(1, &f, &t);  // no cap on device 1
+  EXPECT_EQ(f, 40000 * MiB);
+  EXPECT_EQ(t, 40960 * MiB);
+  EXPECT_EQ(a.total_mem(0, 81559 * MiB), 1000 * MiB);
+  EXPECT_EQ(a.total_mem(0, 512 * MiB), 512 * MiB);
+  EXPECT_EQ(a.total_mem(1, 40960 * MiB), 40960 * MiB);
+}
+
+TEST(CapAccountingTest, ArraySizes) {
+  EXPECT_EQ(array_bytes(1024, 1024, 0, 0x20, 1), 4 * MiB);  // float
+  EXPECT_EQ(array_bytes(1024, 0, 0, 0x01, 4), 4096u);       // uchar4, 1D
+  EXPECT_EQ(array_bytes(100, 100, 10, 0x10, 2), 400000u);   // half2, 3D
+  EXPECT_EQ(array_bytes(64, 64, 0, 0x91, 4), 2048u);        // BC1: 8 bytes / 4x4 block
+  EXPECT_EQ(array_bytes(64, 64, 0, 0xb0, 1), 6144u);        // NV12: 1.5 bytes / pixel
+  EXPECT_EQ(array_bytes(1ull << 40, 1ull << 40, 0, 0x20, 4), UINT64_MAX);  // saturates
+  EXPECT_EQ(mipmapped_array_bytes(1024, 1024, 0, 0x20, 1, 3), 4 * MiB + MiB + MiB / 4);
+  EXPECT_EQ(mipmapped_array_bytes(4, 0, 0, 0x01, 1, 10), 4u + 2u + 1u);
+}
+
+TEST(CapAccountingTest, ConcurrentReservationsNeverPassTheCap) {
+  CapAccounting a;
+  a.set_caps(caps("64"));
+  std::atomic<uint64_t> granted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint64_t i = 0; i < 4000; ++i) {
+        auto r = a.reserve(0, 4096);
+        if (!r) continue;
+        uint64_t key = (static_cast<uint64_t>(t) << 32) | i;
+        a.track(AllocKind::ptr, key, r);
+        granted += 4096;
+        if (i % 3 == 0) {
+          CapAccounting::Entry e;
+          if (a.take(AllocKind::ptr, key, &e)) {
+            a.release(e.dev, e.bytes);
+            granted -= 4096;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(a.used(0), granted.load());
+  EXPECT_LE(a.used(0), 64 * MiB);
+  EXPECT_EQ(a.tracked() * 4096, a.used(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integration: the test programs under LD_PRELOAD
+
+const std::string kShim = GREY_CAP_SHIM;
+const std::string kDir = GREY_SHIM_TEST_DIR;
+
+struct Child {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out, err;
+  std::vector<std::string> lines;
+};
+
+// Runs argv with exactly env (plus LD_PRELOAD/LD_LIBRARY_PATH when preload), stdout and stderr
+// captured apart.
+Child run(const std::vector<std::string>& argv, std::vector<std::string> env, bool preload = true) {
+  test::TempDir tmp;
+  const std::string out = tmp / "out", err = tmp / "err";
+  env.push_back("PATH=/usr/bin:/bin");
+  env.push_back("LD_LIBRARY_PATH=" + kDir + "/lib");
+  if (preload) env.push_back("LD_PRELOAD=" + kShim);
+  std::vector<char*> av, ev;
+  for (const auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
+  av.push_back(nullptr);
+  for (const auto& e : env) ev.push_back(const_cast<char*>(e.c_str()));
+  ev.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o < 0 || e < 0) _exit(126);
+    dup2(o, 1);
+    dup2(e, 2);
+    execve(av[0], av.data(), ev.data());
+    _exit(127);
+  }
+  Child r;
+  int st = 0;
+  if (pid > 0 && waitpid(pid, &st, 0) == pid) {
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+  r.out = test::read_file(out);
+  r.err = test::read_file(err);
+  std::istringstream in(r.out);
+  for (std::string l; std::getline(in, l);) r.lines.push_back(l);
+  return r;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> v;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) v.push_back(w);
+  return v;
+}
+
+// Runs a shim_cmds.h program with the commands; prog is "shim_direct" or "shim_procaddr".
+Child cmds(const std::string& prog, const std::string& commands, std::vector<std::string> env,
+           bool preload = true) {
+  std::vector<std::string> argv{kDir + "/" + prog};
+  for (auto& w : split(commands)) argv.push_back(w);
+  return run(argv, std::move(env), preload);
+}
+
+std::string mib(uint64_t m) {
+  return std::to_string(m * MiB);
+}
+
+std::string dump(const Child& r) {
+  return "status " + std::to_string(r.status) + "\n" + r.out + r.err;
+}
+
+TEST(CapShimTest, AllocPastTheCapIsDeniedAndTheDriverNeverSeesIt) {
+  for (const char* prog : {"shim_direct", "shim_procaddr"}) {
+    Child r = cmds(prog,
+                   "alloc 600 used 0 alloc 500 used 0 info free 0 alloc 500 used 0 info total 0 "
+                   "total 1 probe",
+                   {"GREY_VRAM_CAP_MB=1000"});
+    ASSERT_EQ(r.status, 0) << prog << dump(r);
+    const size_t o = std::string(prog) == "shim_procaddr" ? 1 : 0;  // its "lib ..." line
+    const std::vector<std::string> want{
+        "alloc rc=0 slot=0",
+        "used bytes=" + mib(600),
+        "alloc rc=2 slot=-1",  // CUDA_ERROR_OUT_OF_MEMORY
+        "used bytes=" + mib(600),
+        "info rc=0 free=" + mib(400) + " total=" + mib(1000),
+        "free rc=0",
+        "alloc rc=0 slot=1",
+        "used bytes=" + mib(500),
+        "info rc=0 free=" + mib(500) + " total=" + mib(1000),
+        "total rc=0 bytes=" + mib(1000),
+        "total rc=0 bytes=" + mib(1000),  // one value caps every device
+        "probe ok=1",                     // dlsym(RTLD_NEXT) still relative to its caller
+    };
+    ASSERT_EQ(r.lines.size(), want.size() + o) << prog << dump(r);
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(r.lines[i + o], want[i]) << prog;
+    EXPECT_EQ(r.err, "") << prog;  // no GREY_CAP_LOG: the shim says nothing
+  }
+}
+
+TEST(CapShimTest, ProcAddressHandsOutWrappersOnlyForMemoryFunctions) {
+  for (const char* v : {"", "v1"}) {
+    Child r = cmds("shim_procaddr", std::string(v) + " alloc 900 alloc 200 asyncpt 200 info",
+                   {"GREY_VRAM_CAP_MB=1000"});
+    ASSERT_EQ(r.status, 0) << dump(r);
+    ASSERT_EQ(r.lines.size(), 5u) << dump(r);
+    EXPECT_EQ(r.lines[0],
+              "lib cuMemAlloc=libgrey_cap.so cuMemAllocAsyncPtsz=libgrey_cap.so "
+              "cuDeviceGetAttribute=libcuda.so.1 cuGetProcAddress=libgrey_cap.so")
+        << v;
+    EXPECT_EQ(r.lines[1], "alloc rc=0 slot=0");
+    EXPECT_EQ(r.lines[2], "alloc rc=2 slot=-1");
+    EXPECT_EQ(r.lines[3], "asyncpt rc=2 slot=-1");
+    EXPECT_EQ(r.lines[4], "info rc=0 free=" + mib(100) + " total=" + mib(1000));
+  }
+  // Without a cap the driver's own pointers are handed out: nothing to pay.
+  Child r = cmds("shim_procaddr", "alloc 50000", {});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  ASSERT_EQ(r.lines.size(), 2u) << dump(r);
+  EXPECT_EQ(r.lines[0],
+            "lib cuMemAlloc=libcuda.so.1 cuMemAllocAsyncPtsz=libcuda.so.1 "
+            "cuDeviceGetAttribute=libcuda.so.1 cuGetProcAddress=libcuda.so.1");
+  EXPECT_EQ(r.lines[1], "alloc rc=0 slot=0");
+}
+
+TEST(CapShimTest, PerDeviceCaps) {
+  Child r = cmds("shim_direct",
+                 "dev 1 alloc 1500 alloc 600 info total 0 total 1 dev 0 alloc 900 used 0 used 1",
+                 {"GREY_VRAM_CAP_MB=0=1000,1=2000"});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  const std::vector<std::string> want{
+      "dev rc=0",
+      "alloc rc=0 slot=0",
+      "alloc rc=2 slot=-1",
+      "info rc=0 free=" + mib(500) + " total=" + mib(2000),
+      "total rc=0 bytes=" + mib(1000),
+      "total rc=0 bytes=" + mib(2000),
+      "dev rc=0",
+      "alloc rc=0 slot=1",
+      "used bytes=" + mib(900),
+      "used bytes=" + mib(1500),
+  };
+  EXPECT_EQ(r.lines, want) << dump(r);
+
+  // A device left out of the list has no cap.
+  r = cmds("shim_direct", "dev 1 alloc 30000 info total 1 total 0", {"GREY_VRAM_CAP_MB=0=1000"});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  const std::vector<std::string> want2{
+      "dev rc=0",
+      "alloc rc=0 slot=0",
+      "info rc=0 free=" + mib(40960 - 30000) + " total=" + mib(40960),
+      "total rc=0 bytes=" + mib(40960),
+      "total rc=0 bytes=" + mib(1000),
+  };
+  EXPECT_EQ(r.lines, want2) << dump(r);
+}
+
+TEST(CapShimTest, NoCapChangesNothing) {
+  const std::string c = "alloc 50000 used 0 info total 0 total 1";
+  const std::vector<std::string> want{
+      "alloc rc=0 slot=0",
+      "used bytes=" + mib(50000),
+      "info rc=0 free=" + mib(81559 - 50000) + " total=" + mib(81559),
+      "total rc=0 bytes=" + mib(81559),
+      "total rc=0 bytes=" + mib(40960),
+  };
+  Child with = cmds("shim_direct", c, {});
+  Child without = cmds("shim_direct", c, {}, false);
+  EXPECT_EQ(with.status, 0) << dump(with);
+  EXPECT_EQ(with.lines, want) << dump(with);
+  EXPECT_EQ(without.lines, want) << dump(without);
+  EXPECT_EQ(with.err, "");
+}
+
+TEST(CapShimTest, InvalidCapIsNoCapAndOneLogLine) {
+  test::TempDir tmp;
+  const std::string log = tmp / "cap.log";
+  Child r = cmds("shim_direct", "alloc 50000 alloc 1000 info",
+                 {"GREY_VRAM_CAP_MB=20000MB", "GREY_CAP_LOG=" + log});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  ASSERT_EQ(r.lines.size(), 3u) << dump(r);
+  EXPECT_EQ(r.lines[0], "alloc rc=0 slot=0");
+  EXPECT_EQ(r.lines[1], "alloc rc=0 slot=1");
+  EXPECT_EQ(r.lines[2], "info rc=0 free=" + mib(81559 - 51000) + " total=" + mib(81559));
+  const std::string text = test::read_file(log);
+  EXPECT_NE(text.find("invalid GREY_VRAM_CAP_MB \"20000MB\": no cap\n"), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(CapShimTest, LogGetsTheDenyLine) {
+  test::TempDir tmp;
+  const std::string log = tmp / "cap.log";
+  Child r =
+      cmds("shim_direct", "alloc 600 alloc 500", {"GREY_VRAM_CAP_MB=1000", "GREY_CAP_LOG=" + log});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  EXPECT_EQ(r.err, "");
+  std::istringstream in(test::read_file(log));
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 2u);
+  // "<UTC timestamp> pid <pid> <event>"
+  auto w0 = split(lines[0]), w1 = split(lines[1]);
+  ASSERT_GE(w1.size(), 4u);
+  EXPECT_EQ(w1[0].size(), 24u) << w1[0];  // 2026-01-02T03:04:05.678Z
+  EXPECT_EQ(w1[0].back(), 'Z');
+  EXPECT_EQ(w1[1], "pid");
+  EXPECT_GT(std::stoi(w1[2]), 0);
+  EXPECT_NE(lines[0].find(" cap GREY_VRAM_CAP_MB=\"1000\""), std::string::npos) << lines[0];
+  const std::string tail =
+      "deny cuMemAlloc_v2 dev 0 bytes " + mib(500) + " used " + mib(600) + " cap " + mib(1000);
+  EXPECT_EQ(lines[1].substr(lines[1].size() - tail.size()), tail) << lines[1];
+}
+
+TEST(CapShimTest, OtherAllocationKinds) {
+  Child r = cmds("shim_direct",
+                 "managed 400 async 300 pool 200 asyncpt 200 used 0 free 1 asyncpt 200 "
+                 "create 0 300 create 1 900 hostcreate 5000 used 0 used 1 free 4 used 1 "
+                 "create 0 100 array 1024 1024 array3d 1024 1024 100 mipmap 1024 1024 3 used 0 "
+                 "dev 1 array3d 1024 1024 100 mipmap 1024 1024 3 used 1 free 10 used 1 info",
+                 {"GREY_VRAM_CAP_MB=1000"});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  const std::vector<std::string> want{
+      "managed rc=0 slot=0",  // device 0: 400
+      "async rc=0 slot=1",    // 700
+      "pool rc=0 slot=2",     // 900
+      "asyncpt rc=2 slot=-1",
+      "used bytes=" + mib(900),
+      "free rc=0",               // cuMemFreeAsync of the 300: 600
+      "asyncpt rc=0 slot=3",     // 800
+      "create rc=2 slot=-1",     // 800 + 300 > 1000
+      "create rc=0 slot=4",      // cuMemCreate counts against prop->location.id: device 1
+      "hostcreate rc=0 slot=5",  // host memory is not counted
+      "used bytes=" + mib(800),
+      "used bytes=" + mib(900),
+      "free rc=0",  // cuMemRelease
+      "used bytes=0",
+      "create rc=0 slot=6",    // device 0: 900
+      "array rc=0 slot=7",     // 4 MiB: 904
+      "array3d rc=2 slot=-1",  // 400 MiB
+      "mipmap rc=0 slot=8",    // 4 + 1 + 0.25 MiB
+      "used bytes=" + std::to_string(909 * MiB + MiB / 4),
+      "dev rc=0",
+      "array3d rc=0 slot=9",  // device 1: 400 MiB
+      "mipmap rc=0 slot=10",
+      "used bytes=" + std::to_string(405 * MiB + MiB / 4),
+      "free rc=0",  // cuMipmappedArrayDestroy
+      "used bytes=" + mib(400),
+      "info rc=0 free=" + mib(600) + " total=" + mib(1000),
+  };
+  EXPECT_EQ(r.lines, want) << dump(r);
+}
+
+TEST(CapShimTest, PitchIsCountedAtTheRealPitch) {
+  // 1000 x 1000 fits 1 MiB by the request but the fake pads rows to 1024 bytes: 1024000 fits.
+  Child r = cmds("shim_direct", "pitch 1000 1000 used 0", {"GREY_VRAM_CAP_MB=1"});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  EXPECT_EQ(r.lines, (std::vector<std::string>{"pitch rc=0 slot=0", "pitch bytes=1024",
+                                               "used bytes=1024000"}))
+      << dump(r);
+  // 1040 x 1000 = 1040000 fits the request, the real 1536-byte pitch does not: freed again.
+  r = cmds("shim_direct", "pitch 1040 1000 used 0 info", {"GREY_VRAM_CAP_MB=1"});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  EXPECT_EQ(r.lines,
+            (std::vector<std::string>{"pitch rc=2 slot=-1", "pitch bytes=1536", "used bytes=0",
+                                      "info rc=0 free=" + mib(1) + " total=" + mib(1)}))
+      << dump(r);
+}
+
+TEST(CapShimTest, DriverFailureGivesTheReservationBack) {
+  Child r =
+      cmds("shim_direct", "alloc 600 info", {"GREY_VRAM_CAP_MB=1000", "FAKE_CUDA_FAIL_ALLOC=1"});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  EXPECT_EQ(r.lines,
+            (std::vector<std::string>{"alloc rc=999 slot=-1",
+                                      "info rc=0 free=" + mib(1000) + " total=" + mib(1000)}))
+      << dump(r);
+}
+
+TEST(CapShimTest, ThreadsNeverPassTheCap) {
+  Child r = run({kDir + "/shim_threads", "16", "2000"}, {"GREY_VRAM_CAP_MB=1000"});
+  EXPECT_EQ(r.status, 0) << dump(r);
+  ASSERT_EQ(r.lines.size(), 1u) << dump(r);
+  std::map<std::string, std::string> kv;
+  for (const auto& w : split(r.lines[0])) {
+    auto eq = w.find('=');
+    if (eq != std::string::npos) kv[w.substr(0, eq)] = w.substr(eq + 1);
+  }
+  EXPECT_LE(std::stoull(kv["peak"]), 1000 * MiB);
+  EXPECT_GT(std::stoull(kv["denied"]), 0u);
+  EXPECT_EQ(kv["used_after"], "0");
+  EXPECT_EQ(kv["free_after"], mib(1000));
+}
+
+TEST(CapShimTest, NonCudaProgramsAreUnaffected) {
+  Child t = run({"/bin/true"}, {"GREY_VRAM_CAP_MB=1000"});
+  EXPECT_EQ(t.status, 0);
+  EXPECT_EQ(t.out + t.err, "");
+  // Nothing loads libcuda at start, and the shim is there.
+  Child maps = run({"/bin/cat", "/proc/self/maps"}, {"GREY_VRAM_CAP_MB=1000"});
+  EXPECT_EQ(maps.status, 0);
+  EXPECT_NE(maps.out.find("libgrey_cap.so"), std::string::npos);
+  EXPECT_EQ(maps.out.find("libcuda"), std::string::npos);
+  Child sh = run({"/bin/sh", "-c", "echo hi; exit 3"}, {"GREY_VRAM_CAP_MB=bad"});
+  EXPECT_EQ(sh.status, 3);
+  EXPECT_EQ(sh.out, "hi\n");
+  EXPECT_EQ(sh.err, "");
+}
+
+}  // namespace
+}  // namespace grey::cap
