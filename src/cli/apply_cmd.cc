@@ -13,6 +13,7 @@
 #include "enforce/actions.h"
 #include "enforce/applier.h"
 #include "enforce/artifacts.h"
+#include "enforce/cap_mechanisms.h"
 #include "enforce/device_control.h"
 #include "enforce/journal.h"
 #include "plan/plan_io.h"
@@ -218,10 +219,17 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
       result.artifacts.push_back(env_path);
     }
   }
+  RootedFs mech_fs(g.sysfs_root, g.procfs_root);
+  const CapMechanisms mech = detect_cap_mechanisms(mech_fs, self_exe_path(), false);
   for (const auto& gp : plan->gpus) {
     std::string cap_tier = gp.enforcement.count("per_process_vram_cap_mb")
                                ? gp.enforcement.at("per_process_vram_cap_mb")
                                : "advisory env";
+    const GpuSpec* sp = spec_of(specs, gp);
+    if (gp.per_process_vram_cap_mb && *gp.per_process_vram_cap_mb > 0 && sp &&
+        sp->f.vendor == std::optional<std::string>("nvidia") && !mech.cuda_cap_tier().empty())
+      cap_tier = mech.cuda_cap_tier() + " for programs started with `grey-gpu-opt run " +
+                 "--enforce-cap` (" + mech.cuda_cap_how() + "), advisory env for others";
     lines.push_back("GPU " + std::to_string(gp.index) + ": per-process VRAM cap " +
                     (gp.per_process_vram_cap_mb
                          ? std::to_string(*gp.per_process_vram_cap_mb) + " MiB"
@@ -419,6 +427,40 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
     env["CUDA_VISIBLE_DEVICES"] = chosen->uuid ? *chosen->uuid : std::to_string(chosen->index);
     if (!chosen->uuid) env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";
     env["GREY_GPU_INDEX"] = std::to_string(chosen->index);
+  }
+  if (o.enforce_cap) {
+    if (!chosen) {
+      err << "error: --enforce-cap: the applied plan has no GPU, so there is no cap to enforce\n";
+      return 1;
+    }
+    const GpuSpec* sp = spec_of(specs, *chosen);
+    std::string vendor = sp && sp->f.vendor ? *sp->f.vendor : "unknown";
+    if (vendor != "nvidia" && vendor != "unknown") {
+      err << "error: --enforce-cap: GPU " << chosen->index << " is " << vendor
+          << "; libgrey_cap.so caps CUDA programs (NVIDIA) only\n";
+      return 2;
+    }
+    if (!chosen->per_process_vram_cap_mb || *chosen->per_process_vram_cap_mb <= 0) {
+      err << "error: --enforce-cap: the applied plan has no per-process VRAM cap for GPU "
+          << chosen->index << " (its VRAM is unknown); set per_process_vram_cap_mb in the config\n";
+      return 1;
+    }
+    RootedFs fs(g.sysfs_root, g.procfs_root);
+    CapMechanisms mech = detect_cap_mechanisms(fs, self_exe_path());
+    if (!mech.shim()) {
+      err << "error: --enforce-cap: libgrey_cap.so not found (looked at";
+      for (const auto& p : mech.shim_searched) err << " " << p;
+      err << "); install it next to grey-gpu-opt or in ../lib, or set GREY_CAP_SHIM\n";
+      return 1;
+    }
+    const std::string cap = std::to_string(*chosen->per_process_vram_cap_mb);
+    // The child sees only the chosen GPU (CUDA_VISIBLE_DEVICES), as its device 0: one value.
+    env["GREY_VRAM_CAP_MB"] = cap;
+    const char* pre = std::getenv("LD_PRELOAD");
+    env["LD_PRELOAD"] = mech.shim_path + (pre && *pre ? std::string(":") + pre : "");
+    if (mech.mps) env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = "0=" + cap + "M";
+    err << "run: per-process VRAM cap " << cap << " MiB on GPU " << chosen->index
+        << " enforced by: " << mech.summary() << "\n";
   }
   int rc = (exec_fn ? exec_fn : exec_replace)(o.command, env);
   if (rc == 127)

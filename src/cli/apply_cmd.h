@@ -31,6 +31,9 @@ int run_env_command(const GlobalOptions& g, const std::string& shell, std::ostre
 
 struct RunCliOptions {
   std::string gpu = "auto";  // "auto" or an index
+  // Run the command under libgrey_cap.so with the applied plan's per-process VRAM cap (and,
+  // when an MPS control daemon runs, CUDA_MPS_PINNED_DEVICE_MEM_LIMIT too).
+  bool enforce_cap = false;
   std::vector<std::string> command;
 };
 // Builds the child's environment and argv; exec_fn replaces the process (execvp by default;

@@ -7,8 +7,10 @@
 #include <sstream>
 
 #include "detect/spec_store.h"
+#include "enforce/cap_mechanisms.h"
 #include "plan/config.h"
 #include "plan/plan_io.h"
+#include "util/host_fs.h"
 #include "util/state_dir.h"
 
 namespace grey {
@@ -184,6 +186,12 @@ int run_plan_command(const GlobalOptions& g, const PlanCliOptions& o, std::ostre
   in.overrides = overrides;
   in.telemetry = o.telemetry;
   in.generated_at = now_utc();
+  {
+    RootedFs fs(g.sysfs_root, g.procfs_root);
+    CapMechanisms mech = detect_cap_mechanisms(fs, self_exe_path(), false);
+    in.cuda_cap_tier = mech.cuda_cap_tier();
+    in.cuda_cap_how = mech.cuda_cap_how();
+  }
   PlanOutcome res = build_plan(in);
   if (!res.ok) {
     for (const auto& e : res.errors) err << "error: " << e << "\n";

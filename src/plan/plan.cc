@@ -710,8 +710,18 @@ PlanOutcome build_plan(const PlanInput& in) {
   }
   plan.confidence_overall = round2(overall);
 
-  for (const auto& c : ctx)
+  for (const auto& c : ctx) {
     plan.gpus.push_back(plan_gpu(c, in.mode, in.specs.size(), in.telemetry));
+    GpuPlan& p = plan.gpus.back();
+    if (!in.cuda_cap_tier.empty() && c.vendor == "nvidia" && p.per_process_vram_cap_mb &&
+        *p.per_process_vram_cap_mb > 0) {
+      p.enforcement["per_process_vram_cap_mb"] = in.cuda_cap_tier;
+      p.rationale["per_process_vram_cap_mb"] +=
+          " Enforced (" + in.cuda_cap_tier + ") for programs started with `grey-gpu-opt run " +
+          "--enforce-cap`" + (in.cuda_cap_how.empty() ? "" : " (" + in.cuda_cap_how + ")") +
+          "; other programs only see it as GREY_VRAM_CAP_MB (advisory).";
+    }
+  }
 
   // Overrides: global, then per GPU by index, then by uuid (the more specific wins).
   const auto& ov = in.overrides;

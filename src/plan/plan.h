@@ -120,6 +120,12 @@ struct PlanInput {
   PlanOverrides overrides;
   std::optional<TelemetryWindow> telemetry;
   std::string generated_at;  // supplied by the caller (the planner reads no clock)
+  // The strongest mechanism found on this machine that backs the VRAM cap of CUDA programs
+  // started with `grey-gpu-opt run --enforce-cap` ("shim" or "mps"; empty: none, the cap stays
+  // "advisory env"), and a sentence saying where it was found. The caller looks (see
+  // enforce/cap_mechanisms.h); the planner only reports it, for NVIDIA GPUs with a cap.
+  std::string cuda_cap_tier;
+  std::string cuda_cap_how;
 };
 
 struct PlanOutcome {
