@@ -3,7 +3,8 @@
 # scripts/gpu-bundle.sh built out/gpu-bundle here (the GPU machine needs no build tools):
 #   OUT=/some/dir scripts/gpu-check.sh
 # It runs detect --json / --explain, capture, replays the capture, and compares every field
-# detect shares with `nvidia-smi -q -x`. Everything goes to $OUT (default ./gpu-check-out).
+# detect shares with `nvidia-smi -q -x`, then the VRAM cap shim on the real driver (and PyTorch
+# when installed). Everything goes to $OUT (default ./gpu-check-out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${BUNDLE:-out/gpu-bundle}
@@ -63,4 +64,35 @@ if command -v python3 >/dev/null; then
     tee -a "$OUT/summary.txt"
 else
   echo "python3 missing: comparison skipped" | tee -a "$OUT/summary.txt"
+fi
+
+log "VRAM cap shim (libgrey_cap.so) on the real driver: a 20 GiB cap through run --enforce-cap"
+# The cap comes from the applied plan: a config override, a plan, an apply (env file and applied
+# plan only: no device setting without --destructive).
+printf 'per_process_vram_cap_mb: 20480\n' >"$OUT/state/config.yaml"
+chmod 600 "$OUT/state/config.yaml"
+"$G" plan --json >"$OUT/plan-cap.json" 2>>"$OUT/summary.txt"
+grep -o '"per_process_vram_cap_mb": "[a-z ]*"' "$OUT/plan-cap.json" | head -n 1 | tee -a "$OUT/summary.txt"
+"$G" apply --no-dry-run 2>&1 | grep -E "enforced by" | tee -a "$OUT/summary.txt"
+P="$PWD/$B/shim_procaddr"
+if [[ -x "$P" ]]; then
+  log "driver API via cuGetProcAddress (as the CUDA runtime does), capped then plain"
+  timeout 60 "$G" run --gpu 0 --enforce-cap -- "$P" dev 0 info total 0 alloc 19000 alloc 2000 \
+    free 0 alloc 2000 info bench 10000 2>&1 | tee -a "$OUT/summary.txt"
+  timeout 60 "$G" run --gpu 0 -- "$P" dev 0 info alloc 19000 alloc 2000 bench 10000 2>&1 |
+    tee -a "$OUT/summary.txt"
+fi
+if python3 -c 'import torch' 2>/dev/null; then
+  log "PyTorch under the shim (20 GiB cap) and plainly"
+  for mode in cap plain; do
+    flag=(); [[ $mode == cap ]] && flag=(--enforce-cap)
+    echo "-- $mode" | tee -a "$OUT/summary.txt"
+    timeout 120 "$G" run --gpu 0 "${flag[@]}" -- python3 "$B/gpu_cap_torch.py" main 2>&1 |
+      tee -a "$OUT/summary.txt"
+    PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 120 "$G" run --gpu 0 "${flag[@]}" -- \
+      python3 "$B/gpu_cap_torch.py" alloc 2>&1 | tee -a "$OUT/summary.txt"
+  done
+else
+  echo "PyTorch is not installed on this machine: the PyTorch checks were skipped" |
+    tee -a "$OUT/summary.txt"
 fi

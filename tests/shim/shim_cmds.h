@@ -10,7 +10,9 @@
  *   array W H | array3d W H Z | mipmap W H L     float, 1 channel
  *   free S             frees slot S with the matching function
  *   info | total D | used D | probe               cuMemGetInfo_v2 / cuDeviceTotalMem_v2 /
- *                      fake_cuda_used_bytes / fake_cuda_rtld_next_probe
+ *                      fake_cuda_used_bytes / fake_cuda_rtld_next_probe (only with the
+ *                      fake driver; "unavailable" with a real one)
+ *   bench N            N cuMemAlloc_v2 + cuMemFree_v2 pairs of 1..64 MiB, ns per pair
  * Exit status: 0, or 1 when a command is malformed or a driver call that must work fails. */
 #ifndef GREY_SHIM_CMDS_H
 #define GREY_SHIM_CMDS_H
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cuda_min.h"
 
@@ -182,9 +185,33 @@ static int shim_run(const shim_api* api, int argc, char** argv, int first) {
       rc = api->device_total_mem(&b, atoi(argv[++i]));
       printf("total rc=%d bytes=%zu\n", rc, b);
     } else if (!strcmp(c, "used") && shim_need(i, 1, argc)) {
-      printf("used bytes=%llu\n", api->used_bytes(atoi(argv[++i])));
+      int d = atoi(argv[++i]);
+      if (api->used_bytes)
+        printf("used bytes=%llu\n", api->used_bytes(d));
+      else
+        printf("used unavailable (not the fake driver)\n");
     } else if (!strcmp(c, "probe")) {
-      printf("probe ok=%d\n", api->rtld_next_probe());
+      if (api->rtld_next_probe)
+        printf("probe ok=%d\n", api->rtld_next_probe());
+      else
+        printf("probe unavailable (not the fake driver)\n");
+    } else if (!strcmp(c, "bench") && shim_need(i, 1, argc)) {
+      /* N allocate+free pairs of 1..64 MiB (cycling), timed: the cost of one pair in ns. */
+      long n = atol(argv[++i]);
+      struct timespec t0, t1;
+      long failed = 0;
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      for (long k = 0; k < n; ++k) {
+        CUdeviceptr q = 0;
+        if (api->mem_alloc(&q, ((size_t)(k % 64) + 1) << 20) != CUDA_SUCCESS) {
+          ++failed;
+          continue;
+        }
+        api->mem_free(q);
+      }
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+      printf("bench pairs=%ld failed=%ld ns_per_pair=%.1f\n", n, failed, n > 0 ? ns / n : 0.0);
     } else {
       printf("bad command %s\n", c);
       return 1;
