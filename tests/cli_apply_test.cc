@@ -43,15 +43,7 @@ struct Cli {
     env["GREY_NVML_LIBRARY"] = std::string(GREY_FAKE_LIB_DIR) + "/fake_nvml.so";
     env["FAKE_NVML_RECORD"] = tmp / "nvml-record.txt";
   }
-  CommandResult run(const std::vector<std::string>& args) {
-    std::vector<std::string> argv{GREY_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    RunOptions o;
-    o.timeout = std::chrono::seconds(60);
-    o.extra_env = env;
-    PosixRunner r;
-    return r.run(argv, o);
-  }
+  CommandResult run(const std::vector<std::string>& args) { return test::run_grey(args, env); }
   void detect_and_plan(const std::string& mode) {
     ASSERT_EQ(run({"detect", "--timeout", "3"}).exit_code, 0);
     auto p = run({"plan", "--mode", mode});

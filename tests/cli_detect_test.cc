@@ -50,13 +50,7 @@ struct Cli {
     write_file(bin_dir + "/" + name, "#!/bin/sh\n" + body + "\n", 0755);
   }
   CommandResult run(const std::vector<std::string>& args, std::chrono::milliseconds limit = 60s) {
-    std::vector<std::string> argv{GREY_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    RunOptions o;
-    o.timeout = limit;
-    o.extra_env = env;
-    PosixRunner r;
-    return r.run(argv, o);
+    return test::run_grey(args, env, limit);
   }
   nlohmann::json json(const std::vector<std::string>& args) {
     auto r = run(args);

@@ -48,3 +48,19 @@ TempDir::~TempDir() {
 }
 
 }  // namespace grey::test
+
+#ifdef GREY_BINARY
+namespace grey::test {
+CommandResult run_grey(const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& env,
+                       std::chrono::milliseconds limit) {
+  std::vector<std::string> argv{GREY_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions o;
+  o.timeout = limit;
+  o.extra_env = env;
+  PosixRunner r;
+  return r.run(argv, o);
+}
+}  // namespace grey::test
+#endif

@@ -1,9 +1,20 @@
 // Helpers shared by the tests: fixture paths, temporary directories, file I/O.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <string>
+#include <vector>
+
+#include "util/runner.h"
 
 namespace grey::test {
+
+// Runs the built grey-gpu-opt (GREY_BINARY) with `args`, `env` added to this process's
+// environment, killed after `limit`.
+CommandResult run_grey(const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& env,
+                       std::chrono::milliseconds limit = std::chrono::seconds(60));
 
 // Absolute path of a fixture copied into tests/fixtures ("nvidia-smi-xml/x.xml").
 std::string fixture_path(const std::string& rel);
