@@ -15,17 +15,9 @@ namespace {
 constexpr const char* kNvmlSoname = "libnvidia-ml.so.1";
 constexpr const char* kNvmlEnvOverride = "GREY_NVML_LIBRARY";
 
-// The NVML set-calls (not in vendor/nvml_api.h, which declares the probe's reads only).
-// https://docs.nvidia.com/deploy/nvml-api/group__nvmlDeviceCommands.html
-//   nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t, unsigned int limit /* mW */)
-//   nvmlReturn_t nvmlDeviceSetPersistenceMode(nvmlDevice_t, nvmlEnableState_t mode)
-// https://docs.nvidia.com/deploy/nvml-api/group__nvmlDeviceQueries.html
-//   nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char* pciBusId, nvmlDevice_t*)
-extern "C" {
-using nvmlDeviceSetUint_fn = nvml::nvmlReturn_t (*)(nvml::nvmlDevice_t, unsigned int);
-using nvmlDeviceSetPersistenceMode_fn = nvml::nvmlReturn_t (*)(nvml::nvmlDevice_t, int);
-using nvmlDeviceGetHandleByPciBusId_fn = nvml::nvmlReturn_t (*)(const char*, nvml::nvmlDevice_t*);
-}
+using nvml::nvmlDeviceGetHandleByPciBusId_fn;
+using nvml::nvmlDeviceSetPersistenceMode_fn;
+using nvml::nvmlDeviceSetUint_fn;
 
 std::optional<double> parse_watts(const std::string& v) {
   auto d = parse_double(trim(v));
@@ -113,14 +105,7 @@ struct NvmlControl::Impl {
   // "nvmlDeviceSetPowerManagementLimit failed: NVML_ERROR_NO_PERMISSION (4): Insufficient
   // Permissions".
   std::string failure(const std::string& call, nvml::nvmlReturn_t r) const {
-    const char* n = nvml::return_name(r);
-    std::string s =
-        call + " failed: " + (n ? n : "unknown NVML error") + " (" + std::to_string(r) + ")";
-    if (error_string) {
-      const char* text = error_string(r);
-      if (text && *text && (!n || std::strcmp(text, n) != 0)) s += std::string(": ") + text;
-    }
-    return s;
+    return nvml::describe_failure(call, r, error_string);
   }
 
   // The handle of the device at `bus` (normalized), or why not.

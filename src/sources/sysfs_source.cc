@@ -208,22 +208,12 @@ std::optional<std::string> software_reason(std::optional<std::string_view> drive
   return std::nullopt;
 }
 
-}  // namespace sysfs
-
-namespace {
-
-constexpr size_t kReadCap = 64 * 1024;
-const char* const kDrm = "/sys/class/drm";
-const char* const kKfdNodes = "/sys/class/kfd/kfd/topology/nodes";
-const char* const kPciDevices = "/sys/bus/pci/devices";
-
 std::string basename_of(std::string_view p) {
   while (!p.empty() && p.back() == '/') p.remove_suffix(1);
   size_t slash = p.rfind('/');
   return std::string(slash == std::string_view::npos ? p : p.substr(slash + 1));
 }
 
-// "card12" -> 12; nullopt for "card0-DP-1", "renderD128", "version".
 std::optional<int> card_number(std::string_view name) {
   if (!starts_with(name, "card") || name.size() == 4 || name.size() > 12) return std::nullopt;
   for (char c : name.substr(4))
@@ -233,7 +223,6 @@ std::optional<int> card_number(std::string_view name) {
   return static_cast<int>(*v);
 }
 
-// Trailing number of a name like "hwmon4"/"temp12_input" prefix; -1 when none.
 int number_after(std::string_view s, std::string_view prefix) {
   if (!starts_with(s, prefix)) return -1;
   s.remove_prefix(prefix.size());
@@ -242,6 +231,60 @@ int number_after(std::string_view s, std::string_view prefix) {
   if (n == 0 || n > 6) return -1;
   return static_cast<int>(*parse_int(s.substr(0, n)));
 }
+
+std::optional<HwmonChoice> choose_hwmon(HostFs& fs, const std::string& dev_dir,
+                                        const std::optional<std::string>& driver) {
+  const std::string root = dev_dir + "/hwmon";
+  std::vector<std::pair<int, std::string>> dirs;
+  for (const std::string& e : fs.list(root)) {
+    int n = number_after(e, "hwmon");
+    if (n >= 0) dirs.emplace_back(n, root + "/" + e);
+  }
+  if (dirs.empty()) return std::nullopt;
+  std::sort(dirs.begin(), dirs.end());
+  auto name_of = [&](const std::string& dir) {
+    auto t = fs.read(dir + "/name", 4096);
+    return t ? clean_value(*t) : std::string();
+  };
+  HwmonChoice c;
+  c.count = dirs.size();
+  c.dir = dirs.front().second;
+  c.name = name_of(c.dir);
+  if (driver && c.name != *driver) {
+    for (size_t i = 1; i < dirs.size(); ++i) {
+      std::string n = name_of(dirs[i].second);
+      if (n == *driver) {
+        c.dir = dirs[i].second;
+        c.name = n;
+        break;
+      }
+    }
+  }
+  return c;
+}
+
+std::vector<int> hwmon_temp_inputs(HostFs& fs, const std::string& hwmon_dir) {
+  std::vector<int> idx;
+  for (const std::string& e : fs.list(hwmon_dir)) {
+    int n = number_after(e, "temp");
+    if (n >= 0 && e == "temp" + std::to_string(n) + "_input") idx.push_back(n);
+  }
+  std::sort(idx.begin(), idx.end());
+  return idx;
+}
+
+}  // namespace sysfs
+
+namespace {
+
+constexpr size_t kReadCap = 64 * 1024;
+const char* const kDrm = "/sys/class/drm";
+const char* const kKfdNodes = "/sys/class/kfd/kfd/topology/nodes";
+const char* const kPciDevices = "/sys/bus/pci/devices";
+
+using sysfs::basename_of;
+using sysfs::card_number;
+using sysfs::number_after;
 
 std::string fmt_num(double v) {
   char buf[64];
@@ -338,35 +381,16 @@ struct TempSensor {
 
 void read_hwmon(Reader& r, const std::string& dev_dir, const std::optional<std::string>& driver,
                 GpuFields& f, std::vector<std::string>& notes) {
-  std::string hw_root = dev_dir + "/hwmon";
-  std::vector<std::pair<int, std::string>> dirs;
-  for (const std::string& e : r.fs().list(hw_root)) {
-    int n = number_after(e, "hwmon");
-    if (n >= 0) dirs.emplace_back(n, e);
-  }
-  if (dirs.empty()) return;
-  std::sort(dirs.begin(), dirs.end());
-  std::string hw = hw_root + "/" + dirs.front().second;
-  std::string hw_name;
-  for (const auto& d : dirs) {
-    std::string p = hw_root + "/" + d.second;
-    std::string name = r.text(p + "/name").value_or("");
-    if (driver && name == *driver) {
-      hw = p;
-      hw_name = name;
-      break;
-    }
-    if (p == hw) hw_name = name;
-  }
-  if (dirs.size() > 1)
-    notes.push_back("device has " + std::to_string(dirs.size()) + " hwmon directories; read " +
+  auto choice = sysfs::choose_hwmon(r.fs(), dev_dir, driver);
+  if (!choice) return;
+  const std::string hw = choice->dir, hw_name = choice->name;
+  if (choice->count > 1)
+    notes.push_back("device has " + std::to_string(choice->count) + " hwmon directories; read " +
                     basename_of(hw) + (hw_name.empty() ? "" : " (" + hw_name + ")"));
 
   // Temperatures.
   std::vector<TempSensor> temps;
-  for (const std::string& e : r.fs().list(hw)) {
-    int n = number_after(e, "temp");
-    if (n < 0 || e != "temp" + std::to_string(n) + "_input") continue;
+  for (int n : sysfs::hwmon_temp_inputs(r.fs(), hw)) {
     TempSensor t;
     t.index = n;
     std::string base = hw + "/temp" + std::to_string(n);

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "detect/source.h"
 #include "util/host_fs.h"
@@ -60,6 +61,27 @@ std::optional<int> max_dpm_clock_mhz(std::string_view text);
 std::optional<std::string> software_reason(std::optional<std::string_view> driver,
                                            std::optional<uint32_t> vendor,
                                            std::optional<uint32_t> device);
+
+// ---- Pieces shared with the telemetry layer (src/telemetry/sysfs_telemetry.cc) ----
+
+// Last path component ("/sys/class/drm/card0/" -> "card0").
+std::string basename_of(std::string_view path);
+// "card12" -> 12; nullopt for "card0-DP-1", "renderD128", "version".
+std::optional<int> card_number(std::string_view name);
+// Number after `prefix` at the start of `s` ("temp12_input", "temp" -> 12); -1 when none.
+int number_after(std::string_view s, std::string_view prefix);
+
+struct HwmonChoice {
+  std::string dir;   // absolute: <dev_dir>/hwmon/hwmonN
+  std::string name;  // its `name` file ("amdgpu"), "" if unreadable
+  size_t count = 0;  // how many hwmon directories the device has
+};
+// The hwmon directory of a device: the one whose `name` is the driver's, else the lowest
+// numbered. nullopt when the device has none.
+std::optional<HwmonChoice> choose_hwmon(HostFs& fs, const std::string& dev_dir,
+                                        const std::optional<std::string>& driver);
+// The N of every temp<N>_input in a hwmon directory, ascending.
+std::vector<int> hwmon_temp_inputs(HostFs& fs, const std::string& hwmon_dir);
 
 }  // namespace sysfs
 }  // namespace grey

@@ -83,27 +83,12 @@ struct NvmlBackend::State {
   nvmlSystemGetProcessName_fn process_name = nullptr;
 
   std::string failure(const std::string& call, nvmlReturn_t r) const {
-    const char* n = return_name(r);
-    std::string s =
-        call + " failed: " + (n ? n : "unknown NVML error") + " (" + std::to_string(r) + ")";
-    if (error_string) {
-      const char* text = error_string(r);
-      if (text && *text && (!n || std::strcmp(text, n) != 0)) s += std::string(": ") + text;
-    }
-    return s;
+    return describe_failure(call, r, error_string);
   }
 
   template <typename F>
   F get(std::initializer_list<const char*> names, const char* what, std::string* found = nullptr) {
-    std::string f;
-    F p = lib->fn<F>(names, &f);
-    if (found) *found = f;
-    if (!p) {
-      std::string list;
-      for (const char* n : names) list += (list.empty() ? "" : "/") + std::string(n);
-      missing.push_back(list + " not found in " + lib->path() + "; " + what + " unknown");
-    }
-    return p;
+    return lib->fn_or_note<F>(names, what, &missing, found);
   }
 
   ProcFn procs(const char* base, const char* what) {

@@ -28,31 +28,9 @@ namespace {
 
 constexpr size_t kCap = 64 * 1024;
 
-std::string basename_of(std::string_view p) {
-  while (!p.empty() && p.back() == '/') p.remove_suffix(1);
-  size_t slash = p.rfind('/');
-  return std::string(slash == std::string_view::npos ? p : p.substr(slash + 1));
-}
-
-// "card12" -> 12; nullopt for "card0-DP-1", "renderD128".
-std::optional<int> card_number(std::string_view name) {
-  if (!starts_with(name, "card") || name.size() == 4 || name.size() > 12) return std::nullopt;
-  for (char c : name.substr(4))
-    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-  auto v = parse_int(name.substr(4));
-  if (!v) return std::nullopt;
-  return static_cast<int>(*v);
-}
-
-// Number after `prefix` at the start of `s` ("temp12_input", "temp" -> 12); -1 when none.
-int number_after(std::string_view s, std::string_view prefix) {
-  if (!starts_with(s, prefix)) return -1;
-  s.remove_prefix(prefix.size());
-  size_t n = 0;
-  while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n;
-  if (n == 0 || n > 6) return -1;
-  return static_cast<int>(*parse_int(s.substr(0, n)));
-}
+using sysfs::basename_of;
+using sysfs::card_number;
+using sysfs::number_after;
 
 std::string fmt(double v) {
   char buf[64];
@@ -79,32 +57,17 @@ class Reader {
   HostFs& fs_;
 };
 
-// The hwmon directory of a device: the one named like the driver, else the lowest numbered.
+// The hwmon directory of a device (see sysfs::choose_hwmon).
 std::optional<std::string> hwmon_dir(Reader& r, const std::string& dev_dir,
                                      const std::optional<std::string>& driver) {
-  std::string root = dev_dir + "/hwmon";
-  std::vector<std::pair<int, std::string>> dirs;
-  for (const std::string& e : r.fs().list(root)) {
-    int n = number_after(e, "hwmon");
-    if (n >= 0) dirs.emplace_back(n, root + "/" + e);
-  }
-  if (dirs.empty()) return std::nullopt;
-  std::sort(dirs.begin(), dirs.end());
-  if (driver) {
-    for (const auto& d : dirs)
-      if (r.text(d.second + "/name").value_or("") == *driver) return d.second;
-  }
-  return dirs.front().second;
+  auto c = sysfs::choose_hwmon(r.fs(), dev_dir, driver);
+  if (!c) return std::nullopt;
+  return c->dir;
 }
 
 void read_temperature(Reader& r, const std::string& hw, GpuSample& s) {
-  std::vector<int> idx;
-  for (const std::string& e : r.fs().list(hw)) {
-    int n = number_after(e, "temp");
-    if (n >= 0 && e == "temp" + std::to_string(n) + "_input") idx.push_back(n);
-  }
+  std::vector<int> idx = sysfs::hwmon_temp_inputs(r.fs(), hw);
   if (idx.empty()) return;
-  std::sort(idx.begin(), idx.end());
   int chosen = idx.front();
   for (int n : idx) {
     if (to_lower(r.text(hw + "/temp" + std::to_string(n) + "_label").value_or("")) == "edge") {

@@ -40,4 +40,11 @@ LoadResult DlLoader::load(const std::string& soname, const std::string& env_over
   return r;
 }
 
+std::string DynLib::missing_note(std::initializer_list<const char*> names,
+                                 const std::string& what) const {
+  std::string list;
+  for (const char* n : names) list += (list.empty() ? "" : "/") + std::string(n);
+  return list + " not found in " + path_ + "; " + what + " unknown";
+}
+
 }  // namespace grey

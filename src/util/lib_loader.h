@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace grey {
 
@@ -20,6 +21,16 @@ class DynLib {
   F fn(std::initializer_list<const char*> names, std::string* found = nullptr) const {
     return reinterpret_cast<F>(sym(names, found));
   }
+  // fn(), and when none of the names exists, a note "a/b not found in <path>; <what> unknown"
+  // appended to *notes.
+  template <typename F>
+  F fn_or_note(std::initializer_list<const char*> names, const std::string& what,
+               std::vector<std::string>* notes, std::string* found = nullptr) const {
+    F p = fn<F>(names, found);
+    if (!p && notes) notes->push_back(missing_note(names, what));
+    return p;
+  }
+  std::string missing_note(std::initializer_list<const char*> names, const std::string& what) const;
   const std::string& path() const { return path_; }
 
  private:

@@ -1,6 +1,7 @@
 // Our own minimal declarations of the NVIDIA Management Library (NVML) C API: only the types,
-// constants and function-pointer types the NVML probe uses. No vendor header is needed; the
-// library is dlopen'ed at run time (src/sources/nvml_source.cc).
+// constants and function-pointer types the probe (src/sources/nvml_source.cc), the telemetry
+// layer and device control use. No vendor header is needed; the library is dlopen'ed at run
+// time.
 //
 // Every value here was checked against the public NVML API reference:
 //   https://docs.nvidia.com/deploy/nvml-api/group__nvmlDeviceEnumvs.html   (nvmlReturn_t, enums)
@@ -14,6 +15,9 @@
 //   https://nvidia.github.io/cuda-python/cuda-bindings/latest/module/nvml.html
 //   (Return: 0..29, 999; TemperatureThresholds: SHUTDOWN 0, SLOWDOWN 1, MEM_MAX 2, GPU_MAX 3).
 #pragma once
+
+#include <cstring>
+#include <string>
 
 namespace grey::nvml {
 
@@ -176,6 +180,32 @@ using nvmlDeviceGetMigMode_fn = nvmlReturn_t (*)(nvmlDevice_t device, unsigned i
 using nvmlDeviceGetPersistenceMode_fn = nvmlReturn_t (*)(nvmlDevice_t device, int* mode);
 using nvmlDeviceGetUtilizationRates_fn = nvmlReturn_t (*)(nvmlDevice_t device,
                                                           nvmlUtilization_t* utilization);
+}
+
+// The set-calls (apply and the daemon's governor):
+// https://docs.nvidia.com/deploy/nvml-api/group__nvmlDeviceCommands.html
+//   nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t, unsigned int limit /* mW */)
+//   nvmlReturn_t nvmlDeviceSetPersistenceMode(nvmlDevice_t, nvmlEnableState_t mode)
+// https://docs.nvidia.com/deploy/nvml-api/group__nvmlDeviceQueries.html
+//   nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char* pciBusId, nvmlDevice_t*)
+extern "C" {
+using nvmlDeviceSetUint_fn = nvmlReturn_t (*)(nvmlDevice_t, unsigned int);
+using nvmlDeviceSetPersistenceMode_fn = nvmlReturn_t (*)(nvmlDevice_t, int);
+using nvmlDeviceGetHandleByPciBusId_fn = nvmlReturn_t (*)(const char*, nvmlDevice_t*);
+}
+
+// "nvmlInit_v2 failed: NVML_ERROR_DRIVER_NOT_LOADED (9): Driver Not Loaded": the call, the
+// code's name and number, and nvmlErrorString's text when there is one that adds something.
+inline std::string describe_failure(const std::string& call, nvmlReturn_t r,
+                                    nvmlErrorString_fn error_string) {
+  const char* n = return_name(r);
+  std::string s =
+      call + " failed: " + (n ? n : "unknown NVML error") + " (" + std::to_string(r) + ")";
+  if (error_string) {
+    const char* text = error_string(r);
+    if (text && *text && (!n || std::strcmp(text, n) != 0)) s += std::string(": ") + text;
+  }
+  return s;
 }
 
 }  // namespace grey::nvml
