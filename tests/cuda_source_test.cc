@@ -154,6 +154,7 @@ TEST_F(CudaSourceTest, MissingLibraryIsMissingWithDlerror) {
   ASSERT_EQ(r.notes.size(), 1u);
   EXPECT_TRUE(starts_with(r.notes[0], path + ": ")) << r.notes[0];
   EXPECT_TRUE(contains(r.notes[0], "cannot open shared object file")) << r.notes[0];
+  EXPECT_EQ(r.notes[0].find(path, 1), std::string::npos) << "the path twice: " << r.notes[0];
 }
 
 TEST_F(CudaSourceTest, NotACudaLibraryIsFailed) {
