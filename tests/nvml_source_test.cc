@@ -88,7 +88,9 @@ TEST_F(NvmlSourceTest, ReadsEveryFieldOfBothFakeGpus) {
   EXPECT_EQ(a.driver_version, "550.54.15");
   EXPECT_EQ(a.cuda_version, "12.4");
   EXPECT_EQ(a.vram_total_mb, 81559);
-  EXPECT_EQ(a.vram_used_mb, 329);
+  // nvmlDeviceGetMemoryInfo_v2: "used" without the 64 MiB the driver reserves (v1 says 329),
+  // as nvidia-smi reports it; free is the same either way.
+  EXPECT_EQ(a.vram_used_mb, 265);
   EXPECT_EQ(a.vram_free_mb, 81230);
   EXPECT_EQ(a.compute_capability, "9.0");
   EXPECT_EQ(a.clock_mhz, 1980);
@@ -153,6 +155,16 @@ TEST_F(NvmlSourceTest, ReadsEveryFieldOfBothFakeGpus) {
   // NVML was shut down after use.
   EXPECT_EQ(fake_counter("fake_nvml_init_count"), inits + 1);
   EXPECT_EQ(fake_counter("fake_nvml_shutdown_count"), shutdowns + 1);
+}
+
+TEST_F(NvmlSourceTest, MemoryFallsBackToV1WhenV2IsRefused) {
+  setenv("FAKE_NVML_NO_MEMORY_V2", "1", 1);
+  SourceReport r = collect();
+  unsetenv("FAKE_NVML_NO_MEMORY_V2");
+  ASSERT_EQ(r.devices.size(), 2u);
+  EXPECT_EQ(r.devices[0].f.vram_total_mb, 81559);
+  EXPECT_EQ(r.devices[0].f.vram_used_mb, 329);  // v1 counts the reserved memory as used
+  EXPECT_EQ(r.devices[0].f.vram_free_mb, 81230);
 }
 
 TEST_F(NvmlSourceTest, CudaVersionComesThroughTheUnversionedFallback) {

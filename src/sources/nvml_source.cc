@@ -12,6 +12,7 @@
 #include "sources/library_probe.h"
 #include "util/strings.h"
 #include "vendor/nvml_api.h"
+#include "vendor/nvml_process_api.h"
 
 namespace grey {
 namespace {
@@ -47,6 +48,7 @@ struct Api {
   nvmlDeviceGetString_fn uuid = nullptr;
   nvmlDeviceGetPciInfo_fn pci = nullptr;
   nvmlDeviceGetMemoryInfo_fn memory = nullptr;
+  nvmlDeviceGetMemoryInfo_v2_fn memory_v2 = nullptr;  // optional: used without reserved memory
   nvmlDeviceGetCudaComputeCapability_fn compute_capability = nullptr;
   nvmlDeviceGetMaxClockInfo_fn max_clock = nullptr;
   nvmlDeviceGetUint_fn bus_width = nullptr;
@@ -96,6 +98,7 @@ struct Api {
         {"nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2", "nvmlDeviceGetPciInfo"},
         "bus_id and pci ids", &pci_name);
     memory = get<nvmlDeviceGetMemoryInfo_fn>({"nvmlDeviceGetMemoryInfo"}, "vram");
+    memory_v2 = l.fn<nvmlDeviceGetMemoryInfo_v2_fn>({"nvmlDeviceGetMemoryInfo_v2"});
     compute_capability = get<nvmlDeviceGetCudaComputeCapability_fn>(
         {"nvmlDeviceGetCudaComputeCapability"}, "compute_capability");
     max_clock = get<nvmlDeviceGetMaxClockInfo_fn>({"nvmlDeviceGetMaxClockInfo"}, "clock_mhz");
@@ -202,7 +205,20 @@ Observation read_device(const Api& api, nvmlDevice_t dev, unsigned i,
       }
     }
   }
-  if (api.memory) {
+  // v2 first: its "used" leaves out the driver's reserved memory, as nvidia-smi's does (v1
+  // counts it as used); v1 when the driver has no v2 or refuses it.
+  bool have_memory = false;
+  if (api.memory_v2) {
+    nvmlMemory_v2_t m{};
+    m.version = nvmlMemory_v2;
+    if (api.memory_v2(dev, &m) == NVML_SUCCESS) {
+      f.vram_total_mb = bytes_to_mib(m.total);
+      f.vram_free_mb = bytes_to_mib(m.free);
+      f.vram_used_mb = bytes_to_mib(m.used);
+      have_memory = true;
+    }
+  }
+  if (api.memory && !have_memory) {
     nvmlMemory_t m{};
     if (ok(api.memory(dev, &m), "nvmlDeviceGetMemoryInfo")) {
       f.vram_total_mb = bytes_to_mib(m.total);

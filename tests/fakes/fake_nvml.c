@@ -50,7 +50,8 @@
  *   FAKE_NVML_DENY_SETS=1   set-calls return NVML_ERROR_NO_PERMISSION (4), change nothing and
  *                            append "denied <function> <gpu index> <value>" instead.
  *   Also exported: nvmlDeviceGetMemoryInfo_v2 (checks the version field; reserves 64 MiB,
- *   which v1's "used" includes and v2's does not), nvmlDeviceGetComputeRunningProcesses_v3,
+ *   which v1's "used" includes and v2's does not; FAKE_NVML_NO_MEMORY_V2=1 makes it answer
+ *   NVML_ERROR_NOT_SUPPORTED), nvmlDeviceGetComputeRunningProcesses_v3,
  *   nvmlDeviceGetGraphicsRunningProcesses_v3 (never any), nvmlDeviceGetProcessUtilization,
  *   nvmlSystemGetProcessName; fake_nvml_reset() (tick, script cache and stored sets back to
  *   the start) and fake_nvml_tick(). Every call is serialized by one mutex. */
@@ -419,6 +420,7 @@ typedef struct {
 
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t* m) {
   GPU_OR_FAIL(d);
+  if (env_int("FAKE_NVML_NO_MEMORY_V2", 0)) return 3; /* NVML_ERROR_NOT_SUPPORTED */
   if (!m || m->version != ((unsigned)sizeof(nvmlMemory_v2_t) | (2u << 24)))
     return 25; /* NVML_ERROR_ARGUMENT_VERSION_MISMATCH */
   unsigned long long used = used_mib_of(d, g);
