@@ -23,6 +23,7 @@
 
 #include "daemon/daemon_status.h"
 #include "daemon/governor.h"
+#include "daemon/json_text.h"
 #include "daemon/metrics.h"
 #include "detect/spec_store.h"
 #include "enforce/artifacts.h"
@@ -32,6 +33,7 @@
 #include "plan/plan.h"
 #include "plan/plan_io.h"
 #include "telemetry/telemetry.h"
+#include "telemetry/window.h"
 #include "util/host_fs.h"
 #include "util/json_util.h"
 #include "util/lib_loader.h"
@@ -121,6 +123,10 @@ double round3(double v) {
 
 json opt_json(const std::optional<double>& v) {
   return v ? json(round3(*v)) : json(nullptr);
+}
+
+std::optional<double> opt_round3(const std::optional<double>& v) {
+  return v ? std::optional<double>(round3(*v)) : std::nullopt;
 }
 
 // ---- The JSON-lines log ---------------------------------------------------------------------
@@ -256,7 +262,7 @@ struct TickStats {
 class Daemon {
  public:
   Daemon(const DaemonOptions& o, std::ostream& out, std::ostream& err)
-      : o_(o), out_(out), err_(err) {}
+      : o_(o), out_(out), err_(err), window_(std::max<size_t>(1, o.window)) {}
   int run(bool* abandoned_work);
 
  private:
@@ -286,7 +292,6 @@ class Daemon {
   const GpuPlan* plan_for(int gpu) const;
   const GpuInfo* info_for(int gpu) const;
   std::optional<int64_t> cap_for(int gpu) const;
-  TelemetryWindow window() const;
 
   DaemonOptions o_;
   std::ostream& out_;
@@ -316,7 +321,9 @@ class Daemon {
   Governor governor_;
   std::map<std::pair<int, int>, OverCap> over_cap_;  // (pid, gpu)
   std::map<int, bool> stale_;
-  std::vector<TelemetrySnapshot> history_;
+  SampleWindow window_;     // the last o_.window ticks, for the artifacts and re-planning
+  TelemetrySnapshot last_;  // the newest sample (status at stop)
+  bool have_last_ = false;
 
   std::shared_ptr<MetricsBoard> board_;
   std::unique_ptr<MetricsServer> server_;
@@ -427,27 +434,6 @@ bool Daemon::load_specs_at_start(bool* abandoned) {
   return true;
 }
 
-TelemetryWindow Daemon::window() const {
-  TelemetryWindow w;
-  w.duration_s = o_.interval_s * static_cast<double>(history_.size());
-  for (const auto& s : history_) {
-    std::vector<PlanProcessSample> v;
-    for (const auto& p : s.processes) {
-      if (!p.gpu_index) continue;
-      PlanProcessSample ps;
-      ps.pid = p.pid;
-      ps.command = p.command;
-      ps.user = p.user;
-      ps.gpu_index = *p.gpu_index;
-      ps.vram_mb = p.vram_mb.value_or(0);
-      ps.utilization_pct = p.utilization_pct;
-      v.push_back(std::move(ps));
-    }
-    w.samples.push_back(std::move(v));
-  }
-  return w;
-}
-
 // The applied plan when there is one; else a safe plan from the spec and config.yaml.
 std::optional<Plan> Daemon::load_plan(std::string* source, std::string* error) {
   std::string applied = o_.state_dir + "/last_applied_plan.yaml";
@@ -462,7 +448,7 @@ std::optional<Plan> Daemon::load_plan(std::string* source, std::string* error) {
   in.mode = PlanMode::kSafe;
   in.overrides = config_.overrides;
   in.overrides.mode.reset();
-  if (!history_.empty()) in.telemetry = window();
+  if (!window_.empty()) in.telemetry = window_.plan_window(o_.interval_s);
   in.generated_at = utc_timestamp_now();
   PlanOutcome r = build_plan(in);
   if (!r.ok) {
@@ -767,7 +753,7 @@ void Daemon::stop(const std::string& why) {
     if (!ep.sets.empty()) left.push_back(gpu);
   for (int gpu : left) perform_restore(gpu, "the daemon is stopping (" + why + ")");
   if (server_) server_->stop();
-  write_status(history_.empty() ? nullptr : &history_.back(), "stopped");
+  write_status(have_last_ ? &last_ : nullptr, "stopped");
   log_->log("daemon_stopped", {{"reason", why}, {"ticks", ticks_}, {"overruns", overruns_}});
   out_ << "grey-gpu-opt daemon stopped (" << why << ", " << ticks_ << " ticks)\n";
   out_.flush();
@@ -844,17 +830,18 @@ void Daemon::tick() {
   check_caps(snap);
 
   // The window, oldest first.
-  if (history_.size() >= o_.window && !history_.empty()) history_.erase(history_.begin());
-  history_.push_back(std::move(snap));
-  const TelemetrySnapshot& cur = history_.back();
+  window_.push(snap);
+  last_ = std::move(snap);
+  have_last_ = true;
+  const TelemetrySnapshot& cur = last_;
 
   if (o_.artifacts_every > 0 && ticks_ % static_cast<uint64_t>(o_.artifacts_every) == 0) {
     std::vector<std::string> errors;
-    auto paths = write_artifacts(o_.state_dir, history_, &plan_, heatmap_, &errors);
+    auto paths = write_artifacts(o_.state_dir, window_, &plan_, heatmap_, &errors);
     if (!errors.empty())
       log_->log("artifacts_failed", {{"errors", errors}});
     else if (!artifacts_logged_) {
-      log_->log("artifacts_written", {{"paths", paths}, {"window", history_.size()}});
+      log_->log("artifacts_written", {{"paths", paths}, {"window", window_.size()}});
       artifacts_logged_ = true;
     }
   }
@@ -1100,13 +1087,14 @@ void Daemon::perform_restore(int gpu, const std::string& why) {
 
 void Daemon::check_caps(const TelemetrySnapshot& s) {
   const bool may_signal = enforcing() && o_.signal_over_cap.value_or(config_.signal_over_cap);
-  std::set<std::pair<int, int>> seen;
+  std::vector<std::pair<int, int>> seen;  // sorted below (no set: one allocation per tick)
+  seen.reserve(s.processes.size());
   for (const auto& p : s.processes) {
     if (!p.gpu_index || !p.vram_mb || p.pid <= 0) continue;
     auto cap = cap_for(*p.gpu_index);
     if (!cap) continue;
     std::pair<int, int> key{p.pid, *p.gpu_index};
-    seen.insert(key);
+    seen.push_back(key);
     auto it = over_cap_.find(key);
     const bool over = *p.vram_mb > *cap;
     if (over && it == over_cap_.end()) {
@@ -1146,11 +1134,14 @@ void Daemon::check_caps(const TelemetrySnapshot& s) {
   }
   // Processes no longer listed (ended, or left the GPU); a stale GPU lists none, so its
   // processes are not judged this tick.
+  if (over_cap_.empty()) return;
+  std::sort(seen.begin(), seen.end());
   std::set<int> stale_gpus;
   for (const auto& g : s.gpus)
     if (g.stale) stale_gpus.insert(g.index);
   for (auto it = over_cap_.begin(); it != over_cap_.end();) {
-    if (seen.count(it->first) || stale_gpus.count(it->first.second)) {
+    if (std::binary_search(seen.begin(), seen.end(), it->first) ||
+        stale_gpus.count(it->first.second)) {
       ++it;
       continue;
     }
@@ -1166,8 +1157,10 @@ void Daemon::check_caps(const TelemetrySnapshot& s) {
   }
 }
 
+// daemon_status.json, rewritten every tick: written as text (daemon/json_text.h), the same
+// bytes dump_json(j, 1) gave for the object tree built here before.
 void Daemon::write_status(const TelemetrySnapshot* s, const std::string& state) {
-  json gpus = json::array();
+  std::vector<std::string> gpus;
   std::set<int> indices;
   for (const auto& [i, _] : governor_.gpus()) indices.insert(i);
   if (s)
@@ -1179,50 +1172,67 @@ void Daemon::write_status(const TelemetrySnapshot* s, const std::string& state) 
     if (s)
       for (const auto& g : s->gpus)
         if (g.index == i) gs = &g;
-    json j = {{"index", i},
-              {"bus_id", gi ? json(gi->bus_id) : json()},
-              {"uuid", gi ? json(gi->uuid) : json()},
-              {"model", gi ? json(gi->model) : json()},
-              {"state", st ? to_string(st->state) : "normal"},
-              {"temperature_c", gs   ? opt_json(gs->temperature_c)
-                                : st ? opt_json(st->last_temperature_c)
-                                     : json()},
-              {"stale", gs ? gs->stale : false},
-              {"power_limit_w", gs ? opt_json(gs->power_limit_w) : json()}};
+    JsonObjectText j(2);
+    j.integer("index", i);
+    if (gi)
+      j.str("bus_id", gi->bus_id).str("uuid", gi->uuid).str("model", gi->model);
+    else
+      j.null("bus_id").null("uuid").null("model");
+    j.str("state", st ? to_string(st->state) : "normal");
+    if (gs)
+      j.opt_num("temperature_c", opt_round3(gs->temperature_c));
+    else if (st)
+      j.opt_num("temperature_c", opt_round3(st->last_temperature_c));
+    else
+      j.null("temperature_c");
+    j.boolean("stale", gs ? gs->stale : false);
+    if (gs)
+      j.opt_num("power_limit_w", opt_round3(gs->power_limit_w));
+    else
+      j.null("power_limit_w");
     if (st) {
-      j["cooldown_c"] = st->config.cooldown_c;
-      j["resume_c"] = st->config.resume_c;
-      j["trigger_c"] = st->config.trigger_c();
-      j["preemptive"] = st->config.preemptive;
-      j["lowered_from_w"] = opt_json(st->original_w);
-      j["lowered_to_w"] = opt_json(st->target_w);
+      j.integer("cooldown_c", st->config.cooldown_c);
+      j.integer("resume_c", st->config.resume_c);
+      j.integer("trigger_c", st->config.trigger_c());
+      j.boolean("preemptive", st->config.preemptive);
+      j.opt_num("lowered_from_w", opt_round3(st->original_w));
+      j.opt_num("lowered_to_w", opt_round3(st->target_w));
     }
-    gpus.push_back(std::move(j));
+    gpus.push_back(j.text());
   }
-  json src = json::object();
+  JsonObjectText src(1);
   if (s)
-    for (const auto& [k, v] : s->source_ms) src[k] = round3(v);
-  json j = {{"pid", static_cast<long>(::getpid())},
-            {"comm", comm_},
-            {"state", state},
-            {"started_at", started_at_},
-            {"last_tick", last_tick_at_.empty() ? json() : json(last_tick_at_)},
-            {"last_tick_unix", round3(unix_now())},
-            {"ticks", ticks_},
-            {"interval_s", o_.interval_s},
-            {"dry_run", o_.dry_run},
-            {"consent", o_.consent},
-            {"enforcing", enforcing()},
-            {"tick_ms", round3(last_tick_ms_)},
-            {"tick_cpu_ms", round3(last_tick_cpu_ms_)},
-            {"source_ms", src},
-            {"overruns", overruns_},
-            {"processes_over_cap", over_cap_.size()},
-            {"plan", {{"source", plan_source_}, {"mode", to_string(plan_.mode)}}},
-            {"metrics_listen", server_ ? json(metrics_address_) : json()},
-            {"gpus", gpus}};
-  if (state != "running") j["stopped_at"] = utc_now_ms();
-  std::string e = replace_file(daemon_status_path(o_.state_dir), dump_json(j, 1) + "\n");
+    for (const auto& [k, v] : s->source_ms) src.num(k, round3(v));
+  JsonObjectText plan(1);
+  plan.str("source", plan_source_).str("mode", to_string(plan_.mode));
+  JsonObjectText j(0);
+  j.integer("pid", static_cast<long>(::getpid()))
+      .str("comm", comm_)
+      .str("state", state)
+      .str("started_at", started_at_);
+  if (last_tick_at_.empty())
+    j.null("last_tick");
+  else
+    j.str("last_tick", last_tick_at_);
+  j.num("last_tick_unix", round3(unix_now()))
+      .integer("ticks", ticks_)
+      .num("interval_s", o_.interval_s)
+      .boolean("dry_run", o_.dry_run)
+      .boolean("consent", o_.consent)
+      .boolean("enforcing", enforcing())
+      .num("tick_ms", round3(last_tick_ms_))
+      .num("tick_cpu_ms", round3(last_tick_cpu_ms_))
+      .raw("source_ms", src.text())
+      .integer("overruns", overruns_)
+      .integer("processes_over_cap", over_cap_.size())
+      .raw("plan", plan.text());
+  if (server_)
+    j.str("metrics_listen", metrics_address_);
+  else
+    j.null("metrics_listen");
+  j.raw("gpus", json_array_text(gpus, 1));
+  if (state != "running") j.str("stopped_at", utc_now_ms());
+  std::string e = replace_file(daemon_status_path(o_.state_dir), j.text() + "\n");
   if (!e.empty() && ticks_ <= 1) log_->log("status_write_failed", {{"error", e}});
 }
 

@@ -1,8 +1,15 @@
 #include "enforce/artifacts.h"
 
-#include <cmath>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
-#include <sstream>
+#include <string_view>
 
 #include "util/json_util.h"
 #include "util/state_dir.h"
@@ -11,90 +18,135 @@ namespace grey {
 
 namespace {
 
-template <typename T>
-std::string cell(const std::optional<T>& v) {
-  if (!v) return "";
-  std::ostringstream o;
-  o << *v;
-  return o.str();
+constexpr std::string_view kThermalHeader =
+    "timestamp,gpu_index,bus_id,temperature_c,cooldown_threshold_c,resume_threshold_c,"
+    "power_w,power_limit_w,utilization_pct,vram_used_mb,backend\n";
+constexpr std::string_view kHeatmapHeader =
+    "timestamp,gpu_index,pid,command,user,utilization_pct,vram_mb\n";
+
+SampleWindow window_of(const std::vector<TelemetrySnapshot>& history) {
+  SampleWindow w(history.size());
+  for (const auto& s : history) w.push(s);
+  return w;
 }
 
-std::string csv_text(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c == '\n' ? ' ' : c);
-  return q + "\"";
+std::string errstr(const std::string& what, int err) {
+  return what + ": " + std::strerror(err);
 }
 
-const GpuPlan* plan_for(const Plan* plan, int index) {
-  if (!plan) return nullptr;
-  for (const auto& g : plan->gpus)
-    if (g.index == index) return &g;
-  return nullptr;
+// write_file_atomic (util/state_dir.h) for text in pieces, written with writev instead of
+// first being joined: a temporary file next to `path`, fsync, rename, fsync of the directory.
+std::string write_parts_atomic(const std::string& path, const std::vector<std::string_view>& parts,
+                               mode_t mode) {
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  std::string tmpl = path + ".tmp.XXXXXX";
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return errstr("cannot create a temporary file next to " + path, errno);
+  auto fail = [&](const std::string& what) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(tmpl.c_str());
+    return errstr(what, e);
+  };
+  if (::fchmod(fd, mode) != 0) return fail("fchmod " + tmpl);
+  constexpr size_t kBatch = 256;  // well under IOV_MAX
+  iovec iov[kBatch];
+  size_t next = 0;
+  while (next < parts.size()) {
+    size_t n = 0;
+    for (; n < kBatch && next + n < parts.size(); ++n) {
+      iov[n].iov_base = const_cast<char*>(parts[next + n].data());
+      iov[n].iov_len = parts[next + n].size();
+    }
+    size_t first = 0;
+    while (first < n) {
+      ssize_t w = ::writev(fd, iov + first, static_cast<int>(n - first));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return fail("write " + tmpl);
+      }
+      auto left = static_cast<size_t>(w);
+      while (first < n && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+      if (first < n) {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+        iov[first].iov_len -= left;
+      }
+    }
+    next += n;
+  }
+  if (::fsync(fd) != 0) return fail("fsync " + tmpl);
+  if (::close(fd) != 0) {
+    int e = errno;
+    ::unlink(tmpl.c_str());
+    return errstr("close " + tmpl, e);
+  }
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmpl.c_str());
+    return errstr("rename to " + path, e);
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return "";
 }
 
 }  // namespace
 
-std::string thermal_signature_csv(const std::vector<TelemetrySnapshot>& history, const Plan* plan) {
-  std::ostringstream o;
-  o << "timestamp,gpu_index,bus_id,temperature_c,cooldown_threshold_c,resume_threshold_c,"
-       "power_w,power_limit_w,utilization_pct,vram_used_mb,backend\n";
-  for (const auto& snap : history)
-    for (const auto& g : snap.gpus) {
-      if (g.stale || !g.temperature_c) continue;  // only real readings
-      const GpuPlan* gp = plan_for(plan, g.index);
-      o << snap.timestamp << ',' << g.index << ',' << g.bus_id.value_or("") << ','
-        << *g.temperature_c << ',' << (gp ? std::to_string(gp->cooldown_threshold_c) : "") << ','
-        << (gp ? std::to_string(gp->resume_threshold_c) : "") << ',' << cell(g.power_w) << ','
-        << cell(g.power_limit_w) << ',' << cell(g.utilization_pct) << ',' << cell(g.vram_used_mb)
-        << ',' << g.backend << '\n';
-    }
-  return o.str();
-}
-
-std::string fairness_heatmap_csv(const std::vector<TelemetrySnapshot>& history) {
-  std::ostringstream o;
-  o << "timestamp,gpu_index,pid,command,user,utilization_pct,vram_mb\n";
-  for (const auto& snap : history)
-    for (const auto& p : snap.processes)
-      o << snap.timestamp << ',' << cell(p.gpu_index) << ',' << p.pid << ',' << csv_text(p.command)
-        << ',' << csv_text(p.user) << ',' << cell(p.utilization_pct) << ',' << cell(p.vram_mb)
-        << '\n';
-  return o.str();
-}
-
-nlohmann::json vram_reclamation(const std::vector<TelemetrySnapshot>& history) {
-  using nlohmann::json;
-  json j;
-  j["samples"] = history.size();
-  j["window_start"] = history.empty() ? json(nullptr) : json(history.front().timestamp);
-  j["window_end"] = history.empty() ? json(nullptr) : json(history.back().timestamp);
-  // pid -> (samples seen, samples idle, last vram, command, gpu)
-  struct Seen {
-    size_t seen = 0, idle = 0;
-    int64_t vram = 0;
-    std::string command, user;
-    std::optional<int> gpu;
+std::string thermal_signature_csv(const SampleWindow& window, const Plan* plan) {
+  // The threshold cells per GPU index (the first plan entry with that index), "," without one.
+  std::vector<std::pair<int, std::string>> cells;
+  if (plan)
+    for (const auto& g : plan->gpus)
+      if (std::none_of(cells.begin(), cells.end(),
+                       [&](const auto& c) { return c.first == g.index; }))
+        cells.emplace_back(g.index, std::to_string(g.cooldown_threshold_c) + "," +
+                                        std::to_string(g.resume_threshold_c));
+  static const std::string kNone = ",";
+  auto thresholds = [&](int index) -> const std::string& {
+    for (const auto& c : cells)
+      if (c.first == index) return c.second;
+    return kNone;
   };
-  std::map<int, Seen> procs;
-  for (const auto& snap : history)
-    for (const auto& p : snap.processes) {
-      auto& s = procs[p.pid];
-      ++s.seen;
-      if (p.utilization_pct && *p.utilization_pct <= 0.0) ++s.idle;
-      if (p.vram_mb) s.vram = *p.vram_mb;
-      s.command = p.command;
-      s.user = p.user;
-      s.gpu = p.gpu_index;
-    }
+  size_t bytes = kThermalHeader.size();
+  for (size_t i = 0; i < window.size(); ++i)
+    bytes += window.thermal_rows_bytes(i) + window.thermal_row_count(i) * 8;
+  std::string out;
+  out.reserve(bytes);
+  out += kThermalHeader;
+  for (size_t i = 0; i < window.size(); ++i) window.append_thermal_rows(i, out, thresholds);
+  return out;
+}
+
+std::string fairness_heatmap_csv(const SampleWindow& window) {
+  size_t bytes = kHeatmapHeader.size();
+  for (size_t i = 0; i < window.size(); ++i) bytes += window.heatmap_rows(i).size();
+  std::string out;
+  out.reserve(bytes);
+  out += kHeatmapHeader;
+  for (size_t i = 0; i < window.size(); ++i) out += window.heatmap_rows(i);
+  return out;
+}
+
+nlohmann::json vram_reclamation(const SampleWindow& window) {
+  using nlohmann::json;
+  const size_t n = window.size();
+  json j;
+  j["samples"] = n;
+  j["window_start"] = n == 0 ? json(nullptr) : json(window.timestamp(0));
+  j["window_end"] = n == 0 ? json(nullptr) : json(window.timestamp(n - 1));
+  const auto& procs = window.pid_summaries();
   json idle = json::array();
   int64_t reclaimable = 0;
   for (const auto& [pid, s] : procs) {
-    if (s.seen == history.size() && s.idle == s.seen && s.vram > 0) {
+    if (s.seen == n && s.idle == s.seen && s.vram > 0) {
       idle.push_back({{"pid", pid},
-                      {"command", s.command},
-                      {"user", s.user},
-                      {"gpu_index", s.gpu ? json(*s.gpu) : json(nullptr)},
+                      {"command", window.str(s.command)},
+                      {"user", window.str(s.user)},
+                      {"gpu_index", s.has_gpu ? json(s.gpu) : json(nullptr)},
                       {"vram_mb", s.vram}});
       reclaimable += s.vram;
     }
@@ -102,8 +154,8 @@ nlohmann::json vram_reclamation(const std::vector<TelemetrySnapshot>& history) {
   // Same command on the same GPU holding near-equal VRAM.
   std::map<std::pair<std::string, int>, std::vector<std::pair<int, int64_t>>> by_cmd;
   for (const auto& [pid, s] : procs)
-    if (s.vram > 0 && !s.command.empty())
-      by_cmd[{s.command, s.gpu.value_or(-1)}].push_back({pid, s.vram});
+    if (s.vram > 0 && !window.str(s.command).empty())
+      by_cmd[{window.str(s.command), s.has_gpu ? s.gpu : -1}].push_back({pid, s.vram});
   json groups = json::array();
   int64_t dup_count = 0;
   for (const auto& [key, members] : by_cmd) {
@@ -128,14 +180,24 @@ nlohmann::json vram_reclamation(const std::vector<TelemetrySnapshot>& history) {
   j["estimated_reclaimable_mb"] = reclaimable;
   j["duplicate_groups"] = groups;
   j["dedup_buffer_count"] = dup_count;
-  j["measured"] = !history.empty();
-  if (history.size() < 2)
-    j["note"] = "a single sample: idleness over time needs the daemon's window";
+  j["measured"] = n != 0;
+  if (n < 2) j["note"] = "a single sample: idleness over time needs the daemon's window";
   return j;
 }
 
-std::vector<std::string> write_artifacts(const std::string& state_dir,
-                                         const std::vector<TelemetrySnapshot>& history,
+std::string thermal_signature_csv(const std::vector<TelemetrySnapshot>& history, const Plan* plan) {
+  return thermal_signature_csv(window_of(history), plan);
+}
+
+std::string fairness_heatmap_csv(const std::vector<TelemetrySnapshot>& history) {
+  return fairness_heatmap_csv(window_of(history));
+}
+
+nlohmann::json vram_reclamation(const std::vector<TelemetrySnapshot>& history) {
+  return vram_reclamation(window_of(history));
+}
+
+std::vector<std::string> write_artifacts(const std::string& state_dir, const SampleWindow& window,
                                          const Plan* plan, bool heatmap,
                                          std::vector<std::string>* errors) {
   std::vector<std::string> written;
@@ -145,18 +207,37 @@ std::vector<std::string> write_artifacts(const std::string& state_dir,
     if (errors) errors->push_back(e);
     return written;
   }
-  auto put = [&](const std::string& name, const std::string& body) {
-    std::string path = dir + "/" + name;
-    std::string err = write_file_atomic(path, body);
+  auto done = [&](const std::string& path, const std::string& err) {
     if (err.empty())
       written.push_back(path);
     else if (errors)
       errors->push_back(err);
   };
-  put("vram_reclamation.json", dump_json(vram_reclamation(history), 2) + "\n");
-  put("thermal_signature.csv", thermal_signature_csv(history, plan));
-  if (heatmap) put("fairness_heatmap.csv", fairness_heatmap_csv(history));
+  auto put = [&](const std::string& name, const std::string& body) {
+    std::string path = dir + "/" + name;
+    done(path, write_file_atomic(path, body));
+  };
+  put("vram_reclamation.json", dump_json(vram_reclamation(window), 2) + "\n");
+  put("thermal_signature.csv", thermal_signature_csv(window, plan));
+  if (heatmap) {
+    // The biggest of the three (a row per process per tick): written from the window's
+    // per-tick rows as they are.
+    std::vector<std::string_view> parts;
+    parts.reserve(window.size() + 1);
+    parts.push_back(kHeatmapHeader);
+    for (size_t i = 0; i < window.size(); ++i)
+      if (!window.heatmap_rows(i).empty()) parts.push_back(window.heatmap_rows(i));
+    std::string path = dir + "/fairness_heatmap.csv";
+    done(path, write_parts_atomic(path, parts, 0600));
+  }
   return written;
+}
+
+std::vector<std::string> write_artifacts(const std::string& state_dir,
+                                         const std::vector<TelemetrySnapshot>& history,
+                                         const Plan* plan, bool heatmap,
+                                         std::vector<std::string>* errors) {
+  return write_artifacts(state_dir, window_of(history), plan, heatmap, errors);
 }
 
 }  // namespace grey

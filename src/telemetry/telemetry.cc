@@ -48,10 +48,10 @@ std::string utc_now() {
   time_t t = static_cast<time_t>(ms / 1000);
   struct tm tm;
   gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[80];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
+  char out[96];  // one snprintf (was strftime and then snprintf): the same text
+  std::snprintf(out, sizeof out, "%d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
   return out;
 }
 
@@ -80,11 +80,14 @@ class Worker {
 
   // False when the previous job is still running (the new one is not started).
   bool start(std::function<void()> job) {
-    std::lock_guard<std::mutex> lk(st_->m);
-    if (st_->running || st_->has_job) return false;
-    st_->job = std::move(job);
-    st_->has_job = true;
-    ++st_->started;
+    {
+      std::lock_guard<std::mutex> lk(st_->m);
+      if (st_->running || st_->has_job) return false;
+      st_->job = std::move(job);
+      st_->has_job = true;
+      ++st_->started;
+    }
+    // Notified after unlocking, so the woken thread does not wake only to wait for the mutex.
     st_->cv.notify_all();
     return true;
   }
@@ -103,25 +106,31 @@ class Worker {
     uint64_t started = 0, finished = 0;
   };
   static void loop(std::shared_ptr<State> st) {
-    std::unique_lock<std::mutex> lk(st->m);
     for (;;) {
-      st->cv.wait(lk, [&] { return st->has_job || st->stop; });
-      if (!st->has_job) return;  // stop requested
-      std::function<void()> job = std::move(st->job);
-      st->job = nullptr;
-      st->has_job = false;
-      st->running = true;
-      lk.unlock();
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lk(st->m);
+        st->cv.wait(lk, [&] { return st->has_job || st->stop; });
+        if (!st->has_job) return;  // stop requested
+        job = std::move(st->job);
+        st->job = nullptr;
+        st->has_job = false;
+        st->running = true;
+      }
       try {
         job();
       } catch (...) {
       }
       job = nullptr;  // release what the job holds before reporting it finished
-      lk.lock();
-      st->running = false;
-      ++st->finished;
-      st->cv.notify_all();
-      if (st->stop) return;
+      bool stop;
+      {
+        std::lock_guard<std::mutex> lk(st->m);
+        st->running = false;
+        ++st->finished;
+        stop = st->stop;
+      }
+      st->cv.notify_all();  // after unlocking, as in start()
+      if (stop) return;
     }
   }
   std::shared_ptr<State> st_;
@@ -200,6 +209,7 @@ struct TelemetryCollector::Impl {
   std::shared_ptr<HostFs> fs;
   std::shared_ptr<Runner> runner;
   std::vector<GpuSpec> specs;
+  std::vector<std::optional<std::string>> spec_bus;  // normalize_bus_id of each spec's bus id
   std::chrono::milliseconds deadline;
   std::shared_ptr<telemetry_internal::NvmlBackend> nvml;
   std::shared_ptr<SysfsTelemetry> sysfs;
@@ -265,8 +275,9 @@ struct TelemetryCollector::Impl {
       if (ns.r.available) {
         nvml_known = known_of(ns.r.gpus);
         for (auto& n : ns.r.notes) snap.notes.push_back(n);
-        for (auto& g : ns.r.gpus) gpus.push_back(std::move(g));
-        for (auto& p : ns.r.processes) snap.processes.push_back(std::move(p));
+        // The first GPUs and processes of the sample: taken whole (no per-element copy).
+        gpus = std::move(ns.r.gpus);
+        snap.processes = std::move(ns.r.processes);
       } else {
         nvml_unavailable = true;
         if (!nvml_fatal_noted)
@@ -291,12 +302,14 @@ struct TelemetryCollector::Impl {
       snap.source_ms["fdinfo"] = fr.fdinfo_ms;
       fs_known = known_of(fr.gpus);
       for (auto& n : fr.notes) snap.notes.push_back(n);
+      gpus.reserve(gpus.size() + fr.gpus.size());
       for (auto& g : fr.gpus) {
         bool dup = g.bus_id && std::any_of(gpus.begin(), gpus.end(), [&](const GpuSample& x) {
                      return x.bus_id == g.bus_id;
                    });
         if (!dup) gpus.push_back(std::move(g));
       }
+      snap.processes.reserve(snap.processes.size() + fr.processes.size());
       for (auto& p : fr.processes) snap.processes.push_back(std::move(p));
     } else {
       std::string note = "sysfs did not answer within " + fmt_ms(deadline) +
@@ -361,8 +374,8 @@ struct TelemetryCollector::Impl {
     for (auto& g : gpus) {
       const GpuSpec* match = nullptr;
       if (g.bus_id)
-        for (const auto& s : specs)
-          if (s.f.bus_id && normalize_bus_id(*s.f.bus_id) == g.bus_id) match = &s;
+        for (size_t i = 0; i < specs.size(); ++i)
+          if (spec_bus[i] && spec_bus[i] == g.bus_id) match = &specs[i];
       if (match) {
         g.index = match->index;
         if (!g.uuid && match->f.uuid) g.uuid = match->f.uuid;
@@ -390,6 +403,8 @@ TelemetryCollector::TelemetryCollector(std::shared_ptr<HostFs> fs,
   impl_->fs = fs;
   impl_->runner = std::move(runner);
   impl_->specs = specs;
+  for (const auto& s : specs)
+    impl_->spec_bus.push_back(s.f.bus_id ? normalize_bus_id(*s.f.bus_id) : std::nullopt);
   impl_->deadline = per_source_deadline;
   impl_->nvml = std::make_shared<telemetry_internal::NvmlBackend>(std::move(loader), fs);
   impl_->sysfs = std::make_shared<SysfsTelemetry>(fs);
