@@ -207,6 +207,33 @@ TEST_F(NvmlTelemetryTest, ProcessIdentityFromProc) {
   EXPECT_EQ(s.processes[0].user, "root");
 }
 
+// A pid listed in consecutive samples keeps the identity read when it appeared (no /proc
+// reads per tick); once it leaves the list it is read afresh when it comes back.
+TEST_F(NvmlTelemetryTest, ProcessIdentityIsReadOncePerAppearance) {
+  std::string script = tmp_ / "script.txt";
+  write_file(script,
+             "proc 0 0 4242 500 trainer\n"
+             "proc 2 0 4242 -1 trainer\n"
+             "proc 3 0 4242 700 trainer\n");
+  write_file(tmp_ / "proc/4242/comm", "python3\n");
+  write_file(tmp_ / "proc/4242/status", "Name:\tpython3\nUid:\t0\t0\t0\t0\n");
+  setenv("FAKE_NVML_SCRIPT", script.c_str(), 1);
+  auto c = make();
+  TelemetrySnapshot s0 = c->sample();  // tick 0: read from /proc
+  ASSERT_EQ(s0.processes.size(), 1u);
+  EXPECT_EQ(s0.processes[0].command, "python3");
+  write_file(tmp_ / "proc/4242/comm", "other\n");
+  TelemetrySnapshot s1 = c->sample();  // tick 1: still listed, not read again
+  ASSERT_EQ(s1.processes.size(), 1u);
+  EXPECT_EQ(s1.processes[0].command, "python3");
+  EXPECT_EQ(s1.processes[0].user, "root");
+  EXPECT_TRUE(c->sample().processes.empty());  // tick 2: gone
+  TelemetrySnapshot s3 = c->sample();          // tick 3: back (a new process): read afresh
+  ASSERT_EQ(s3.processes.size(), 1u);
+  EXPECT_EQ(s3.processes[0].command, "other");
+  EXPECT_EQ(s3.processes[0].vram_mb, 700);
+}
+
 TEST_F(NvmlTelemetryTest, SetCallsAreStoredRecordedAndReadBack) {
   std::string rec = tmp_ / "record.txt";
   setenv("FAKE_NVML_RECORD", rec.c_str(), 1);

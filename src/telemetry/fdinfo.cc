@@ -19,7 +19,10 @@
 #include <cctype>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <set>
+#include <unordered_map>
+#include <vector>
 
 #include "telemetry/telemetry.h"
 #include "util/strings.h"
@@ -226,6 +229,32 @@ std::optional<double> drm_busy_pct(const DrmFdinfo& before, const DrmFdinfo& aft
   return best;
 }
 
+namespace {
+
+// The name of a uid (its digits when it has none), remembered: a passwd lookup may go through
+// NSS (LDAP, sssd) and every sample asks for the same few users.
+std::string user_name_of(uid_t uid) {
+  static std::mutex mu;
+  static std::unordered_map<uid_t, std::string> known;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = known.find(uid); it != known.end()) return it->second;
+  }
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  std::string name = std::to_string(uid);
+  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found && found->pw_name &&
+      *found->pw_name)
+    name = found->pw_name;
+  std::lock_guard<std::mutex> lock(mu);
+  if (known.size() >= 4096) known.clear();
+  known.emplace(uid, name);
+  return name;
+}
+
+}  // namespace
+
 std::string process_command(HostFs& fs, int pid) {
   auto t = fs.read("/proc/" + std::to_string(pid) + "/comm", 4096);
   if (!t) return "";
@@ -240,13 +269,7 @@ std::string process_user(HostFs& fs, int pid) {
     std::string_view rest;
     auto uid = leading_uint(line.substr(4), &rest);
     if (!uid || *uid > std::numeric_limits<uid_t>::max()) return "";
-    struct passwd pw;
-    struct passwd* found = nullptr;
-    std::vector<char> buf(16384);
-    if (getpwuid_r(static_cast<uid_t>(*uid), &pw, buf.data(), buf.size(), &found) == 0 && found &&
-        found->pw_name && *found->pw_name)
-      return found->pw_name;
-    return std::to_string(*uid);
+    return user_name_of(static_cast<uid_t>(*uid));
   }
   return "";
 }

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "telemetry/telemetry.h"
 #include "util/strings.h"
@@ -59,6 +60,14 @@ struct NvmlBackend::State {
   std::vector<Device> devices;
   std::vector<std::string> missing;  // symbol notes, reported with the first sample only
   bool missing_reported = false;
+  // Command and user of the processes listed in the previous sample: a pid listed again is not
+  // looked up again (a /proc/<pid>/comm and status read and a passwd lookup per process and
+  // tick otherwise). A pid that leaves the list is forgotten, so a new process that reuses it
+  // later is read afresh; only an exit and a reuse within one interval would go unnoticed.
+  struct Names {
+    std::string command, user;
+  };
+  std::unordered_map<unsigned, Names> names_prev, names_now;
 
   nvmlInit_fn init = nullptr;
   nvmlShutdown_fn shutdown = nullptr;
@@ -369,18 +378,24 @@ struct NvmlBackend::State {
     for (const auto& [pid, used] : procs) {
       ProcessSample p;
       p.pid = static_cast<int>(pid);
-      if (fs) {
-        p.command = process_command(*fs, p.pid);
-        p.user = process_user(*fs, p.pid);
-      }
-      if (p.command.empty() && process_name) {
-        char buf[256] = {};
-        if (process_name(pid, buf, sizeof buf) == NVML_SUCCESS) {
-          std::string n = from_buffer(buf, sizeof buf);
-          size_t slash = n.rfind('/');
-          p.command = slash == std::string::npos ? n : n.substr(slash + 1);
+      if (auto known = names_prev.find(pid); known != names_prev.end()) {
+        p.command = known->second.command;
+        p.user = known->second.user;
+      } else {
+        if (fs) {
+          p.command = process_command(*fs, p.pid);
+          p.user = process_user(*fs, p.pid);
+        }
+        if (p.command.empty() && process_name) {
+          char buf[256] = {};
+          if (process_name(pid, buf, sizeof buf) == NVML_SUCCESS) {
+            std::string n = from_buffer(buf, sizeof buf);
+            size_t slash = n.rfind('/');
+            p.command = slash == std::string::npos ? n : n.substr(slash + 1);
+          }
         }
       }
+      names_now[pid] = Names{p.command, p.user};
       p.gpu_bus_id = d.bus_id;
       p.gpu_index = d.index;
       if (used != NVML_VALUE_NOT_AVAILABLE) p.vram_mb = bytes_to_mib(used);
@@ -424,7 +439,9 @@ NvmlBackend::Result NvmlBackend::sample() {
       for (auto& m : s_->missing) res.notes.push_back(m);
       s_->missing_reported = true;
     }
+    s_->names_now.clear();
     for (Device& d : s_->devices) s_->read_device(d, res);
+    s_->names_prev.swap(s_->names_now);
   } catch (const std::exception& e) {
     res.notes.push_back(std::string("NVML sample stopped: ") + e.what());
   }
