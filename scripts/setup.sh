@@ -8,7 +8,7 @@ BUILD_DEPS=(build-essential cmake ninja-build pkg-config g++ clang clang-format 
   libpci-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev gcovr)
 # The real tools the integration tests run (software renderers and PCI tools, no GPU needed).
 TOOLS=(pciutils pci.ids lshw vulkan-tools mesa-vulkan-drivers clinfo pocl-opencl-icd
-  ocl-icd-libopencl1 mesa-utils xvfb xauth hyperfine time
+  ocl-icd-libopencl1 mesa-utils xvfb xauth hyperfine time jq
   prometheus chromium)
 
 want=("${BUILD_DEPS[@]}")

@@ -162,6 +162,43 @@ TEST(PlanIo, YamlIsReadableByOtherTools) {
   EXPECT_EQ(n["gpus"][0]["provenance"]["estimated_reclaimed_mb"].as<std::string>(), "measured");
 }
 
+// Strings a device may report (quotes, backslashes, control bytes, non-ASCII, invalid UTF-8)
+// come back from the YAML as they went in (invalid bytes as U+FFFD); so do keys that are not
+// simple names.
+TEST(PlanIo, YamlQuotesEveryStringSafely) {
+  const std::string odd =
+      "A \"quoted\" \\ name:\n\ttab\x01\x7f # not a comment, {not: a map} - µ°C";
+  Plan p = sample_plans()[2];
+  p.gpus[0].model = odd;
+  p.gpus[0].uuid = std::string("GPU-\xff\xfe-bad");
+  p.notes = {odd, "null", "true", "- dash", ""};
+  p.gpus[0].rationale["0"] = "key that reads as a number";
+  p.gpus[0].rationale["on"] = "key that reads as a boolean";
+  p.gpus[0].rationale["two words"] = "key with a space";
+  std::string y = plan_to_yaml(p);
+  YAML::Node n = YAML::Load(y);
+  EXPECT_EQ(n["gpus"][0]["model"].as<std::string>(), odd) << y;
+  EXPECT_EQ(n["gpus"][0]["uuid"].as<std::string>(), "GPU-\xef\xbf\xbd\xef\xbf\xbd-bad");
+  ASSERT_EQ(n["notes"].size(), 5u);
+  EXPECT_EQ(n["notes"][0].as<std::string>(), odd);
+  EXPECT_EQ(n["notes"][1].as<std::string>(), "null");
+  EXPECT_FALSE(n["notes"][1].IsNull());
+  EXPECT_EQ(n["notes"][2].as<std::string>(), "true");
+  EXPECT_EQ(n["notes"][3].as<std::string>(), "- dash");
+  EXPECT_EQ(n["notes"][4].as<std::string>(), "");
+  EXPECT_EQ(n["gpus"][0]["rationale"]["0"].as<std::string>(), "key that reads as a number");
+  EXPECT_EQ(n["gpus"][0]["rationale"]["on"].as<std::string>(), "key that reads as a boolean");
+  EXPECT_EQ(n["gpus"][0]["rationale"]["two words"].as<std::string>(), "key with a space");
+  EXPECT_NE(y.find("\"on\": "), std::string::npos) << y;
+  EXPECT_NE(y.find("\\x01"), std::string::npos) << y;
+  // And our own loader reads the same plan back.
+  std::string e;
+  auto back = plan_from_yaml_text(y, &e);
+  ASSERT_TRUE(back) << e;
+  EXPECT_EQ(back->gpus[0].model, odd);
+  EXPECT_EQ(back->notes, p.notes);
+}
+
 TEST(PlanIo, LoadPlanFileByName) {
   test::TempDir d;
   Plan p = sample_plans()[2];

@@ -2,9 +2,12 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
+#include <string_view>
 
 #include "util/json_util.h"
 #include "util/state_dir.h"
@@ -194,49 +197,136 @@ std::string shortest(double d) {
   return s;
 }
 
-void emit(YAML::Emitter& e, const ojson& v) {
+// ---- YAML out ------------------------------------------------------------------------------
+// Block-style YAML written by hand: yaml-cpp's emitter decides the quoting of every scalar with
+// regular expressions and took a third of `plan`'s time for a few GPUs. Strings are always
+// double-quoted (escapes as YAML 1.2 §5.7 allows: \\, \", \n, \t, \r, \xXX for other
+// control bytes; invalid UTF-8 becomes U+FFFD), keys are plain when they are simple names and
+// double-quoted otherwise, null/true/false/numbers plain. yaml-cpp (and any YAML 1.2 reader)
+// reads it back: tests/plan_io_test.cc.
+
+bool valid_utf8_at(std::string_view s, size_t i, size_t* len) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return false;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+  if (n == 2 && c < 0xC2) return false;  // overlong
+  *len = n;
+  return true;
+}
+
+void yaml_quoted(std::string& out, std::string_view s) {
+  out += '"';
+  for (size_t i = 0; i < s.size();) {
+    const char c = s[i];
+    size_t len = 1;
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x",
+                    static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out += buf;
+    } else if (static_cast<unsigned char>(c) < 0x80) {
+      out += c;
+    } else if (valid_utf8_at(s, i, &len)) {
+      out.append(s.substr(i, len));
+    } else {
+      out += "\\uFFFD";
+      len = 1;
+    }
+    i += len;
+  }
+  out += '"';
+}
+
+void yaml_key(std::string& out, const std::string& k) {
+  bool plain = !k.empty() && (std::isalpha(static_cast<unsigned char>(k[0])) || k[0] == '_');
+  for (char c : k)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') plain = false;
+  // Words a YAML reader would take as something other than a string.
+  for (const char* w : {"null", "true", "false", "yes", "no", "on", "off", "y", "n", "Null", "NULL",
+                        "True", "TRUE", "False", "FALSE", "Yes", "No", "On", "Off"})
+    if (k == w) plain = false;
+  if (plain)
+    out += k;
+  else
+    yaml_quoted(out, k);
+}
+
+bool yaml_is_block(const ojson& v) {
+  return (v.is_object() || v.is_array()) && !v.empty();
+}
+
+void yaml_scalar(std::string& out, const ojson& v) {
   switch (v.type()) {
-    case ojson::value_t::null:
-      e << YAML::Null;
-      break;
     case ojson::value_t::boolean:
-      e << v.get<bool>();
+      out += v.get<bool>() ? "true" : "false";
       break;
     case ojson::value_t::number_integer:
-      e << static_cast<long long>(v.get<int64_t>());
+      out += std::to_string(v.get<int64_t>());
       break;
     case ojson::value_t::number_unsigned:
-      e << static_cast<unsigned long long>(v.get<uint64_t>());
+      out += std::to_string(v.get<uint64_t>());
       break;
     case ojson::value_t::number_float:
-      e << shortest(v.get<double>());
+      out += shortest(v.get<double>());
       break;
     case ojson::value_t::string:
-      e << YAML::DoubleQuoted << v.get<std::string>();
+      yaml_quoted(out, v.get_ref<const std::string&>());
       break;
     case ojson::value_t::array:
-      if (v.empty()) {
-        e << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
-        break;
-      }
-      e << YAML::BeginSeq;
-      for (const auto& x : v) emit(e, x);
-      e << YAML::EndSeq;
+      out += "[]";
       break;
     case ojson::value_t::object:
-      if (v.empty()) {
-        e << YAML::Flow << YAML::BeginMap << YAML::EndMap;
-        break;
-      }
-      e << YAML::BeginMap;
-      for (auto it = v.begin(); it != v.end(); ++it) {
-        e << YAML::Key << it.key() << YAML::Value;
-        emit(e, it.value());
-      }
-      e << YAML::EndMap;
+      out += "{}";
       break;
     default:
-      e << YAML::Null;
+      out += "null";
+  }
+}
+
+// A block collection whose first line continues the current line (after "- ") when `inline_first`
+// is set; every other line starts with `indent` spaces.
+void yaml_block(std::string& out, const ojson& v, size_t indent, bool inline_first) {
+  bool first = true;
+  auto line_start = [&] {
+    if (!(first && inline_first)) out.append(indent, ' ');
+    first = false;
+  };
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      line_start();
+      yaml_key(out, it.key());
+      out += ':';
+      if (yaml_is_block(it.value())) {
+        out += '\n';
+        yaml_block(out, it.value(), indent + 2, false);
+      } else {
+        out += ' ';
+        yaml_scalar(out, it.value());
+        out += '\n';
+      }
+    }
+  } else {
+    for (const auto& x : v) {
+      line_start();
+      out += "- ";
+      if (yaml_is_block(x)) {
+        yaml_block(out, x, indent + 2, true);
+      } else {
+        yaml_scalar(out, x);
+        out += '\n';
+      }
+    }
   }
 }
 
@@ -327,11 +417,16 @@ std::string plan_to_json_text(const Plan& p, int indent) {
 }
 
 std::string plan_to_yaml(const Plan& p) {
-  YAML::Emitter e;
-  e.SetNullFormat(YAML::LowerNull);
-  e.SetIndent(2);
-  emit(e, plan_to_json(p));
-  return std::string(e.c_str()) + "\n";
+  const ojson j = plan_to_json(p);
+  std::string out;
+  out.reserve(4096);
+  if (yaml_is_block(j)) {
+    yaml_block(out, j, 0, false);
+  } else {
+    yaml_scalar(out, j);
+    out += '\n';
+  }
+  return out;
 }
 
 std::optional<Plan> plan_from_json_text(const std::string& text, std::string* error) {
