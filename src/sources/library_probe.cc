@@ -17,7 +17,7 @@ std::optional<SourceStatus> begin_library_probe(const SourceContext& ctx, const 
     // dlerror() usually names the file already ("libcuda.so.1: cannot open shared object
     // file: ..."): say the path once.
     rep.notes.push_back(lr.error.rfind(lr.path + ":", 0) == 0 ? lr.error
-                                                                : lr.path + ": " + lr.error);
+                                                              : lr.path + ": " + lr.error);
     return SourceStatus::missing;
   }
   *lib = std::move(lr.lib);
