@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <vector>
 
 #include "detect/spec_store.h"
 #include "test_util.h"
@@ -89,6 +91,30 @@ TEST(StateDir, AppendLineSynced) {
   EXPECT_EQ(*read_whole_file(j), "{\"a\":1}\n{\"b\":2}\n");
   EXPECT_EQ(mode_of(j), 0600);
   EXPECT_NE(append_line_synced(t / "no/such/dir/j", "x"), "");
+}
+
+// Many pieces (more than one writev batch of 256, some empty) land in order, replacing the
+// old file atomically, with the mode asked for; no temporary file is left behind.
+TEST(StateDir, WriteAtomicFromParts) {
+  TempDir t;
+  std::string p = t / "parts.csv";
+  ASSERT_EQ(write_file_atomic(p, "old\n"), "");
+  std::vector<std::string> store;
+  std::string expect;
+  for (int i = 0; i < 700; ++i) {
+    store.push_back(i % 7 == 0 ? std::string() : "row " + std::to_string(i) + "\n");
+    expect += store.back();
+  }
+  std::vector<std::string_view> parts(store.begin(), store.end());
+  EXPECT_EQ(write_file_atomic_parts(p, parts, 0600), "");
+  EXPECT_EQ(*read_whole_file(p), expect);
+  EXPECT_EQ(mode_of(p), 0600);
+  EXPECT_EQ(write_file_atomic_parts(p, {}), "");
+  EXPECT_EQ(*read_whole_file(p), "");
+  size_t entries = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(t.path())) ++entries;
+  EXPECT_EQ(entries, 1u);
+  EXPECT_NE(write_file_atomic_parts(t / "nope/x", parts), "");
 }
 
 TEST(StateDir, WriteIntoMissingDirFails) {

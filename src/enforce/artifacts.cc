@@ -1,13 +1,6 @@
 #include "enforce/artifacts.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <map>
 #include <string_view>
 
@@ -28,70 +21,6 @@ SampleWindow window_of(const std::vector<TelemetrySnapshot>& history) {
   SampleWindow w(history.size());
   for (const auto& s : history) w.push(s);
   return w;
-}
-
-std::string errstr(const std::string& what, int err) {
-  return what + ": " + std::strerror(err);
-}
-
-// write_file_atomic (util/state_dir.h) for text in pieces, written with writev instead of
-// first being joined: a temporary file next to `path`, fsync, rename, fsync of the directory.
-std::string write_parts_atomic(const std::string& path, const std::vector<std::string_view>& parts,
-                               mode_t mode) {
-  auto slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  std::string tmpl = path + ".tmp.XXXXXX";
-  int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) return errstr("cannot create a temporary file next to " + path, errno);
-  auto fail = [&](const std::string& what) {
-    int e = errno;
-    ::close(fd);
-    ::unlink(tmpl.c_str());
-    return errstr(what, e);
-  };
-  if (::fchmod(fd, mode) != 0) return fail("fchmod " + tmpl);
-  constexpr size_t kBatch = 256;  // well under IOV_MAX
-  iovec iov[kBatch];
-  size_t next = 0;
-  while (next < parts.size()) {
-    size_t n = 0;
-    for (; n < kBatch && next + n < parts.size(); ++n) {
-      iov[n].iov_base = const_cast<char*>(parts[next + n].data());
-      iov[n].iov_len = parts[next + n].size();
-    }
-    size_t first = 0;
-    while (first < n) {
-      ssize_t w = ::writev(fd, iov + first, static_cast<int>(n - first));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return fail("write " + tmpl);
-      }
-      auto left = static_cast<size_t>(w);
-      while (first < n && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-      if (first < n) {
-        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
-        iov[first].iov_len -= left;
-      }
-    }
-    next += n;
-  }
-  if (::fsync(fd) != 0) return fail("fsync " + tmpl);
-  if (::close(fd) != 0) {
-    int e = errno;
-    ::unlink(tmpl.c_str());
-    return errstr("close " + tmpl, e);
-  }
-  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmpl.c_str());
-    return errstr("rename to " + path, e);
-  }
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return "";
 }
 
 }  // namespace
@@ -228,7 +157,7 @@ std::vector<std::string> write_artifacts(const std::string& state_dir, const Sam
     for (size_t i = 0; i < window.size(); ++i)
       if (!window.heatmap_rows(i).empty()) parts.push_back(window.heatmap_rows(i));
     std::string path = dir + "/fairness_heatmap.csv";
-    done(path, write_parts_atomic(path, parts, 0600));
+    done(path, write_file_atomic_parts(path, parts, 0600));
   }
   return written;
 }

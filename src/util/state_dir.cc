@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -85,7 +86,8 @@ std::string ensure_state_dir(const std::string& dir, bool* fixed) {
   return "";
 }
 
-std::string write_file_atomic(const std::string& path, const std::string& content, int mode) {
+std::string write_file_atomic_parts(const std::string& path,
+                                    const std::vector<std::string_view>& parts, int mode) {
   std::string dir = dir_of(path);
   std::string tmpl = path + ".tmp.XXXXXX";
   int fd = ::mkstemp(tmpl.data());
@@ -97,7 +99,33 @@ std::string write_file_atomic(const std::string& path, const std::string& conten
     return errstr(what, e);
   };
   if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return fail("fchmod " + tmpl);
-  if (!write_all(fd, content)) return fail("write " + tmpl);
+  constexpr size_t kBatch = 256;  // well under IOV_MAX
+  iovec iov[kBatch];
+  size_t next = 0;
+  while (next < parts.size()) {
+    size_t n = 0;
+    for (; n < kBatch && next < parts.size(); ++next) {
+      if (parts[next].empty()) continue;  // so that writing 0 bytes below means an error
+      iov[n].iov_base = const_cast<char*>(parts[next].data());
+      iov[n].iov_len = parts[next].size();
+      ++n;
+    }
+    size_t first = 0;
+    while (first < n) {
+      ssize_t w = ::writev(fd, iov + first, static_cast<int>(n - first));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        if (w == 0) errno = EIO;
+        return fail("write " + tmpl);
+      }
+      auto left = static_cast<size_t>(w);
+      while (first < n && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+      if (first < n) {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+        iov[first].iov_len -= left;
+      }
+    }
+  }
   if (::fsync(fd) != 0) return fail("fsync " + tmpl);
   if (::close(fd) != 0) {
     int e = errno;
@@ -115,6 +143,10 @@ std::string write_file_atomic(const std::string& path, const std::string& conten
     ::close(dfd);
   }
   return "";
+}
+
+std::string write_file_atomic(const std::string& path, const std::string& content, int mode) {
+  return write_file_atomic_parts(path, {std::string_view(content)}, mode);
 }
 
 std::string append_line_synced(const std::string& path, const std::string& line) {

@@ -4,6 +4,8 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace grey {
 
@@ -17,6 +19,9 @@ std::string ensure_state_dir(const std::string& dir, bool* fixed = nullptr);
 
 // Writes `content` to `path` atomically with `mode`. Returns an error message, empty on success.
 std::string write_file_atomic(const std::string& path, const std::string& content, int mode = 0600);
+// The same for text in pieces, written with writev instead of being joined first.
+std::string write_file_atomic_parts(const std::string& path,
+                                    const std::vector<std::string_view>& parts, int mode = 0600);
 
 // Appends one line and fsyncs it (journal). Creates the file 0600. Error message or empty.
 std::string append_line_synced(const std::string& path, const std::string& line);
