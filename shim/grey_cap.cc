@@ -132,6 +132,7 @@ struct Fn {
 enum FnId {
   kGetProcAddress,
   kGetProcAddressV2,
+  kGetProcAddressV2Ptsz,  // cuda.h maps cuGetProcAddress to it under per-thread default streams
   kMemAlloc,
   kMemAllocPitch,
   kMemAllocManaged,
@@ -374,6 +375,8 @@ GREY_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t
     // The padded rows break the cap: undo the allocation.
     auto real_free = real_fn<CUresult (*)(CUdeviceptr)>(kMemFree);
     if (real_free) real_free(*dptr);
+    *dptr = 0;
+    *pitch = 0;
     log_deny("cuMemAllocPitch_v2", dev, got, seen);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
@@ -503,6 +506,18 @@ GREY_EXPORT CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int cud
   return rc;
 }
 
+GREY_EXPORT CUresult cuGetProcAddress_v2_ptsz(const char* symbol, void** pfn, int cuda_version,
+                                              cuuint64_t flags,
+                                              CUdriverProcAddressQueryResult* status) {
+  REAL_OR_FAIL(kGetProcAddressV2Ptsz,
+               CUresult(*)(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*));
+  CUresult rc = real(symbol, pfn, cuda_version, flags, status);
+  if (rc == CUDA_SUCCESS && pfn && *pfn && symbol) {
+    *pfn = swap_for_wrapper(symbol, *pfn, cuda_version, flags);
+  }
+  return rc;
+}
+
 #undef REAL_OR_FAIL
 
 namespace {
@@ -512,6 +527,7 @@ Fn* table() {
   static Fn t[kFnCount] = {
       {"cuGetProcAddress", reinterpret_cast<void*>(&cuGetProcAddress), "cuGetProcAddress", 11030, false, {}},
       {"cuGetProcAddress_v2", reinterpret_cast<void*>(&cuGetProcAddress_v2), "cuGetProcAddress", 12000, false, {}},
+      {"cuGetProcAddress_v2_ptsz", reinterpret_cast<void*>(&cuGetProcAddress_v2_ptsz), "cuGetProcAddress", 12000, true, {}},
       {"cuMemAlloc_v2", reinterpret_cast<void*>(&cuMemAlloc_v2), "cuMemAlloc", 3020, false, {}},
       {"cuMemAllocPitch_v2", reinterpret_cast<void*>(&cuMemAllocPitch_v2), "cuMemAllocPitch", 3020, false, {}},
       {"cuMemAllocManaged", reinterpret_cast<void*>(&cuMemAllocManaged), "cuMemAllocManaged", 6000, false, {}},
@@ -544,25 +560,25 @@ void* swap_for_wrapper(const char* symbol, void* p, int cuda_version, cuuint64_t
   // cuGetProcAddress itself is always wrapped, so that later look-ups stay covered.
   const bool active = caps_active();
   for (int i = 0; i < kFnCount; ++i) {
-    if (!t[i].wrapper || (!active && i > kGetProcAddressV2)) continue;
+    if (!t[i].wrapper || (!active && i > kGetProcAddressV2Ptsz)) continue;
     if (t[i].real.load(std::memory_order_acquire) == p) return t[i].wrapper;
   }
-  // Not an exported symbol: decide by name, version and the per-thread-stream flag, picking the
-  // newest variant the requested version allows.
+  // Not an exported symbol: decide by name, version and the per-thread-stream flag: the newest
+  // variant the requested version allows, among those of the requested stream flavour when the
+  // function has one (cuMemAllocAsync_ptsz), else among the others (cuMemAlloc has none).
   const bool ptsz = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
-  Fn* best = nullptr;
-  for (int i = 0; i < kFnCount; ++i) {
-    if (!t[i].wrapper || (!active && i > kGetProcAddressV2)) continue;
-    if (strcmp(t[i].base, symbol) != 0 || cuda_version < t[i].min_version) continue;
-    if (t[i].ptsz != ptsz) {
-      bool has_ptsz_variant =
-          (i > 0 && strcmp(t[i - 1].base, symbol) == 0) ||
-          (i + 1 < kFnCount && strcmp(t[i + 1].base, symbol) == 0 && t[i + 1].ptsz != t[i].ptsz);
-      if (has_ptsz_variant) continue;
+  auto pick = [&](bool want_ptsz) -> Fn* {
+    Fn* best = nullptr;
+    for (int i = 0; i < kFnCount; ++i) {
+      if (!t[i].wrapper || (!active && i > kGetProcAddressV2Ptsz)) continue;
+      if (t[i].ptsz != want_ptsz || strcmp(t[i].base, symbol) != 0) continue;
+      if (cuda_version < t[i].min_version || !t[i].real.load(std::memory_order_acquire)) continue;
+      if (!best || t[i].min_version > best->min_version) best = &t[i];
     }
-    if (!t[i].real.load(std::memory_order_acquire)) continue;
-    if (!best || t[i].min_version > best->min_version) best = &t[i];
-  }
+    return best;
+  };
+  Fn* best = pick(ptsz);
+  if (!best) best = pick(!ptsz);
   return best ? best->wrapper : p;
 }
 

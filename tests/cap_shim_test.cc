@@ -398,6 +398,47 @@ TEST(CapShimTest, ProcAddressHandsOutWrappersOnlyForMemoryFunctions) {
   EXPECT_EQ(r.lines[1], "alloc rc=0 slot=0");
 }
 
+// The real driver hands out internal pointers, not its exported symbols, so the shim must
+// recognise an entry point by its name, version and stream flavour (FAKE_CUDA_INTERNAL_POINTERS
+// makes the fake do the same). The resolver fetched with the per-thread-stream flag at 12.0
+// must stay a v2 resolver (five arguments; it writes *status) and must itself be wrapped.
+TEST(CapShimTest, InternalDriverPointersAreRecognisedByNameVersionAndFlavour) {
+  Child r = cmds("shim_procaddr", "ptszcheck alloc 900 alloc 200 asyncpt 200 async 200 info",
+                 {"GREY_VRAM_CAP_MB=1000", "FAKE_CUDA_INTERNAL_POINTERS=1"});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  ASSERT_EQ(r.lines.size(), 7u) << dump(r);
+  EXPECT_EQ(r.lines[0],
+            "lib cuMemAlloc=libgrey_cap.so cuMemAllocAsyncPtsz=libgrey_cap.so "
+            "cuDeviceGetAttribute=libcuda.so.1 cuGetProcAddress=libgrey_cap.so")
+      << dump(r);
+  EXPECT_EQ(r.lines[1], "ptsz-resolver lib=libgrey_cap.so rc=0 status=0 cuMemAlloc=libgrey_cap.so")
+      << dump(r);
+  EXPECT_EQ(r.lines[2], "alloc rc=0 slot=0");
+  EXPECT_EQ(r.lines[3], "alloc rc=2 slot=-1");
+  EXPECT_EQ(r.lines[4], "asyncpt rc=2 slot=-1");
+  EXPECT_EQ(r.lines[5], "async rc=2 slot=-1");
+  EXPECT_EQ(r.lines[6], "info rc=0 free=" + mib(100) + " total=" + mib(1000));
+  // Without the shim the fake really hands out its thunks (so the test above can fail).
+  Child plain = cmds("shim_procaddr", "ptszcheck", {"FAKE_CUDA_INTERNAL_POINTERS=1"}, false);
+  ASSERT_EQ(plain.status, 0) << dump(plain);
+  EXPECT_EQ(plain.lines.at(0),
+            "lib cuMemAlloc=libcuda.so.1 cuMemAllocAsyncPtsz=libcuda.so.1 "
+            "cuDeviceGetAttribute=libcuda.so.1 cuGetProcAddress=libcuda.so.1");
+}
+
+// cuda.h maps cuGetProcAddress to cuGetProcAddress_v2_ptsz under per-thread default streams:
+// that export is wrapped too.
+TEST(CapShimTest, TheV2PtszResolverExportIsWrapped) {
+  // dlsym of the name through the shim gives the shim's resolver (checked by the program's
+  // fetch of cuMemAlloc through it).
+  Child r = run({kDir + "/shim_procaddr", "alloc", "900", "alloc", "200"},
+                {"GREY_VRAM_CAP_MB=1000", "SHIM_PROCADDR_SYMBOL=cuGetProcAddress_v2_ptsz"});
+  ASSERT_EQ(r.status, 0) << dump(r);
+  ASSERT_EQ(r.lines.size(), 3u) << dump(r);
+  EXPECT_EQ(r.lines[1], "alloc rc=0 slot=0");
+  EXPECT_EQ(r.lines[2], "alloc rc=2 slot=-1");
+}
+
 TEST(CapShimTest, PerDeviceCaps) {
   Child r = cmds("shim_direct",
                  "dev 1 alloc 1500 alloc 600 info total 0 total 1 dev 0 alloc 900 used 0 used 1",
@@ -533,11 +574,12 @@ TEST(CapShimTest, PitchIsCountedAtTheRealPitch) {
   EXPECT_EQ(r.lines, (std::vector<std::string>{"pitch rc=0 slot=0", "pitch bytes=1024",
                                                "used bytes=1024000"}))
       << dump(r);
-  // 1040 x 1000 = 1040000 fits the request, the real 1536-byte pitch does not: freed again.
+  // 1040 x 1000 = 1040000 fits the request, the real 1536-byte pitch does not: freed again,
+  // and the pointer and pitch the driver had written are cleared (nothing to use by mistake).
   r = cmds("shim_direct", "pitch 1040 1000 used 0 info", {"GREY_VRAM_CAP_MB=1"});
   ASSERT_EQ(r.status, 0) << dump(r);
   EXPECT_EQ(r.lines,
-            (std::vector<std::string>{"pitch rc=2 slot=-1", "pitch bytes=1536", "used bytes=0",
+            (std::vector<std::string>{"pitch rc=2 slot=-1", "pitch bytes=0", "used bytes=0",
                                       "info rc=0 free=" + mib(1) + " total=" + mib(1)}))
       << dump(r);
 }

@@ -138,11 +138,20 @@ TEST(CliRunCap, MpsAndDmemAreFoundAndReported) {
   json j = json::parse(c.run({"plan", "--json"}).out);
   EXPECT_EQ(cap_tier_of(j, 0), "mps");
 
-  // An MPS control daemon found only as a process (its pipe elsewhere) still counts.
+  // An MPS control daemon found only as a process (its pipe elsewhere): programs started from
+  // here would not be its clients, so it is reported but does not back the cap.
   fs::remove(c.tmp / "mps/control");
   write_file(c.tmp / "proc/4242/comm", "nvidia-cuda-mps\n");
   r = c.run({"run", "--gpu", "0", "--enforce-cap", "--", "/usr/bin/env"});
-  EXPECT_NE(r.err.find("process 4242 (nvidia-cuda-mps)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("enforced by: shim ("), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("an MPS control daemon runs (process 4242, nvidia-cuda-mps)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out.find("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"), std::string::npos) << r.out;
+  // Whatever was preloaded already stays first (a sanitizer runtime must).
+  c.env["LD_PRELOAD"] = "/lib/x86_64-linux-gnu/libc.so.6";
+  r = c.run({"run", "--gpu", "0", "--enforce-cap", "--", "/usr/bin/env"});
+  EXPECT_NE(r.out.find("LD_PRELOAD=/lib/x86_64-linux-gnu/libc.so.6:/"), std::string::npos) << r.out;
 }
 
 TEST(CliRunCap, ClearErrorsWhenTheCapCannotBeEnforced) {

@@ -343,7 +343,15 @@ struct HttpReply {
   std::string headers, body;
 };
 
+HttpReply http_raw(int port, const std::string& request);
+
 HttpReply http_get(int port, const std::string& path, const std::string& method = "GET") {
+  return http_raw(port, method + " " + path +
+                            " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
+                            (method == "POST" ? "Content-Length: 0\r\n" : "") + "\r\n");
+}
+
+HttpReply http_raw(int port, const std::string& req) {
   HttpReply r;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return r;
@@ -358,8 +366,6 @@ HttpReply http_get(int port, const std::string& path, const std::string& method 
     close(fd);
     return r;
   }
-  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-                    (method == "POST" ? "Content-Length: 0\r\n" : "") + "\r\n";
   if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
     close(fd);
     return r;
@@ -422,6 +428,30 @@ TEST(MetricsServer, ServesTheBoardOnLoopback) {
   ASSERT_EQ(srv.start("127.0.0.1:" + std::to_string(port)), "");
   EXPECT_EQ(srv.port(), port);
   EXPECT_EQ(http_get(port, "/metrics").status, 200);
+}
+
+// What a person types into nc, and what Prometheus sends: both answered at once.
+TEST(MetricsServer, BareLineFeedsQueryStringsAndHead) {
+  auto board = std::make_shared<MetricsBoard>();
+  board->publish(sample_input());
+  MetricsServer srv(board);
+  ASSERT_EQ(srv.start(":0"), "");
+  auto t0 = std::chrono::steady_clock::now();
+  HttpReply r = http_raw(srv.port(), "GET /metrics HTTP/1.0\n\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, render_prometheus(sample_input()));
+  r = http_raw(srv.port(),
+               "GET /metrics?x=1 HTTP/1.1\r\nHost: h\r\nAccept: text/plain\r\n"
+               "Accept-Encoding: gzip\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.headers.find("Connection: close"), std::string::npos);
+  r = http_raw(srv.port(), "HEAD /metrics HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "");
+  r = http_raw(srv.port(), "NONSENSE\r\n\r\n");
+  EXPECT_EQ(r.status, 400);
 }
 
 TEST(MetricsServer, Errors) {

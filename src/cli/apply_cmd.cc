@@ -453,11 +453,18 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
       err << "); install it next to grey-gpu-opt or in ../lib, or set GREY_CAP_SHIM\n";
       return 1;
     }
+    if (mech.shim_path.find_first_of(" :") != std::string::npos) {
+      err << "error: --enforce-cap: the path of libgrey_cap.so (" << mech.shim_path
+          << ") contains a space or a colon, which LD_PRELOAD cannot hold; install it elsewhere "
+             "or point GREY_CAP_SHIM at a copy\n";
+      return 1;
+    }
     const std::string cap = std::to_string(*chosen->per_process_vram_cap_mb);
     // The child sees only the chosen GPU (CUDA_VISIBLE_DEVICES), as its device 0: one value.
     env["GREY_VRAM_CAP_MB"] = cap;
+    // After what is preloaded already: a sanitizer runtime there must stay first.
     const char* pre = std::getenv("LD_PRELOAD");
-    env["LD_PRELOAD"] = mech.shim_path + (pre && *pre ? std::string(":") + pre : "");
+    env["LD_PRELOAD"] = (pre && *pre ? std::string(pre) + ":" : "") + mech.shim_path;
     if (mech.mps) env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = "0=" + cap + "M";
     err << "run: per-process VRAM cap " << cap << " MiB on GPU " << chosen->index
         << " enforced by: " << mech.summary() << "\n";

@@ -372,7 +372,7 @@ std::optional<ListenAddress> parse_listen_address(const std::string& listen, std
 
 namespace {
 
-constexpr auto kConnectionBudget = std::chrono::seconds(5);
+constexpr auto kConnectionBudget = std::chrono::seconds(2);
 constexpr size_t kMaxRequestHead = 8192;
 
 using Clock = std::chrono::steady_clock;
@@ -425,8 +425,9 @@ std::string reply(int status, std::string_view reason, std::string_view content_
 
 // The reply to one request head ("GET /metrics HTTP/1.1\r\nHost: ...").
 std::string answer(std::string_view head, const MetricsBoard& board) {
-  size_t eol = head.find("\r\n");
+  size_t eol = head.find('\n');
   std::string_view line = head.substr(0, eol);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   size_t sp1 = line.find(' ');
   size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0)
@@ -456,6 +457,14 @@ void serve_connection(int fd, int stop_fd, const MetricsBoard& board) {
     if (n <= 0) return;  // closed before a whole request head arrived
     head.append(buf, static_cast<size_t>(n));
     end = head.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      // RFC 9112 §2.2: a recipient may take a bare LF as the line terminator.
+      size_t lf = head.find("\n\n");
+      if (lf != std::string::npos) {
+        head.replace(lf, 2, "\r\n\r\n");
+        end = lf;
+      }
+    }
     if (end == std::string::npos && head.size() > kMaxRequestHead) {
       send_all(fd,
                reply(431, "Request Header Fields Too Large", "text/plain", "too large\n", false),

@@ -67,9 +67,13 @@ CapMechanisms detect_cap_mechanisms(HostFs& fs, const std::string& exe_path, boo
       std::string c(trim(*comm));
       // The kernel keeps 15 characters of the name: "nvidia-cuda-mps" (-control / -server).
       if (c == "nvidia-cuda-mps" || c == "nvidia-cuda-mps-control") {
-        m.mps = true;
-        m.mps_evidence = "process " + name + " (" + c + ") while its pipe directory " + pipe_dir +
-                         " has no control pipe (set CUDA_MPS_PIPE_DIRECTORY to its directory)";
+        // Its clients reach it only through its pipe directory: with the pipe elsewhere, a
+        // program started from here would not be an MPS client, and the MPS memory limit
+        // would not apply. Said, not counted.
+        m.notes.push_back("an MPS control daemon runs (process " + name + ", " + c + ") but " +
+                          pipe_dir +
+                          " has no control pipe: set CUDA_MPS_PIPE_DIRECTORY to its pipe "
+                          "directory to make programs its clients");
         break;
       }
     }
@@ -105,6 +109,7 @@ std::string CapMechanisms::summary() const {
     s = "mps (CUDA_MPS_PINNED_DEVICE_MEM_LIMIT, enforced by the MPS server; " + mps_evidence + ")";
   if (shim()) s += (s.empty() ? "" : " + ") + std::string("shim (") + shim_path + ")";
   if (s.empty()) s = "advisory env (libgrey_cap.so not found)";
+  for (const auto& n : notes) s += "; " + n;
   if (dmem)
     s += "; the cgroup v2 dmem controller is available (" + std::to_string(dmem_regions.size()) +
          " region(s) in /sys/fs/cgroup/dmem.capacity) but grey does not manage cgroups";

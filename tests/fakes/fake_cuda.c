@@ -24,7 +24,9 @@
  * (nothing is allocated on the host) and count bytes per device; the device's total is its
  * mem_mib above and an allocation past it answers CUDA_ERROR_OUT_OF_MEMORY (2). cuMemGetInfo_v2
  * answers free = total - used. cuGetProcAddress / cuGetProcAddress_v2 answer base names from a
- * small table (e.g. "cuMemAlloc" -> cuMemAlloc_v2 from 3020; the _ptsz variants for flag 2).
+ * small table (e.g. "cuMemAlloc" -> cuMemAlloc_v2 from 3020; the _ptsz variants for flag 2);
+ * FAKE_CUDA_INTERNAL_POINTERS=1 makes it hand out non-exported thunks for some of them, as the
+ * real driver does. cuGetProcAddress_v2_ptsz is exported too.
  * Test hooks: fake_cuda_used_bytes(dev), fake_cuda_peak_bytes(dev), fake_cuda_live_allocs(),
  * fake_cuda_rtld_next_probe(). Thread-safe (one mutex). */
 #include <dlfcn.h>
@@ -544,6 +546,43 @@ static const fake_proc kProcs[] = {
 };
 #undef FAKE_PROC
 
+CUresult cuGetProcAddress_v2_ptsz(const char* symbol, void** pfn, int cuda_version,
+                                  cuuint64_t flags, int* status);
+
+/* FAKE_CUDA_INTERNAL_POINTERS=1: like the real driver, cuGetProcAddress hands out pointers to
+ * functions that are not the exported symbols (here: static thunks) for these entry points, so
+ * a shim can only recognise them by name and version. */
+static CUresult internal_mem_alloc(CUdeviceptr* p, size_t n) {
+  return cuMemAlloc_v2(p, n);
+}
+static CUresult internal_mem_free(CUdeviceptr p) {
+  return cuMemFree_v2(p);
+}
+static CUresult internal_mem_get_info(size_t* f, size_t* t) {
+  return cuMemGetInfo_v2(f, t);
+}
+static CUresult internal_mem_alloc_async(CUdeviceptr* p, size_t n, CUstream s) {
+  return cuMemAllocAsync(p, n, s);
+}
+static CUresult internal_mem_alloc_async_ptsz(CUdeviceptr* p, size_t n, CUstream s) {
+  return cuMemAllocAsync_ptsz(p, n, s);
+}
+static CUresult internal_get_proc_address_v2(const char* symbol, void** pfn, int v,
+                                             cuuint64_t flags, int* status) {
+  return cuGetProcAddress_v2(symbol, pfn, v, flags, status);
+}
+static void* internal_pointer(void* exported) {
+  if (!env_int("FAKE_CUDA_INTERNAL_POINTERS", 0)) return exported;
+  if (exported == (void*)&cuMemAlloc_v2) return (void*)&internal_mem_alloc;
+  if (exported == (void*)&cuMemFree_v2) return (void*)&internal_mem_free;
+  if (exported == (void*)&cuMemGetInfo_v2) return (void*)&internal_mem_get_info;
+  if (exported == (void*)&cuMemAllocAsync) return (void*)&internal_mem_alloc_async;
+  if (exported == (void*)&cuMemAllocAsync_ptsz) return (void*)&internal_mem_alloc_async_ptsz;
+  if (exported == (void*)&cuGetProcAddress_v2 || exported == (void*)&cuGetProcAddress_v2_ptsz)
+    return (void*)&internal_get_proc_address_v2;
+  return exported;
+}
+
 /* 0 found, 1 unknown symbol, 2 known but newer than cuda_version. */
 static int fake_lookup(const char* symbol, void** pfn, int cuda_version, cuuint64_t flags) {
   const fake_proc* best = NULL;
@@ -559,7 +598,7 @@ static int fake_lookup(const char* symbol, void** pfn, int cuda_version, cuuint6
     if (best && best->version == p->version && best->ptsz == want_ptsz) continue;
     best = p;
   }
-  *pfn = best ? best->fn : NULL;
+  *pfn = best ? internal_pointer(best->fn) : NULL;
   return best ? 0 : (known ? 2 : 1);
 }
 
@@ -576,4 +615,11 @@ CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int cuda_version, c
   int st = fake_lookup(symbol, pfn, cuda_version, flags);
   if (status) *status = st;
   return 0;
+}
+
+/* Exported by CUDA >= 12 drivers; cuda.h maps cuGetProcAddress to it under
+ * CUDA_API_PER_THREAD_DEFAULT_STREAM. Same answers as cuGetProcAddress_v2 here. */
+CUresult cuGetProcAddress_v2_ptsz(const char* symbol, void** pfn, int cuda_version,
+                                  cuuint64_t flags, int* status) {
+  return cuGetProcAddress_v2(symbol, pfn, cuda_version, flags, status);
 }

@@ -3,6 +3,8 @@
  * by base name. Not linked against libcuda. Before the commands (shim_cmds.h) it prints where a
  * memory function and a non-memory function came from:
  *   lib cuMemAlloc=<file name> cuDeviceGetAttribute=<file name> cuGetProcAddress=<file name>
+ * "ptszcheck" as the first command prints how cuGetProcAddress fetched with the per-thread
+ * default stream flag behaves (it must be a v2 resolver that writes *status).
  * It also runs against a real libcuda.so.1 (scripts/gpu-check.sh does), without the fake's
  * test hooks. */
 #define _GNU_SOURCE
@@ -53,7 +55,9 @@ int main(int argc, char** argv) {
     g_v1 = (proc_v1_fn)dlsym(g_lib, "cuGetProcAddress");
     first = 2;
   } else {
-    g_v2 = (proc_v2_fn)dlsym(g_lib, "cuGetProcAddress_v2");
+    /* SHIM_PROCADDR_SYMBOL names another v2 resolver to start from (cuGetProcAddress_v2_ptsz). */
+    const char* name = getenv("SHIM_PROCADDR_SYMBOL");
+    g_v2 = (proc_v2_fn)dlsym(g_lib, name && *name ? name : "cuGetProcAddress_v2");
   }
   if (!g_v1 && !g_v2) {
     printf("no cuGetProcAddress\n");
@@ -101,5 +105,17 @@ int main(int argc, char** argv) {
   printf("lib cuMemAlloc=%s cuMemAllocAsyncPtsz=%s cuDeviceGetAttribute=%s cuGetProcAddress=%s\n",
          lib_of((void*)api.mem_alloc), lib_of((void*)api.mem_alloc_async_ptsz),
          lib_of(get("cuDeviceGetAttribute", 0)), lib_of(gpa));
+  if (g_v2 && first < argc && !strcmp(argv[first], "ptszcheck")) {
+    ++first;
+    /* The resolver asked for with the per-thread-stream flag must still be a v2 resolver (five
+     * arguments: it writes *status), whatever pointer the driver hands out for it. */
+    proc_v2_fn gpa_ptsz =
+        (proc_v2_fn)get("cuGetProcAddress", CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+    void* q = NULL;
+    CUdriverProcAddressQueryResult st = (CUdriverProcAddressQueryResult)99;
+    CUresult r = gpa_ptsz("cuMemAlloc", &q, 12000, 0, &st);
+    printf("ptsz-resolver lib=%s rc=%d status=%d cuMemAlloc=%s\n", lib_of((void*)gpa_ptsz), r,
+           (int)st, q ? lib_of(q) : "null");
+  }
   return shim_run(&api, argc, argv, first);
 }
