@@ -7,9 +7,12 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "cli/apply_cmd.h"
+#include "cli/detect_cmd.h"
 #include "test_util.h"
 #include "util/runner.h"
 
@@ -148,10 +151,57 @@ TEST(CliRunCap, MpsAndDmemAreFoundAndReported) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(r.out.find("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"), std::string::npos) << r.out;
-  // Whatever was preloaded already stays first (a sanitizer runtime must).
-  c.env["LD_PRELOAD"] = "/lib/x86_64-linux-gnu/libc.so.6";
-  r = c.run({"run", "--gpu", "0", "--enforce-cap", "--", "/usr/bin/env"});
-  EXPECT_NE(r.out.find("LD_PRELOAD=/lib/x86_64-linux-gnu/libc.so.6:/"), std::string::npos) << r.out;
+}
+
+std::map<std::string, std::string> g_exec_env;
+std::vector<std::string> g_exec_argv;
+int record_exec(const std::vector<std::string>& argv,
+                const std::map<std::string, std::string>& env) {
+  g_exec_argv = argv;
+  g_exec_env = env;
+  return 0;
+}
+
+// Whatever this process has in LD_PRELOAD stays first (a sanitizer runtime must), the shim goes
+// after it. In this process, with the exec recorded: a grey-gpu-opt started with another
+// library preloaded would itself refuse to run under ASan.
+TEST(CliRunCap, TheShimGoesAfterWhatIsPreloadedAlready) {
+  Cli c;
+  c.applied();
+  GlobalOptions g;
+  g.state_dir = c.state;
+  g.sysfs_root = c.sys;
+  g.procfs_root = c.tmp / "proc";
+  RunCliOptions o;
+  o.gpu = "0";
+  o.enforce_cap = true;
+  o.command = {"/usr/bin/env"};
+  const std::string shim = kShimTests + "/../shim/libgrey_cap.so";
+  ::setenv("GREY_CAP_SHIM", shim.c_str(), 1);
+  const char* before = std::getenv("LD_PRELOAD");
+  const std::string saved = before ? before : "";
+  const bool had = before != nullptr;
+  ::setenv("LD_PRELOAD", "/opt/first.so", 1);
+  std::ostringstream err;
+  int rc = run_run_command(g, o, err, record_exec);
+  if (had)
+    ::setenv("LD_PRELOAD", saved.c_str(), 1);
+  else
+    ::unsetenv("LD_PRELOAD");
+  ::unsetenv("GREY_CAP_SHIM");
+  ASSERT_EQ(rc, 0) << err.str();
+  EXPECT_EQ(g_exec_argv, o.command);
+  EXPECT_EQ(g_exec_env["LD_PRELOAD"], "/opt/first.so:" + shim);
+  EXPECT_EQ(g_exec_env["GREY_VRAM_CAP_MB"], std::to_string(kCapMiB));
+
+  // A path LD_PRELOAD cannot hold (it splits on spaces and colons) is refused.
+  fs::create_directories(c.tmp / "a dir");
+  fs::copy_file(shim, c.tmp / "a dir/libgrey_cap.so");
+  ::setenv("GREY_CAP_SHIM", (c.tmp / "a dir/libgrey_cap.so").c_str(), 1);
+  std::ostringstream err2;
+  EXPECT_EQ(run_run_command(g, o, err2, record_exec), 1);
+  ::unsetenv("GREY_CAP_SHIM");
+  EXPECT_NE(err2.str().find("contains a space or a colon"), std::string::npos) << err2.str();
 }
 
 TEST(CliRunCap, ClearErrorsWhenTheCapCannotBeEnforced) {
