@@ -86,3 +86,29 @@ TEST(Strings, Pcie) {
 }
 
 }  // namespace grey
+
+namespace grey {
+namespace {
+
+TEST(Strings, Utf8SequenceLength) {
+  using namespace std::string_view_literals;
+  EXPECT_EQ(utf8_sequence_length("a"sv, 0), 1u);
+  EXPECT_EQ(utf8_sequence_length("\xc2\xb5"sv, 0), 2u);          // µ
+  EXPECT_EQ(utf8_sequence_length("\xe2\x82\xac"sv, 0), 3u);      // €
+  EXPECT_EQ(utf8_sequence_length("\xf0\x9f\x98\x80"sv, 0), 4u);  // U+1F600
+  EXPECT_EQ(utf8_sequence_length("x\xc2\xb5"sv, 1), 2u);
+  EXPECT_EQ(utf8_sequence_length("\x80"sv, 0), 0u);              // stray continuation
+  EXPECT_EQ(utf8_sequence_length("\xc0\xaf"sv, 0), 0u);          // overlong
+  EXPECT_EQ(utf8_sequence_length("\xe0\x80\xaf"sv, 0), 0u);      // overlong
+  EXPECT_EQ(utf8_sequence_length("\xed\xa0\x80"sv, 0), 0u);      // surrogate
+  EXPECT_EQ(utf8_sequence_length("\xf4\x90\x80\x80"sv, 0), 0u);  // above U+10FFFF
+  EXPECT_EQ(utf8_sequence_length("\xe2\x82"sv, 0), 0u);          // cut short
+  EXPECT_EQ(utf8_sequence_length("\xff"sv, 0), 0u);
+  EXPECT_EQ(utf8_sequence_length("a"sv, 1), 0u);  // past the end
+  std::string out;
+  for (uint32_t cp : {0x41u, 0xB5u, 0x20ACu, 0xFFFDu, 0x1F600u}) append_utf8(out, cp);
+  EXPECT_EQ(out, "A\xc2\xb5\xe2\x82\xac\xef\xbf\xbd\xf0\x9f\x98\x80");
+}
+
+}  // namespace
+}  // namespace grey

@@ -33,25 +33,6 @@ std::string format_value(double v) {
   return std::string(buf, p);
 }
 
-// Appends one UTF-8 code point as its bytes.
-void put_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 }  // namespace
 
 std::string escape_label_value(std::string_view v) {
@@ -80,39 +61,18 @@ std::string escape_label_value(std::string_view v) {
       // Other control characters are legal in the format but useless (and confusing) in a
       // label; they become U+FFFD like invalid UTF-8.
       if (c < 0x20 && c != '\t')
-        put_utf8(out, 0xFFFD);
+        append_utf8(out, 0xFFFD);
       else if (c == 0x7F)
-        put_utf8(out, 0xFFFD);
+        append_utf8(out, 0xFFFD);
       else
         out += static_cast<char>(c);
       ++i;
       continue;
     }
-    // Validate one multi-byte UTF-8 sequence; a bad byte becomes U+FFFD.
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    }
-    bool ok = len != 0 && i + len <= n;
-    for (size_t k = 1; ok && k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80)
-        ok = false;
-      else
-        cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if (ok && ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-               (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))))
-      ok = false;
-    if (!ok) {
-      put_utf8(out, 0xFFFD);
+    // One multi-byte UTF-8 sequence; a bad byte becomes U+FFFD.
+    const size_t len = utf8_sequence_length(v, i);
+    if (len == 0) {
+      append_utf8(out, 0xFFFD);
       ++i;
       continue;
     }

@@ -205,17 +205,6 @@ std::string shortest(double d) {
 // double-quoted otherwise, null/true/false/numbers plain. yaml-cpp (and any YAML 1.2 reader)
 // reads it back: tests/plan_io_test.cc.
 
-bool valid_utf8_at(std::string_view s, size_t i, size_t* len) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return false;
-  for (size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-  if (n == 2 && c < 0xC2) return false;  // overlong
-  *len = n;
-  return true;
-}
-
 void yaml_quoted(std::string& out, std::string_view s) {
   out += '"';
   for (size_t i = 0; i < s.size();) {
@@ -237,7 +226,7 @@ void yaml_quoted(std::string& out, std::string_view s) {
       out += buf;
     } else if (static_cast<unsigned char>(c) < 0x80) {
       out += c;
-    } else if (valid_utf8_at(s, i, &len)) {
+    } else if ((len = utf8_sequence_length(s, i)) != 0) {
       out.append(s.substr(i, len));
     } else {
       out += "\\uFFFD";

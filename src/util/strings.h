@@ -18,6 +18,13 @@ bool icontains(std::string_view s, std::string_view needle);
 std::vector<std::string_view> split(std::string_view s, char sep);
 std::vector<std::string_view> split_lines(std::string_view s);
 
+// Length (1-4) of the valid UTF-8 sequence that starts at s[i]; 0 when the bytes there are not
+// valid UTF-8 (a stray continuation byte, an overlong form, a surrogate, a code point above
+// U+10FFFF, a sequence cut short).
+size_t utf8_sequence_length(std::string_view s, size_t i);
+// Appends the code point as UTF-8 bytes.
+void append_utf8(std::string& out, uint32_t cp);
+
 // Stops at the first NUL (some sysfs snapshots are NUL padded) and trims whitespace.
 std::string clean_value(std::string_view raw);
 
