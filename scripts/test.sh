@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install, build and run the whole test suite with every gate:
-#   1. clang-format clean
+#   1. clang-format clean, and the include layers (scripts/check-layers.py)
 #   2. -Wall -Wextra -Werror build, full suite
 #   3. the suite under AddressSanitizer + UndefinedBehaviorSanitizer with gcov, and line
 #      coverage of the library >= 80% (gcovr)
@@ -23,6 +23,10 @@ if ((${#files[@]} == 0)); then
   mapfile -t files < <(find src tests fuzz bench shim -name '*.cc' -o -name '*.h' -o -name '*.c' | grep -v fixtures)
 fi
 clang-format --dry-run --Werror "${files[@]}"
+
+echo "== layers (no include up a layer or sideways)"
+python3 scripts/check-layers.py --self-test
+python3 scripts/check-layers.py
 
 # The display the glxinfo integration test uses (software rendering under Xvfb).
 run_with_display() {

@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "detect/source.h"
+#include "sources/source.h"
 #include "test_util.h"
 
 namespace grey {

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "daemon/json_text.h"
-#include "enforce/artifacts.h"
-#include "telemetry/window.h"
+#include "daemon/artifacts.h"
+#include "daemon/window.h"
 #include "test_util.h"
 #include "util/json_util.h"
 

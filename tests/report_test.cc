@@ -8,7 +8,7 @@
 #include <regex>
 #include <sstream>
 
-#include "enforce/artifacts.h"
+#include "daemon/artifacts.h"
 #include "test_util.h"
 #include "util/json_util.h"
 #include "util/runner.h"

@@ -12,7 +12,7 @@
 #include "detect/spec_store.h"
 #include "enforce/actions.h"
 #include "enforce/applier.h"
-#include "enforce/artifacts.h"
+#include "daemon/artifacts.h"
 #include "enforce/cap_mechanisms.h"
 #include "enforce/device_control.h"
 #include "enforce/journal.h"

@@ -6,19 +6,9 @@
 #include <string>
 
 #include "detect/detector.h"
+#include "detect/global_options.h"
 
 namespace grey {
-
-struct GlobalOptions {
-  double timeout_s = 5.0;
-  std::string sysfs_root = "/sys";
-  std::string procfs_root = "/proc";
-  bool verbose = false;
-  std::string state_dir;  // resolved (GREY_CONFIG_DIR or ~/.grey_optimizer)
-  // This program's path: library probes then run as `probe_exe __probe NAME` child processes.
-  // Empty: they run in this process.
-  std::string probe_exe;
-};
 
 struct DetectCliOptions {
   bool json = false;

@@ -10,21 +10,13 @@
 #include "enforce/cap_mechanisms.h"
 #include "plan/config.h"
 #include "plan/plan_io.h"
+#include "util/clock.h"
 #include "util/host_fs.h"
 #include "util/state_dir.h"
 
 namespace grey {
 
 namespace {
-
-std::string now_utc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string pad(std::string s, size_t w) {
   // Pads by display columns (UTF-8 continuation bytes take no column).
@@ -185,7 +177,7 @@ int run_plan_command(const GlobalOptions& g, const PlanCliOptions& o, std::ostre
   in.mode = cli_mode ? *cli_mode : overrides.mode.value_or(PlanMode::kSafe);
   in.overrides = overrides;
   in.telemetry = o.telemetry;
-  in.generated_at = now_utc();
+  in.generated_at = utc_now_text();
   {
     RootedFs fs(g.sysfs_root, g.procfs_root);
     CapMechanisms mech = detect_cap_mechanisms(fs, self_exe_path(), false);

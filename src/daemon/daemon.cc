@@ -21,19 +21,20 @@
 #include <set>
 #include <vector>
 
+#include "daemon/artifacts.h"
 #include "daemon/daemon_status.h"
 #include "daemon/governor.h"
 #include "daemon/json_text.h"
 #include "daemon/metrics.h"
+#include "daemon/window.h"
 #include "detect/spec_store.h"
-#include "enforce/artifacts.h"
 #include "enforce/device_control.h"
 #include "enforce/journal.h"
 #include "plan/config.h"
 #include "plan/plan.h"
 #include "plan/plan_io.h"
 #include "telemetry/telemetry.h"
-#include "telemetry/window.h"
+#include "util/clock.h"
 #include "util/host_fs.h"
 #include "util/json_util.h"
 #include "util/lib_loader.h"
@@ -49,18 +50,6 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 // ---- Time ------------------------------------------------------------------------------------
-
-std::string utc_now_ms() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm {};
-  ::gmtime_r(&ts.tv_sec, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long>(ts.tv_nsec / 1000000));
-  return buf;
-}
 
 double unix_now() {
   timespec ts{};
@@ -151,7 +140,8 @@ class EventLog {
 
   void log(const std::string& event, json details) {
     if (!details.is_object()) details = json{{"value", details}};
-    json line = {{"timestamp", utc_now_ms()}, {"event", event}, {"details", std::move(details)}};
+    json line = {
+        {"timestamp", utc_now_text_ms()}, {"event", event}, {"details", std::move(details)}};
     std::string text = dump_json(line) + "\n";
     if (fd_ < 0) return;
     if (size_ > 0 && size_ + text.size() > max_) rotate();
@@ -605,7 +595,7 @@ int Daemon::run(bool* abandoned_work) {
     err_ << "error: cannot open the log: " << le << "\n";
     return 1;
   }
-  started_at_ = utc_now_ms();
+  started_at_ = utc_now_text_ms();
   {
     auto c = read_whole_file("/proc/self/comm");
     comm_ = c ? std::string(trim(*c)) : "";
@@ -797,7 +787,7 @@ void Daemon::tick() {
   const double cpu0 = process_cpu_s();
   TelemetrySnapshot snap = collector_->sample();
   ++ticks_;
-  last_tick_at_ = snap.timestamp.empty() ? utc_now_ms() : snap.timestamp;
+  last_tick_at_ = snap.timestamp.empty() ? utc_now_text_ms() : snap.timestamp;
 
   std::vector<GovernorInput> inputs;
   inputs.reserve(snap.gpus.size());
@@ -1231,7 +1221,7 @@ void Daemon::write_status(const TelemetrySnapshot* s, const std::string& state) 
   else
     j.null("metrics_listen");
   j.raw("gpus", json_array_text(gpus, 1));
-  if (state != "running") j.str("stopped_at", utc_now_ms());
+  if (state != "running") j.str("stopped_at", utc_now_text_ms());
   std::string e = replace_file(daemon_status_path(o_.state_dir), j.text() + "\n");
   if (!e.empty() && ticks_ <= 1) log_->log("status_write_failed", {{"error", e}});
 }

@@ -27,7 +27,8 @@
 #include <ostream>
 #include <string>
 
-#include "cli/detect_cmd.h"
+#include "detect/detector.h"
+#include "detect/global_options.h"
 
 namespace grey {
 

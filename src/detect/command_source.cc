@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "detect/source.h"
+#include "sources/source.h"
 #include "util/strings.h"
 
 namespace grey {

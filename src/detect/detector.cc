@@ -6,6 +6,8 @@
 #include <set>
 #include <thread>
 
+#include "util/clock.h"
+
 namespace grey {
 
 namespace {
@@ -34,20 +36,11 @@ void dedupe(std::vector<std::string>& v) {
 
 }  // namespace
 
-std::string utc_timestamp() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 DetectionResult run_detection(std::vector<std::unique_ptr<Source>> sources, const DetectEnv& env,
                               const DetectOptions& opt) {
   auto t0 = Clock::now();
   DetectionResult res;
-  res.timestamp = utc_timestamp();
+  res.timestamp = utc_now_text();
   auto sh = std::make_shared<Shared>();
   sh->sources = std::move(sources);
   sh->env = env;

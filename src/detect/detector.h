@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "detect/source.h"
+#include "sources/source.h"
 
 namespace grey {
 
@@ -46,6 +46,5 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
                                    std::vector<IgnoredDevice>* ignored,
                                    const std::string& timestamp);
 
-std::string utc_timestamp();  // "2026-11-26T15:00:00Z"
 
 }  // namespace grey

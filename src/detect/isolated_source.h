@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "detect/source.h"
+#include "sources/source.h"
 
 namespace grey {
 

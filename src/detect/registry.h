@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "detect/source.h"
+#include "sources/source.h"
 
 namespace grey {
 

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "sources/sysfs_source.h"
+#include "util/sysfs.h"
 #include "util/strings.h"
-#include "vendor/nvml_api.h"
+#include "bindings/nvml_api.h"
 
 namespace grey {
 

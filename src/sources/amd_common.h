@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "detect/source.h"
+#include "sources/source.h"
 
 namespace grey::amd {
 

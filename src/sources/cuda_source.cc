@@ -10,7 +10,7 @@
 
 #include "sources/library_probe.h"
 #include "util/strings.h"
-#include "vendor/cuda_api.h"
+#include "bindings/cuda_api.h"
 
 namespace grey {
 namespace {

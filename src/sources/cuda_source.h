@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "detect/source.h"
+#include "sources/source.h"
 
 namespace grey {
 

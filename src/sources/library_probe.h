@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "detect/source.h"
+#include "sources/source.h"
 
 namespace grey {
 

@@ -11,8 +11,8 @@
 
 #include "sources/library_probe.h"
 #include "util/strings.h"
-#include "vendor/nvml_api.h"
-#include "vendor/nvml_process_api.h"
+#include "bindings/nvml_api.h"
+#include "bindings/nvml_process_api.h"
 
 namespace grey {
 namespace {

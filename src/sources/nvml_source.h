@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "detect/source.h"
+#include "sources/source.h"
 
 namespace grey {
 

@@ -12,7 +12,7 @@
 
 #include "sources/library_probe.h"
 #include "util/strings.h"
-#include "vendor/opencl_api.h"
+#include "bindings/opencl_api.h"
 
 namespace grey {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-#include "detect/source.h"
+#include "sources/source.h"
 
 namespace grey {
 

@@ -6,7 +6,7 @@
 // rates, power usage (mW), power management limit (else the enforced limit) and its
 // constraints, persistence mode; processes from nvmlDeviceGetComputeRunningProcesses and
 // nvmlDeviceGetGraphicsRunningProcesses (_v3, _v2 or plain, each with its own struct layout:
-// see src/vendor/nvml_process_api.h), merged by pid; per-process SM utilization from
+// see src/bindings/nvml_process_api.h), merged by pid; per-process SM utilization from
 // nvmlDeviceGetProcessUtilization (NOT_FOUND: no sample since the last one, i.e. idle).
 // A failed call leaves its field unknown with a note; a missing symbol is named once.
 #include <chrono>
@@ -17,7 +17,7 @@
 
 #include "telemetry/telemetry.h"
 #include "util/strings.h"
-#include "vendor/nvml_process_api.h"
+#include "bindings/nvml_process_api.h"
 
 namespace grey::telemetry_internal {
 

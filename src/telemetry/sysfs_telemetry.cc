@@ -11,14 +11,15 @@
 //     time between them, so the first sample of a card has no power reading.
 // Cards are found as /sys/class/drm/cardN (not cardN-CONNECTOR); the bus id comes from the
 // device link, else the uevent's PCI_SLOT_NAME; the driver from the uevent, else the driver
-// link. Only sysfs::parse_uevent / pci_address_in_path / software_reason of the detection
-// source are reused (they are public).
+// link. The uevent and path helpers are util/sysfs.h's, shared with detection; which devices
+// are not GPUs is model/software_device.h's.
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 
-#include "sources/sysfs_source.h"
+#include "model/software_device.h"
+#include "util/sysfs.h"
 #include "telemetry/telemetry.h"
 #include "util/strings.h"
 

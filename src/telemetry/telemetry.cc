@@ -19,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "util/clock.h"
 #include "util/strings.h"
 
 namespace grey {
@@ -40,19 +41,6 @@ uint64_t mono_ns() {
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-std::string utc_now() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  time_t t = static_cast<time_t>(ms / 1000);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char out[96];  // one snprintf (was strftime and then snprintf): the same text
-  std::snprintf(out, sizeof out, "%d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return out;
 }
 
 // One long-lived thread running one job at a time.
@@ -244,7 +232,7 @@ struct TelemetryCollector::Impl {
 
   TelemetrySnapshot sample() {
     TelemetrySnapshot snap;
-    snap.timestamp = utc_now();
+    snap.timestamp = utc_now_text_ms();
     auto t0 = Clock::now();
     auto until = t0 + deadline;
     uint64_t now = mono_ns();
@@ -418,7 +406,7 @@ TelemetrySnapshot TelemetryCollector::sample() {
     return impl_->sample();
   } catch (const std::exception& e) {
     TelemetrySnapshot s;
-    s.timestamp = utc_now();
+    s.timestamp = utc_now_text_ms();
     s.notes.push_back(std::string("telemetry sample failed: ") + e.what());
     return s;
   }

@@ -1,4 +1,4 @@
-#include "telemetry/window.h"
+#include "daemon/window.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "enforce/artifacts.h"
+#include "daemon/artifacts.h"
 
 #include <algorithm>
 #include <map>

@@ -1,4 +1,4 @@
-// Our own declarations of the NVML calls the telemetry layer uses beyond src/vendor/nvml_api.h:
+// Our own declarations of the NVML calls the telemetry layer uses beyond src/bindings/nvml_api.h:
 // versioned memory info, running processes, per-process utilization, process names.
 //
 // Checked against the public NVML API reference:
@@ -22,7 +22,7 @@
 //     driver reserves; v2 "used" does not (what nvidia-smi prints since R510).
 #pragma once
 
-#include "vendor/nvml_api.h"
+#include "bindings/nvml_api.h"
 
 namespace grey::nvml {
 

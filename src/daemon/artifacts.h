@@ -12,7 +12,7 @@
 
 #include "plan/plan.h"
 #include "telemetry/telemetry.h"
-#include "telemetry/window.h"
+#include "daemon/window.h"
 
 namespace grey {
 
