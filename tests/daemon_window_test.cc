@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/json_text.h"
 #include "daemon/artifacts.h"
+#include "daemon/json_text.h"
 #include "daemon/window.h"
 #include "test_util.h"
 #include "util/json_util.h"

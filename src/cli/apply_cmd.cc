@@ -9,10 +9,10 @@
 #include <iostream>
 #include <sstream>
 
+#include "daemon/artifacts.h"
 #include "detect/spec_store.h"
 #include "enforce/actions.h"
 #include "enforce/applier.h"
-#include "daemon/artifacts.h"
 #include "enforce/cap_mechanisms.h"
 #include "enforce/device_control.h"
 #include "enforce/journal.h"

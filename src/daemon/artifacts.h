@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "daemon/window.h"
 #include "plan/plan.h"
 #include "telemetry/telemetry.h"
-#include "daemon/window.h"
 
 namespace grey {
 

@@ -46,5 +46,4 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
                                    std::vector<IgnoredDevice>* ignored,
                                    const std::string& timestamp);
 
-
 }  // namespace grey

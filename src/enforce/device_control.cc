@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "util/sysfs.h"
-#include "util/strings.h"
 #include "bindings/nvml_api.h"
+#include "util/strings.h"
+#include "util/sysfs.h"
 
 namespace grey {
 

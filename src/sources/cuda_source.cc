@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "bindings/cuda_api.h"
 #include "sources/library_probe.h"
 #include "util/strings.h"
-#include "bindings/cuda_api.h"
 
 namespace grey {
 namespace {

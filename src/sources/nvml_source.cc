@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "sources/library_probe.h"
-#include "util/strings.h"
 #include "bindings/nvml_api.h"
 #include "bindings/nvml_process_api.h"
+#include "sources/library_probe.h"
+#include "util/strings.h"
 
 namespace grey {
 namespace {

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "bindings/opencl_api.h"
 #include "sources/library_probe.h"
 #include "util/strings.h"
-#include "bindings/opencl_api.h"
 
 namespace grey {
 namespace {

@@ -15,9 +15,9 @@
 #include <set>
 #include <unordered_map>
 
+#include "bindings/nvml_process_api.h"
 #include "telemetry/telemetry.h"
 #include "util/strings.h"
-#include "bindings/nvml_process_api.h"
 
 namespace grey::telemetry_internal {
 

@@ -19,9 +19,9 @@
 #include <cstdio>
 
 #include "model/software_device.h"
-#include "util/sysfs.h"
 #include "telemetry/telemetry.h"
 #include "util/strings.h"
+#include "util/sysfs.h"
 
 namespace grey {
 
