@@ -199,6 +199,19 @@ TEST(CliDetect, ReplaySysfsFixtureAndLspciMergeIntoOneRecord) {
   EXPECT_EQ(j[0]["vram_total_mb"], 8176);
   EXPECT_EQ(j[0]["kernel_driver"], "amdgpu");
   EXPECT_EQ(j[0]["detection_sources"], nlohmann::json::array({"sysfs", "lspci"}));
+  // Every field with a value names the source whose value won; a field nobody reported has
+  // none.
+  const auto& fsrc = j[0]["field_sources"];
+  EXPECT_EQ(fsrc["vram_total_mb"], "sysfs");
+  EXPECT_EQ(fsrc["device_id"], "sysfs");
+  for (const auto& [key, value] : j[0].items()) {
+    if (key == "thermal_limits" || key == "index" || key == "notes" || key == "pci_bandwidth" ||
+        key.rfind("detection_", 0) == 0 || key == "field_sources")
+      continue;
+    EXPECT_EQ(value.is_null(), !fsrc.contains(key)) << key << " = " << value.dump();
+  }
+  auto explain = c.run({"detect", "--explain", "--replay", d, "--no-save"});
+  EXPECT_NE(explain.out.find("fields from sysfs: "), std::string::npos) << explain.out;
 }
 
 TEST(CliDetect, CaptureThenReplayGivesTheSameGpus) {

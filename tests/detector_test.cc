@@ -174,6 +174,14 @@ TEST(Merge, ByBusIdAuthorityWinsPerField) {
   EXPECT_EQ(g[0].f.kernel_driver, "nvidia");
   EXPECT_EQ(g[0].f.numa_node, 1);
   EXPECT_EQ(g[0].detection_sources, (std::vector<std::string>{"nvml", "lspci"}));
+  // Per field, the source whose value won: the more authoritative one where both had one.
+  EXPECT_EQ(g[0].field_sources.at("model"), "nvml");
+  EXPECT_EQ(g[0].field_sources.at("vram_total_mb"), "nvml");
+  EXPECT_EQ(g[0].field_sources.at("uuid"), "nvml");
+  EXPECT_EQ(g[0].field_sources.at("device_id"), "nvml");
+  EXPECT_EQ(g[0].field_sources.at("kernel_driver"), "lspci");
+  EXPECT_EQ(g[0].field_sources.at("numa_node"), "lspci");
+  EXPECT_FALSE(g[0].field_sources.count("power_limit_w")) << "no value, no source";
   EXPECT_EQ(g[0].detection_timestamp, "T");
   bool noted = false;
   for (auto& n : g[0].notes) noted |= n.find("disagree on total VRAM") != std::string::npos;

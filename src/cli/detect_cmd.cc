@@ -2,8 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "detect/capture.h"
@@ -133,6 +135,16 @@ std::string render_explain(const DetectionResult& r) {
     std::string srcs;
     for (const auto& d : g.detection_sources) srcs += (srcs.empty() ? "" : ", ") + d;
     o << "  " << g.index << ": " << g.f.model.value_or("unnamed") << " from " << srcs << "\n";
+    // Which source's value won, per field, grouped by source in the order they were merged.
+    std::map<std::string, std::string> by_source;
+    for (const auto& [field, src] : g.field_sources)
+      by_source[src] += (by_source[src].empty() ? "" : ", ") + field;
+    std::vector<std::string> order = g.detection_sources;
+    for (const auto& [src, fields] : by_source)
+      if (std::find(order.begin(), order.end(), src) == order.end()) order.push_back(src);
+    for (const auto& src : order)
+      if (auto it = by_source.find(src); it != by_source.end())
+        o << "     fields from " << src << ": " << it->second << "\n";
   }
   for (const auto& n : r.notes) o << "note: " << n << "\n";
   return o.str();

@@ -148,15 +148,25 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
     s.detection_timestamp = timestamp;
     std::set<std::string> seen_sources;
     for (const auto& it : g.items) {
-      fill_missing(s.f, it.o->f);
+      for (const std::string& member : fill_missing(s.f, it.o->f)) {
+        std::string key = json_key_of_field(member);
+        if (!key.empty()) s.field_sources.emplace(key, it.source);
+      }
       if (seen_sources.insert(it.source).second) s.detection_sources.push_back(it.source);
       for (const auto& n : it.o->notes) s.notes.push_back(it.source + ": " + n);
     }
-    if (!s.f.vendor || *s.f.vendor == "unknown")
+    if (!s.f.vendor || *s.f.vendor == "unknown") {
       s.f.vendor = s.f.pci_vendor_id ? vendor_from_pci_id(*s.f.pci_vendor_id) : g.vendor;
+      // The group's vendor comes from a PCI vendor id too (vendor_of); "unknown" has no source.
+      if (*s.f.vendor != "unknown")
+        s.field_sources["vendor"] = "derived from pci_id";
+      else
+        s.field_sources.erase("vendor");
+    }
     if (!s.f.model && s.f.pci_vendor_id && s.f.pci_device_id) {
       if (auto name = pci_device_name(*s.f.pci_vendor_id, *s.f.pci_device_id)) {
         s.f.model = *name;
+        s.field_sources["model"] = "pci.ids";
         s.notes.push_back("model name looked up in pci.ids from PCI id " + *s.pci_id());
       }
     }

@@ -83,6 +83,15 @@ std::vector<std::string> fill_missing(GpuFields& a, const GpuFields& b) {
   return filled;
 }
 
+std::string json_key_of_field(std::string_view member) {
+  if (member == "tool_index") return "";
+  if (member == "bus_id") return "device_id";
+  if (member == "driver_version") return "driver";
+  if (member == "pci_vendor_id" || member == "pci_device_id") return "pci_id";
+  if (member.substr(0, 8) == "thermal.") return "thermal_limits." + std::string(member.substr(8));
+  return std::string(member);
+}
+
 std::string Observation::display_name() const {
   if (f.model) return *f.model;
   if (f.pci_vendor_id && f.pci_device_id)
@@ -164,6 +173,7 @@ nlohmann::json spec_to_json(const GpuSpec& s) {
   put(j, "power_draw_w", f.power_draw_w);
   put(j, "utilization_pct", f.utilization_pct);
   j["detection_sources"] = s.detection_sources;
+  j["field_sources"] = s.field_sources;
   j["detection_timestamp"] = s.detection_timestamp;
   j["notes"] = s.notes;
   return j;
@@ -243,6 +253,9 @@ GpuSpec spec_from_json(const nlohmann::json& j) {
   std::optional<std::vector<std::string>> v;
   get(j, "detection_sources", v);
   if (v) s.detection_sources = *v;
+  std::optional<std::map<std::string, std::string>> fs;
+  get(j, "field_sources", fs);
+  if (fs) s.field_sources = *fs;
   v.reset();
   get(j, "notes", v);
   if (v) s.notes = *v;

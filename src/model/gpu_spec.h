@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace grey {
@@ -55,8 +57,14 @@ struct GpuFields {
   std::optional<int> tool_index;  // the device's index in the tool that reported it
 };
 
-// Fills every unset field of `into` from `from`. Returns the names of the fields it filled.
+// Fills every unset field of `into` from `from`. Returns the names of the fields it filled
+// (GpuFields member names: "bus_id", "driver_version", "thermal.slowdown_c").
 std::vector<std::string> fill_missing(GpuFields& into, const GpuFields& from);
+
+// The key under which a GpuFields member appears in a GPU object of `detect --json`
+// ("bus_id" -> "device_id", "pci_vendor_id" -> "pci_id", "thermal.slowdown_c" ->
+// "thermal_limits.slowdown_c"); "" for members that are not printed (tool_index).
+std::string json_key_of_field(std::string_view member);
 
 // One device as one source saw it.
 struct Observation {
@@ -81,6 +89,9 @@ struct GpuSpec {
   GpuFields f;
   std::vector<std::string> notes;
   std::vector<std::string> detection_sources;
+  // For every field that has a value: the source whose value won (JSON key -> source name,
+  // "pci.ids" for a model name looked up by PCI id).
+  std::map<std::string, std::string> field_sources;
   std::string detection_timestamp;
 
   std::optional<std::string> pci_id() const;  // "10de:2330"
