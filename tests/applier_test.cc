@@ -699,10 +699,11 @@ TEST_F(ApplierTest, AnUnreadableJournalLineFailsTheRestoreAfterTheRestIsUndone) 
   ASSERT_EQ(ro.unreadable.size(), 1u);
   EXPECT_EQ(ro.unreadable[0].line, 3);
   ASSERT_EQ(ro.errors.size(), 1u);
-  EXPECT_TRUE(starts_with(ro.errors[0],
-                          "journal line 3 (set r9/gpu1.power_limit_w) has a \"gpu_index\" that is "
-                          "not an integer: " +
-                              bad + " -- restore cannot tell"))
+  EXPECT_TRUE(
+      starts_with(ro.errors[0],
+                  "journal line 3 (set r9/gpu1.power_limit_w) has a \"gpu_index\" field that "
+                  "is not an integer: " +
+                      bad + " -- restore cannot tell"))
       << ro.errors[0];
   json rj = ro.to_json();
   EXPECT_EQ(rj["success"], false);

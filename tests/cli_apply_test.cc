@@ -185,7 +185,7 @@ TEST(CliApply, RestoreExitsNonZeroAndNamesAJournalLineItCannotRead) {
   ASSERT_EQ(dj["unreadable"].size(), 1u);
   EXPECT_EQ(dj["unreadable"][0]["line"], 3);
   EXPECT_EQ(dj["unreadable"][0]["text"], "{\"op\":\"set\",\"id\":\"r9/gpu0\",\"old\":260}");
-  EXPECT_NE(dry.err.find("error: journal line 3 (set r9/gpu0) has no \"gpu_index\""),
+  EXPECT_NE(dry.err.find("error: journal line 3 (set r9/gpu0) has no \"gpu_index\" field"),
             std::string::npos)
       << dry.err;
   EXPECT_EQ(read_file(c.cap_file()), "234000000");

@@ -277,18 +277,18 @@ TEST(ParseJournal, UnreadableLinesAreErrorsWithTheirLineAndText) {
   ASSERT_EQ(c.unreadable.size(), 8u);
   EXPECT_EQ(c.unreadable[0].describe(), "journal line 1 is not JSON: not json at all");
   EXPECT_EQ(c.unreadable[1].line, 3);
-  EXPECT_EQ(c.unreadable[1].reason, "(set x) has no \"gpu_index\"");
+  EXPECT_EQ(c.unreadable[1].reason, "(set x) has no \"gpu_index\" field");
   EXPECT_EQ(c.unreadable[1].text, R"({"op":"set","id":"x","bus_id":"0000:01:00.0"})");
   EXPECT_EQ(c.unreadable[2].line, 5);
   EXPECT_EQ(c.unreadable[2].reason, "has an unknown op \"frobnicate\"");
   EXPECT_EQ(c.unreadable[3].line, 6);
-  EXPECT_EQ(c.unreadable[3].reason, "has no \"id\"");
+  EXPECT_EQ(c.unreadable[3].reason, "has no \"id\" field");
   EXPECT_EQ(c.unreadable[4].describe(), "journal line 7 is not a JSON object: [1,2,3]");
   EXPECT_EQ(c.unreadable[5].line, 8);
-  EXPECT_EQ(c.unreadable[5].reason, "(set y) has a \"gpu_index\" that is not an integer");
+  EXPECT_EQ(c.unreadable[5].reason, "(set y) has a \"gpu_index\" field that is not an integer");
   EXPECT_EQ(c.unreadable[6].line, 11);
   EXPECT_EQ(c.unreadable[6].reason,
-            "(result of r1/gpu0.power_limit_w) has an \"ok\" that is not true or false");
+            "(result of r1/gpu0.power_limit_w) has an \"ok\" field that is not true or false");
   EXPECT_EQ(c.unreadable[7].line, 12);
   EXPECT_EQ(c.unreadable[7].text, "{\"op\":\"set\",\\x01\\x7f}") << "control bytes escaped";
 }

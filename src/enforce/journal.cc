@@ -81,7 +81,7 @@ struct Fields {
   const nlohmann::json* find(const char* key, bool required) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) {
-      if (required) complain(std::string("has no \"") + key + "\"");
+      if (required) complain(std::string("has no \"") + key + "\" field");
       return nullptr;
     }
     return &*it;
@@ -91,18 +91,18 @@ struct Fields {
     const nlohmann::json* v = find(key, required);
     if (!v) return "";
     if (!v->is_string()) {
-      complain(std::string("has a \"") + key + "\" that is not a string");
+      complain(std::string("has a \"") + key + "\" field that is not a string");
       return "";
     }
     std::string s = v->get<std::string>();
-    if (required && s.empty()) complain(std::string("has an empty \"") + key + "\"");
+    if (required && s.empty()) complain(std::string("has an empty \"") + key + "\" field");
     return s;
   }
   std::optional<long> integer(const char* key, bool required) {
     const nlohmann::json* v = find(key, required);
     if (!v) return std::nullopt;
     if (!v->is_number_integer()) {
-      complain(std::string("has a \"") + key + "\" that is not an integer");
+      complain(std::string("has a \"") + key + "\" field that is not an integer");
       return std::nullopt;
     }
     return v->get<long>();
@@ -111,7 +111,7 @@ struct Fields {
     const nlohmann::json* v = find(key, required);
     if (!v) return std::nullopt;
     if (!v->is_boolean()) {
-      complain(std::string("has an \"") + key + "\" that is not true or false");
+      complain(std::string("has an \"") + key + "\" field that is not true or false");
       return std::nullopt;
     }
     return v->get<bool>();

@@ -74,10 +74,11 @@ inline constexpr size_t kJournalExcerpt = 200;
 
 // A line that could not be read: restore cannot know what it recorded.
 struct JournalUnreadable {
-  long line = 0;       // 1-based
-  std::string reason;  // "is not JSON", "(set r1/x) has a \"gpu_index\" that is not an integer"
-  std::string text;    // the raw text, at most kJournalExcerpt bytes (then "..."), control bytes
-                       // written as \xNN
+  long line = 0;  // 1-based
+  std::string
+      reason;        // "is not JSON", "(set r1/x) has a \"gpu_index\" field that is not an integer"
+  std::string text;  // the raw text, at most kJournalExcerpt bytes (then "..."), control bytes
+                     // written as \xNN
   // "journal line 7 is not JSON: <text>"
   std::string describe() const;
 };
