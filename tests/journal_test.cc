@@ -296,7 +296,8 @@ TEST(ParseJournal, UnreadableLinesAreErrorsWithTheirLineAndText) {
 TEST(ParseJournal, EveryFieldOfASetIsTypeChecked) {
   for (const char* field :
        {"\"gpu_index\":\"0\"", "\"bus_id\":7", "\"setting\":null", "\"old\":260", "\"new\":[]",
-        "\"mechanism\":\"\"", "\"pid\":\"42\"", "\"uuid\":false", "\"time\":1"}) {
+        "\"mechanism\":\"\"", "\"pid\":\"42\"", "\"uuid\":false", "\"time\":1",
+        "\"gpu_index\":4294967296", "\"gpu_index\":18446744073709551615", "\"pid\":-1.5"}) {
     json j = json::parse(kSet);
     json patch = json::parse(std::string("{") + field + "}");
     j.update(patch);

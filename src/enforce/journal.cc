@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cstdio>
 #include <ctime>
 
@@ -98,11 +99,19 @@ struct Fields {
     if (required && s.empty()) complain(std::string("has an empty \"") + key + "\" field");
     return s;
   }
-  std::optional<long> integer(const char* key, bool required) {
+  std::optional<long> integer(const char* key, bool required, long lo = LONG_MIN,
+                              long hi = LONG_MAX) {
     const nlohmann::json* v = find(key, required);
     if (!v) return std::nullopt;
     if (!v->is_number_integer()) {
       complain(std::string("has a \"") + key + "\" field that is not an integer");
+      return std::nullopt;
+    }
+    bool in_range = v->is_number_unsigned()
+                        ? v->get<unsigned long>() <= static_cast<unsigned long>(hi)
+                        : v->get<long>() >= lo && v->get<long>() <= hi;
+    if (!in_range) {
+      complain(std::string("has a \"") + key + "\" field out of range");
       return std::nullopt;
     }
     return v->get<long>();
@@ -182,7 +191,7 @@ void JournalParser::feed(std::string_view line, long line_no, LineKind kind) {
       s.line = line_no;
       s.id = id;
       s.time = f.str("time", false);
-      s.gpu_index = static_cast<int>(f.integer("gpu_index", true).value_or(-1));
+      s.gpu_index = static_cast<int>(f.integer("gpu_index", true, INT_MIN, INT_MAX).value_or(-1));
       s.bus_id = f.str("bus_id", true);
       s.uuid = f.str("uuid", false);
       s.setting = f.str("setting", true);
