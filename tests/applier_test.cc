@@ -606,7 +606,9 @@ TEST_F(ApplierTest, TruncatedLastJournalLineIsNotedAndRestoreStillWorks) {
   EXPECT_EQ(ro.steps[0].status, kRestoreRestored);
   ASSERT_FALSE(ro.notes.empty());
   EXPECT_EQ(ro.notes[0],
-            "journal line 3 is cut short (the process died while writing it?); skipped");
+            "journal line 3 is cut short (the process died while writing it?); skipped: nothing "
+            "was done after a line that was never written whole");
+  EXPECT_TRUE(ro.unreadable.empty());
   EXPECT_EQ(cap(kVegaCap), "260000000");
 }
 
@@ -641,6 +643,161 @@ TEST_F(ApplierTest, RestoreFailsLoudlyWhenTheDeviceCannotBeRead) {
   RestoreOutcome again = restore(journal, sysfs, false);
   ASSERT_EQ(again.steps.size(), 1u);
   EXPECT_EQ(again.steps[0].status, kRestoreRestored);
+}
+
+// The issue's case: a torn journal tail, then another apply. Its set line used to glue onto the
+// tail, be skipped as "not a JSON object", and leave the GPU at the lowered limit.
+TEST_F(ApplierTest, AnApplyAfterATornJournalTailIsRestored) {
+  RootedFs rfs(root_);
+  SysfsControl sysfs(rfs);
+  {
+    Journal j1(journal_path());
+    ASSERT_TRUE(
+        apply_actions(plan_sysfs(rfs, {amd_target(0, "0000:0b:00.0", 200)}), sysfs, j1, false)
+            .success);
+  }
+  test::write_file(journal_path(),
+                   test::read_file(journal_path()) + R"({"time":"2026-11-26T15:00:01Z","op":"re)",
+                   0600);
+  test::write_file(root_ + "/" + kVegaCap, "250000000\n");  // an administrator, later
+  {
+    Journal j2(journal_path());
+    ASSERT_TRUE(
+        apply_actions(plan_sysfs(rfs, {amd_target(0, "0000:0b:00.0", 150)}), sysfs, j2, false)
+            .success);
+  }
+  EXPECT_EQ(cap(kVegaCap), "150000000");
+  Journal journal(journal_path());
+  RestoreOutcome ro = restore(journal, sysfs, false);
+  EXPECT_TRUE(ro.success) << ro.to_json().dump(1);
+  EXPECT_TRUE(ro.unreadable.empty());
+  ASSERT_EQ(ro.steps.size(), 2u);
+  EXPECT_EQ(ro.steps[0].status, kRestoreRestored);
+  EXPECT_EQ(ro.steps[0].restore_to, "250");
+  EXPECT_EQ(ro.steps[1].status, kRestoreChangedSince) << "the administrator's 250 W stays";
+  EXPECT_EQ(cap(kVegaCap), "250000000");
+}
+
+// A line restore cannot read: the readable entries are restored first, then the outcome fails
+// and names the line, its number and its text.
+TEST_F(ApplierTest, AnUnreadableJournalLineFailsTheRestoreAfterTheRestIsUndone) {
+  RootedFs rfs(root_);
+  SysfsControl sysfs(rfs);
+  Journal journal(journal_path());
+  ASSERT_TRUE(
+      apply_actions(plan_sysfs(rfs, {amd_target(0, "0000:0b:00.0", 200)}), sysfs, journal, false)
+          .success);
+  const std::string bad =
+      R"({"op":"set","id":"r9/gpu1.power_limit_w","gpu_index":"one","bus_id":"0000:0f:00.0",)"
+      R"("setting":"power_limit_w","old":"304","new":"100","mechanism":"sysfs:x"})";
+  test::write_file(journal_path(), test::read_file(journal_path()) + bad + "\n", 0600);
+  RestoreOutcome ro = restore(journal, sysfs, false);
+  EXPECT_FALSE(ro.success);
+  ASSERT_EQ(ro.steps.size(), 1u);
+  EXPECT_EQ(ro.steps[0].status, kRestoreRestored);
+  EXPECT_EQ(cap(kVegaCap), "260000000");
+  ASSERT_EQ(ro.unreadable.size(), 1u);
+  EXPECT_EQ(ro.unreadable[0].line, 3);
+  ASSERT_EQ(ro.errors.size(), 1u);
+  EXPECT_TRUE(
+      starts_with(ro.errors[0],
+                  "journal line 3 (set r9/gpu1.power_limit_w) has a \"gpu_index\" field that "
+                  "is not an integer: " +
+                      bad + " -- restore cannot tell"))
+      << ro.errors[0];
+  json rj = ro.to_json();
+  EXPECT_EQ(rj["success"], false);
+  ASSERT_EQ(rj["unreadable"].size(), 1u);
+  EXPECT_EQ(rj["unreadable"][0]["line"], 3);
+  EXPECT_EQ(rj["unreadable"][0]["text"], bad);
+  // Still failing on the next restore (nothing settles an unreadable line), with nothing to do.
+  RestoreOutcome again = restore(journal, sysfs, false);
+  EXPECT_FALSE(again.success);
+  EXPECT_TRUE(again.steps.empty());
+  EXPECT_EQ(again.unreadable.size(), 1u);
+}
+
+// What restore could not put back is named: GPU, bus id, setting, the value now, the value due.
+TEST_F(ApplierTest, ASettingLeftChangedIsNamedWithItsCurrentAndDueValues) {
+  RootedFs rfs(root_);
+  SysfsControl sysfs(rfs);
+  Journal journal(journal_path());
+  ASSERT_TRUE(
+      apply_actions(plan_sysfs(rfs, {amd_target(0, "0000:0b:00.0", 200)}), sysfs, journal, false)
+          .success);
+  DenyingFs dfs(root_, "hwmon4/power1_cap");
+  SysfsControl denied(dfs);
+  RestoreOutcome ro = restore(journal, denied, false);
+  EXPECT_FALSE(ro.success);
+  ASSERT_EQ(ro.steps.size(), 1u);
+  EXPECT_EQ(ro.steps[0].status, kRestoreFailed);
+  EXPECT_EQ(ro.steps[0].current, "200");
+  ASSERT_EQ(ro.errors.size(), 1u);
+  EXPECT_EQ(ro.errors[0],
+            "GPU 0 (0000:0b:00.0) power_limit_w is left changed: it reads 200 W and should be "
+            "260 W (via sysfs:/sys/class/drm/card0/device/hwmon/hwmon4/power1_cap): " +
+                root_ + "/" + kVegaCap + ": Permission denied");
+  ASSERT_EQ(ro.left_changed().size(), 1u);
+  json rj = ro.to_json();
+  ASSERT_EQ(rj["left_changed"].size(), 1u);
+  EXPECT_EQ(rj["left_changed"][0]["gpu_index"], 0);
+  EXPECT_EQ(rj["left_changed"][0]["bus_id"], "0000:0b:00.0");
+  EXPECT_EQ(rj["left_changed"][0]["setting"], "power_limit_w");
+  EXPECT_EQ(rj["left_changed"][0]["current"], "200");
+  EXPECT_EQ(rj["left_changed"][0]["should_be"], "260");
+  // A value that cannot even be read is named the same way.
+  HookedControl blind(sysfs);
+  blind.fail_reads = true;
+  RestoreOutcome b = restore(journal, blind, false);
+  ASSERT_EQ(b.errors.size(), 1u);
+  EXPECT_TRUE(starts_with(b.errors[0],
+                          "GPU 0 (0000:0b:00.0) power_limit_w is left changed: it cannot be read "
+                          "now and should be 260 W"))
+      << b.errors[0];
+  EXPECT_EQ(b.to_json()["left_changed"][0]["current"], "unknown");
+}
+
+// Past the old whole-file read limit (64 MiB): the newest change sits after 65 MiB of history.
+// The old reader stopped at the limit and said there was nothing to restore.
+TEST_F(ApplierTest, RestoreReadsAJournalLargerThanTheOldWholeFileLimit) {
+  RootedFs rfs(root_);
+  SysfsControl sysfs(rfs);
+  {
+    Journal j1(journal_path());
+    ASSERT_TRUE(
+        apply_actions(plan_sysfs(rfs, {amd_target(1, "0000:0f:00.0", 100)}), sysfs, j1, false)
+            .success);
+  }
+  {
+    // 65 MiB of blank (whitespace) lines, written in 1 MiB pieces.
+    FILE* f = std::fopen(journal_path().c_str(), "a");
+    ASSERT_NE(f, nullptr);
+    std::string piece(1u << 20, ' ');
+    for (size_t i = 0; i < piece.size(); i += 4096) piece[i] = '\n';
+    for (int i = 0; i < 65; ++i)
+      ASSERT_EQ(std::fwrite(piece.data(), 1, piece.size(), f), piece.size());
+    ASSERT_EQ(std::fclose(f), 0);
+  }
+  {
+    Journal j2(journal_path());
+    ASSERT_TRUE(
+        apply_actions(plan_sysfs(rfs, {amd_target(0, "0000:0b:00.0", 200)}), sysfs, j2, false)
+            .success);
+  }
+  ASSERT_GT(fs::file_size(journal_path()), std::uintmax_t{65} << 20);
+  Journal journal(journal_path());
+  RestoreOutcome ro = restore(journal, sysfs, false);
+  EXPECT_TRUE(ro.success) << ro.to_json().dump(1);
+  ASSERT_EQ(ro.steps.size(), 2u);
+  EXPECT_EQ(ro.steps[0].bus_id, "0000:0b:00.0");
+  EXPECT_EQ(ro.steps[0].status, kRestoreRestored);
+  EXPECT_EQ(ro.steps[1].status, kRestoreRestored);
+  EXPECT_EQ(cap(kVegaCap), "260000000");
+  EXPECT_EQ(cap(kRx9070Cap), "120000000");
+  // And the restore lines written after all that are read back: everything is settled.
+  RestoreOutcome again = restore(journal, sysfs, false);
+  EXPECT_TRUE(again.success);
+  EXPECT_TRUE(again.steps.empty());
 }
 
 // ---- the fake NVML library ---------------------------------------------------------------------

@@ -168,6 +168,85 @@ TEST(CliApply, RestoreLeavesAValueSomeoneElseChanged) {
   EXPECT_EQ(read_file(c.cap_file()), "150000000\n");
 }
 
+// A journal line restore cannot read: the readable change is undone, then exit 1 with the line
+// named on stderr (with --json too) and in the JSON.
+TEST(CliApply, RestoreExitsNonZeroAndNamesAJournalLineItCannotRead) {
+  Cli c;
+  c.amd_card();
+  c.detect_and_plan("aggressive");
+  ASSERT_EQ(c.run({"apply", "--no-dry-run", "--destructive", "--yes"}).exit_code, 0);
+  const std::string journal = c.state + "/journal.jsonl";
+  write_file(journal, read_file(journal) + "{\"op\":\"set\",\"id\":\"r9/gpu0\",\"old\":260}\n",
+             0600);
+  auto dry = c.run({"restore", "--dry-run", "--json"});
+  EXPECT_EQ(dry.exit_code, 1) << dry.out;
+  auto dj = nlohmann::json::parse(dry.out);
+  EXPECT_FALSE(dj["success"].get<bool>());
+  ASSERT_EQ(dj["unreadable"].size(), 1u);
+  EXPECT_EQ(dj["unreadable"][0]["line"], 3);
+  EXPECT_EQ(dj["unreadable"][0]["text"], "{\"op\":\"set\",\"id\":\"r9/gpu0\",\"old\":260}");
+  EXPECT_NE(dry.err.find("error: journal line 3 (set r9/gpu0) has no \"gpu_index\" field"),
+            std::string::npos)
+      << dry.err;
+  EXPECT_EQ(read_file(c.cap_file()), "234000000");
+
+  auto r = c.run({"restore"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("restored: GPU 0 (0000:0b:00.0) power_limit_w"), std::string::npos) << r.out;
+  EXPECT_EQ(read_file(c.cap_file()), "260000000") << "the readable entry is still undone";
+  EXPECT_EQ(r.out.find("Nothing to restore"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("error: journal line 3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("0 settings left changed, 1 journal line unreadable"), std::string::npos)
+      << r.err;
+}
+
+// A setting restore cannot put back: exit 1, naming GPU, bus id, setting and the values.
+TEST(CliApply, RestoreExitsNonZeroAndNamesASettingLeftChanged) {
+  Cli c;
+  c.amd_card();
+  c.detect_and_plan("aggressive");
+  ASSERT_EQ(c.run({"apply", "--no-dry-run", "--destructive", "--yes"}).exit_code, 0);
+  // The cap file is gone (a driver reload, say): it can be neither read nor written.
+  fs::remove(c.cap_file());
+  fs::create_directory(c.cap_file());
+  auto r = c.run({"restore", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["left_changed"].size(), 1u) << j.dump(1);
+  EXPECT_EQ(j["left_changed"][0]["gpu_index"], 0);
+  EXPECT_EQ(j["left_changed"][0]["bus_id"], "0000:0b:00.0");
+  EXPECT_EQ(j["left_changed"][0]["setting"], "power_limit_w");
+  EXPECT_EQ(j["left_changed"][0]["current"], "unknown");
+  EXPECT_EQ(j["left_changed"][0]["should_be"], "260");
+  EXPECT_NE(r.err.find("error: GPU 0 (0000:0b:00.0) power_limit_w is left changed: it cannot be "
+                       "read now and should be 260 W"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("1 setting left changed, 0 journal lines unreadable"), std::string::npos)
+      << r.err;
+}
+
+// The next apply after a torn journal tail starts on a fresh line, and restore undoes it.
+TEST(CliApply, RestoreUndoesAnApplyMadeAfterATornJournalTail) {
+  Cli c;
+  c.amd_card();
+  c.detect_and_plan("aggressive");
+  ASSERT_EQ(c.run({"apply", "--no-dry-run", "--destructive", "--yes"}).exit_code, 0);
+  const std::string journal = c.state + "/journal.jsonl";
+  write_file(journal, read_file(journal) + "{\"time\":\"2026-11-26T15:00:01Z\",\"op\":\"res", 0600);
+  write_file(c.cap_file(), "250000000\n");  // an administrator, later
+  ASSERT_EQ(c.run({"apply", "--no-dry-run", "--destructive", "--yes"}).exit_code, 0);
+  EXPECT_EQ(read_file(c.cap_file()), "234000000");  // the plan's value again
+  auto r = c.run({"restore", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["unreadable"].empty());
+  ASSERT_EQ(j["steps"].size(), 2u) << j.dump(1);
+  EXPECT_EQ(j["steps"][0]["status"], "restored");
+  EXPECT_EQ(j["steps"][1]["status"], "changed_since");
+  EXPECT_EQ(read_file(c.cap_file()), "250000000");
+}
+
 TEST(CliApply, FakeNvmlSetCallsOnlyWithConsent) {
   Cli c;
   c.fake_nvml();

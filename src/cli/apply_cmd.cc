@@ -493,10 +493,18 @@ int run_restore_command(const GlobalOptions& g, bool dry_run, bool json, std::os
   if (json) {
     out << dump_json(r.to_json(), 2) << "\n";
   } else {
-    if (r.steps.empty()) out << "Nothing to restore: the journal holds no change still in place.\n";
+    if (r.steps.empty() && r.success)
+      out << "Nothing to restore: the journal holds no change still in place.\n";
     for (const auto& s : r.steps) out << s.line << "\n";
     for (const auto& n : r.notes) out << "note: " << n << "\n";
-    for (const auto& x : r.errors) err << "error: " << x << "\n";
+  }
+  // Loud on stderr with --json too: a restore that leaves something changed is never quiet.
+  for (const auto& x : r.errors) err << "error: " << x << "\n";
+  if (!r.success) {
+    size_t left = r.left_changed().size();
+    err << "error: restore is incomplete: " << left << " setting" << (left == 1 ? "" : "s")
+        << " left changed, " << r.unreadable.size() << " journal line"
+        << (r.unreadable.size() == 1 ? "" : "s") << " unreadable (" << journal.path() << ")\n";
   }
   return r.success ? 0 : 1;
 }

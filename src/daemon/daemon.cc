@@ -1000,7 +1000,11 @@ bool Daemon::perform_set(int gpu, double from_w, double to_w) {
   if (!je.empty()) return fail("journal: " + je + " (nothing was written)", "");
   std::string we = control_->write(ref, wanted);
   ReadResult after = control_->read(ref);
-  journal_->append_result(id, we.empty(), after.value, we);
+  if (std::string re = journal_->append_result(id, we.empty(), after.value, we); !re.empty()) {
+    // The set line is durable: `restore` still judges this change by the device.
+    log_->log("journal_write_failed", {{"gpu", gpu}, {"journal_id", id}, {"error", re}});
+    err_ << "GPU " << gpu << ": journal result line not written: " << re << "\n";
+  }
   if (!we.empty()) return fail(we, id);
   Episode& ep = episodes_[gpu];
   if (ep.sets.empty()) ep.original = *before.value;
@@ -1059,8 +1063,13 @@ void Daemon::perform_restore(int gpu, const std::string& why) {
     js.mechanism = s.mechanism;
     js.new_value = ep.last_written;
     js.old_value = ep.original;
-    journal_->append_restore(js, current, status == kRestoreRestored ? ep.original : current,
-                             status, message);
+    if (std::string re = journal_->append_restore(
+            js, current, status == kRestoreRestored ? ep.original : current, status, message);
+        !re.empty()) {
+      // Unsettled in the journal: a later `restore` judges it again by the device.
+      log_->log("journal_write_failed", {{"gpu", gpu}, {"journal_id", s.id}, {"error", re}});
+      err_ << "GPU " << gpu << ": journal restore line not written: " << re << "\n";
+    }
   }
   json j = {{"gpu", gpu},
             {"status", status},

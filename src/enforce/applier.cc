@@ -139,11 +139,29 @@ nlohmann::json RestoreOutcome::to_json() const {
                        {"status", s.status},
                        {"message", s.message}});
   }
-  return nlohmann::json{{"success", success},
-                        {"dry_run", dry_run},
-                        {"steps", steps_j},
-                        {"notes", notes},
+  nlohmann::json left_j = nlohmann::json::array();
+  for (const RestoreStep* s : left_changed()) {
+    left_j.push_back({{"id", s->id},
+                      {"gpu_index", s->gpu_index},
+                      {"bus_id", s->bus_id},
+                      {"setting", s->setting},
+                      {"current", s->current},
+                      {"should_be", s->restore_to},
+                      {"message", s->message}});
+  }
+  nlohmann::json unreadable_j = nlohmann::json::array();
+  for (const JournalUnreadable& u : unreadable)
+    unreadable_j.push_back({{"line", u.line}, {"reason", u.reason}, {"text", u.text}});
+  return nlohmann::json{{"success", success},     {"dry_run", dry_run},         {"steps", steps_j},
+                        {"left_changed", left_j}, {"unreadable", unreadable_j}, {"notes", notes},
                         {"errors", errors}};
+}
+
+std::vector<const RestoreStep*> RestoreOutcome::left_changed() const {
+  std::vector<const RestoreStep*> out;
+  for (const RestoreStep& s : steps)
+    if (s.status == kRestoreFailed) out.push_back(&s);
+  return out;
 }
 
 RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
@@ -152,8 +170,11 @@ RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
   JournalContents jc = journal.load();
   out.notes = jc.notes;
   if (!jc.error.empty()) {
+    // Part of a journal could hide a later restore line or a later change: act on none of it.
     out.success = false;
-    out.errors.push_back(jc.error);
+    out.errors.push_back(jc.error +
+                         "; nothing was restored, since what was read is only part of "
+                         "the journal");
     return out;
   }
   int settled = 0;
@@ -178,6 +199,7 @@ RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
 
     ReadResult now = control.read(ref);
     st.current = now.value.value_or("unknown");
+    std::optional<std::string> left_at = now.value;  // what the device holds when we are done
     if (!now.value) {
       st.status = kRestoreFailed;
       st.message = "cannot read the current value: " + now.error;
@@ -194,6 +216,7 @@ RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
         std::string werr = control.write(ref, s.old_value);
         if (werr.empty()) {
           ReadResult after = control.read(ref);
+          left_at = after.value;
           if (!after.value)
             werr = "written, but reading it back failed: " + after.error;
           else if (!same_value(s.setting, *after.value, s.old_value))
@@ -230,7 +253,11 @@ RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
     }
     if (st.status == kRestoreFailed) {
       out.success = false;
-      out.errors.push_back(what + ": " + st.message);
+      st.current = left_at.value_or("unknown");
+      out.errors.push_back(what + " is left changed: " +
+                           (left_at ? "it reads " + *left_at + unit : "it cannot be read now") +
+                           " and should be " + s.old_value + unit + " (via " + s.mechanism +
+                           "): " + st.message);
     }
     st.line = (dry_run ? std::string(kDryRunPrefix) : std::string()) + st.status + ": " + what +
               " via " + s.mechanism + ": " + st.message;
@@ -240,7 +267,15 @@ RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
     out.notes.push_back(std::to_string(settled) + " journal entr" +
                         (settled == 1 ? "y was" : "ies were") +
                         " settled by an earlier restore; left alone");
-  if (jc.sets.empty() && jc.exists) out.notes.push_back("the journal holds no changes");
+  if (jc.sets.empty() && jc.unreadable.empty() && jc.exists)
+    out.notes.push_back("the journal holds no changes");
+  for (const JournalUnreadable& u : jc.unreadable) {
+    out.success = false;
+    out.errors.push_back(u.describe() +
+                         " -- restore cannot tell what this entry changed, so it was not undone; "
+                         "check that device by hand, then remove or fix the line");
+  }
+  out.unreadable = std::move(jc.unreadable);
   return out;
 }
 

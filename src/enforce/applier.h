@@ -64,11 +64,19 @@ struct RestoreStep {
 };
 
 struct RestoreOutcome {
+  // True only when every journaled change is settled (restored, not_needed, changed_since; in a
+  // dry run would_restore too), the whole journal was read, and no line of it was unreadable.
   bool success = true;
   bool dry_run = false;
   std::vector<RestoreStep> steps;  // newest journal entry first
   std::vector<std::string> notes;  // journal oddities, how many were settled earlier
+  // Journal lines restore could not read, so could not undo (each is also in `errors`).
+  std::vector<JournalUnreadable> unreadable;
+  // One line per setting left changed (or that may be: unreadable now), then one per unreadable
+  // journal line, then journal write failures.
   std::vector<std::string> errors;
+  // The steps whose setting is left changed (status failed).
+  std::vector<const RestoreStep*> left_changed() const;
   nlohmann::json to_json() const;
 };
 
@@ -78,7 +86,9 @@ inline constexpr const char* kWouldRestore = "would_restore";
 // holds the value we wrote (else "changed_since", left alone). A set with no result line (the
 // process died around the write) is judged the same way: the device still at the old value
 // means there is nothing to undo. Every step is journaled ("restore" lines) except in a dry run,
-// which neither writes nor journals.
-RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run);
+// which neither writes nor journals. Unreadable journal lines do not stop the readable entries
+// from being restored; they make the outcome fail, each named with its line number and text. A
+// journal that cannot be read to its end restores nothing and fails.
+[[nodiscard]] RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run);
 
 }  // namespace grey

@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <climits>
+#include <cstdio>
 #include <ctime>
 
 #include "util/json_util.h"
@@ -22,17 +25,107 @@ std::string time_text(const char* fmt) {
   return buf;
 }
 
-std::string str_field(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_string()) return "";
-  return it->get<std::string>();
+// The start of a JSON object cut off at the end: what a crash (or a full disk) while writing a
+// line leaves. Not just any unparseable text: the parser must run out of input.
+bool is_cut_short(std::string_view text) {
+  std::string_view t = trim(text);
+  if (t.empty() || t.front() != '{') return false;
+  try {
+    nlohmann::json parsed = nlohmann::json::parse(t.begin(), t.end());
+    return parsed.is_discarded();  // never: it throws instead
+  } catch (const nlohmann::json::parse_error& e) {
+    return e.byte == t.size() + 1;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
-std::optional<long> int_field(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number_integer()) return std::nullopt;
-  return it->get<long>();
+// A cut-short line with the next entry glued onto it (journals written before appends checked
+// for a torn tail): the complete entry at the end, if there is one.
+std::optional<nlohmann::json> glued_entry(std::string_view line) {
+  int tries = 0;
+  for (size_t p = line.find("{\"", 1); p != std::string_view::npos && tries < 8;
+       p = line.find("{\"", p + 1), ++tries) {
+    if (!is_cut_short(line.substr(0, p))) continue;
+    std::string_view rest = line.substr(p);
+    nlohmann::json j = nlohmann::json::parse(rest.begin(), rest.end(), nullptr, false);
+    if (!j.is_discarded() && j.is_object()) return j;
+  }
+  return std::nullopt;
 }
+
+std::string excerpt(std::string_view text) {
+  std::string out;
+  size_t n = std::min(text.size(), kJournalExcerpt);
+  for (size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > n) out += "...";
+  return out;
+}
+
+// Typed access to one entry's fields; the first problem is kept.
+struct Fields {
+  const nlohmann::json& j;
+  std::string problem;
+
+  void complain(std::string p) {
+    if (problem.empty()) problem = std::move(p);
+  }
+  const nlohmann::json* find(const char* key, bool required) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+      if (required) complain(std::string("has no \"") + key + "\" field");
+      return nullptr;
+    }
+    return &*it;
+  }
+  // required: present and not empty.
+  std::string str(const char* key, bool required) {
+    const nlohmann::json* v = find(key, required);
+    if (!v) return "";
+    if (!v->is_string()) {
+      complain(std::string("has a \"") + key + "\" field that is not a string");
+      return "";
+    }
+    std::string s = v->get<std::string>();
+    if (required && s.empty()) complain(std::string("has an empty \"") + key + "\" field");
+    return s;
+  }
+  std::optional<long> integer(const char* key, bool required, long lo = LONG_MIN,
+                              long hi = LONG_MAX) {
+    const nlohmann::json* v = find(key, required);
+    if (!v) return std::nullopt;
+    if (!v->is_number_integer()) {
+      complain(std::string("has a \"") + key + "\" field that is not an integer");
+      return std::nullopt;
+    }
+    bool in_range = v->is_number_unsigned()
+                        ? v->get<unsigned long>() <= static_cast<unsigned long>(hi)
+                        : v->get<long>() >= lo && v->get<long>() <= hi;
+    if (!in_range) {
+      complain(std::string("has a \"") + key + "\" field out of range");
+      return std::nullopt;
+    }
+    return v->get<long>();
+  }
+  std::optional<bool> boolean(const char* key, bool required) {
+    const nlohmann::json* v = find(key, required);
+    if (!v) return std::nullopt;
+    if (!v->is_boolean()) {
+      complain(std::string("has an \"") + key + "\" field that is not true or false");
+      return std::nullopt;
+    }
+    return v->get<bool>();
+  }
+};
 
 }  // namespace
 
@@ -40,80 +133,140 @@ std::string utc_timestamp_now() {
   return time_text("%Y-%m-%dT%H:%M:%SZ");
 }
 
-JournalContents parse_journal(std::string_view text) {
-  JournalContents c;
-  c.exists = true;
+std::string JournalUnreadable::describe() const {
+  return "journal line " + std::to_string(line) + " " + reason + ": " + text;
+}
+
+JournalParser::JournalParser() {
+  c_.exists = true;
+}
+
+void JournalParser::unreadable(long line_number, std::string reason, std::string_view text) {
+  c_.unreadable.push_back(JournalUnreadable{line_number, std::move(reason), excerpt(text)});
+}
+
+void JournalParser::feed(std::string_view line, long line_no, LineKind kind) {
+  c_.lines = line_no;
+  if (kind == LineKind::kTooLong) {
+    unreadable(line_no, "is longer than " + std::to_string(line.size()) + " bytes", line);
+    return;
+  }
+  if (trim(line).empty()) return;
+  std::string where = "journal line " + std::to_string(line_no);
+  nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr,
+                                           /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    if (is_cut_short(line)) {
+      c_.notes.push_back(where + " is cut short (the process died while writing it?)" +
+                         (kind == LineKind::kUnterminated
+                              ? std::string()
+                              : std::string(", and a later append ended it")) +
+                         "; skipped: nothing was done after a line that was never written whole");
+      return;
+    }
+    std::optional<nlohmann::json> glued = glued_entry(line);
+    if (!glued) {
+      unreadable(line_no, "is not JSON", line);
+      return;
+    }
+    c_.notes.push_back(where +
+                       " begins with an entry cut short by a crash and the next entry glued onto "
+                       "it; the cut entry is skipped, the glued one read");
+    j = std::move(*glued);
+  }
+  if (!j.is_object()) {
+    unreadable(line_no, "is not a JSON object", line);
+    return;
+  }
+  try {
+    Fields f{j, {}};
+    std::string op = f.str("op", true);
+    std::string id = f.str("id", true);
+    if (!f.problem.empty()) {
+      unreadable(line_no, f.problem, line);
+      return;
+    }
+    if (op == "set") {
+      JournalSet s;
+      s.line = line_no;
+      s.id = id;
+      s.time = f.str("time", false);
+      s.gpu_index = static_cast<int>(f.integer("gpu_index", true, INT_MIN, INT_MAX).value_or(-1));
+      s.bus_id = f.str("bus_id", true);
+      s.uuid = f.str("uuid", false);
+      s.setting = f.str("setting", true);
+      s.old_value = f.str("old", true);
+      s.new_value = f.str("new", true);
+      s.mechanism = f.str("mechanism", true);
+      s.pid = f.integer("pid", false).value_or(0);
+      if (!f.problem.empty()) {
+        unreadable(line_no, "(set " + id + ") " + f.problem, line);
+        return;
+      }
+      newest_[s.id] = c_.sets.size();
+      c_.sets.push_back(std::move(s));
+      return;
+    }
+    if (op != "result" && op != "restore") {
+      unreadable(line_no, "has an unknown op \"" + op + "\"", line);
+      return;
+    }
+    auto it = newest_.find(id);
+    if (op == "result") {
+      std::optional<bool> ok = f.boolean("ok", true);
+      std::string read_back = f.str("read_back", false);
+      bool has_read_back = f.find("read_back", false) != nullptr;
+      std::string error = f.str("error", false);
+      if (!f.problem.empty()) {
+        unreadable(line_no, "(result of " + id + ") " + f.problem, line);
+        return;
+      }
+      if (it == newest_.end()) {
+        c_.notes.push_back(where + " (result) refers to unknown set " + id + "; skipped");
+        return;
+      }
+      JournalSet& target = c_.sets[it->second];
+      target.result_ok = *ok;
+      if (has_read_back) target.read_back = read_back;
+      target.result_error = error;
+      return;
+    }
+    std::string status = f.str("status", true);
+    if (!f.problem.empty()) {
+      unreadable(line_no, "(restore of " + id + ") " + f.problem, line);
+      return;
+    }
+    if (it == newest_.end()) {
+      c_.notes.push_back(where + " (restore) refers to unknown set " + id + "; skipped");
+      return;
+    }
+    c_.sets[it->second].restore_status = status;
+  } catch (const std::exception& e) {
+    unreadable(line_no, std::string("cannot be read: ") + e.what(), line);
+  }
+}
+
+JournalContents JournalParser::finish() && {
+  return std::move(c_);
+}
+
+JournalContents parse_journal(std::string_view text, size_t max_line) {
+  JournalParser p;
   size_t start = 0;
-  int line_no = 0;
+  long line_no = 0;
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
     bool complete = nl != std::string_view::npos;
     std::string_view line = text.substr(start, complete ? nl - start : std::string_view::npos);
     start = complete ? nl + 1 : text.size();
-    ++line_no;
-    if (trim(line).empty()) continue;
-    std::string where = "journal line " + std::to_string(line_no);
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) {
-      c.notes.push_back(where + (complete ? " is not a JSON object" : " is cut short") +
-                        (complete ? "" : " (the process died while writing it?)") + "; skipped");
-      continue;
+    LineKind kind = complete ? LineKind::kComplete : LineKind::kUnterminated;
+    if (line.size() > max_line) {
+      line = line.substr(0, max_line);
+      kind = LineKind::kTooLong;
     }
-    try {
-      std::string op = str_field(j, "op");
-      std::string id = str_field(j, "id");
-      if (id.empty()) {
-        c.notes.push_back(where + " has no id; skipped");
-        continue;
-      }
-      if (op == "set") {
-        JournalSet s;
-        s.line = line_no;
-        s.id = id;
-        s.time = str_field(j, "time");
-        s.gpu_index = static_cast<int>(int_field(j, "gpu_index").value_or(-1));
-        s.bus_id = str_field(j, "bus_id");
-        s.uuid = str_field(j, "uuid");
-        s.setting = str_field(j, "setting");
-        s.old_value = str_field(j, "old");
-        s.new_value = str_field(j, "new");
-        s.mechanism = str_field(j, "mechanism");
-        s.pid = int_field(j, "pid").value_or(0);
-        if (s.bus_id.empty() || s.setting.empty() || s.mechanism.empty() || s.old_value.empty() ||
-            s.new_value.empty()) {
-          c.notes.push_back(where + " (set " + id +
-                            ") lacks bus_id, setting, mechanism, old or new; skipped");
-          continue;
-        }
-        c.sets.push_back(std::move(s));
-        continue;
-      }
-      // result / restore: attach to the newest set with that id.
-      JournalSet* target = nullptr;
-      for (auto it = c.sets.rbegin(); it != c.sets.rend(); ++it) {
-        if (it->id == id) {
-          target = &*it;
-          break;
-        }
-      }
-      if (op != "result" && op != "restore") {
-        c.notes.push_back(where + " has unknown op '" + op + "'; skipped");
-      } else if (!target) {
-        c.notes.push_back(where + " (" + op + ") refers to unknown set " + id + "; skipped");
-      } else if (op == "result") {
-        auto ok = j.find("ok");
-        target->result_ok = ok != j.end() && ok->is_boolean() && ok->get<bool>();
-        auto rb = j.find("read_back");
-        if (rb != j.end() && rb->is_string()) target->read_back = rb->get<std::string>();
-        target->result_error = str_field(j, "error");
-      } else {
-        target->restore_status = str_field(j, "status");
-      }
-    } catch (const std::exception& e) {
-      c.notes.push_back(where + ": " + e.what() + "; skipped");
-    }
+    p.feed(line, ++line_no, kind);
   }
-  return c;
+  return std::move(p).finish();
 }
 
 Journal::Journal(std::string path) : path_(std::move(path)) {
@@ -177,15 +330,14 @@ JournalContents Journal::load() const {
     c.notes.push_back("no journal at " + path_ + ": nothing was ever applied from here");
     return c;
   }
-  std::string err;
-  auto text = read_whole_file(path_, &err);
-  if (!text) {
-    JournalContents c;
-    c.exists = true;
-    c.error = "cannot read the journal: " + err;
-    return c;
-  }
-  return parse_journal(*text);
+  JournalParser parser;
+  std::string err = read_lines(path_, max_line_, [&](std::string_view text, long n, LineKind k) {
+    parser.feed(text, n, k);
+    return true;
+  });
+  JournalContents c = std::move(parser).finish();
+  if (!err.empty()) c.error = "cannot read the whole journal: " + err;
+  return c;
 }
 
 }  // namespace grey

@@ -10,16 +10,28 @@
 //       appended by `restore` for each set entry it settled or tried to.
 //
 // "id" of a set line is unique across runs: "<UTC time>-<pid>-<serial>/<action id>"; result and
-// restore lines refer to it. The file is only ever appended to; a torn last line (a crash while
-// writing it) is skipped with a note when read.
+// restore lines refer to it. The file is only ever appended to, and every append starts on a
+// fresh line (append_line_synced terminates a torn tail first). It is read as a stream, one line
+// at a time, whatever its size.
+//
+// Reading: a line cut short by a crash while it was written (the start of a JSON object that ends
+// early) is skipped with a note: it was never made durable, so its writer did nothing after it (a
+// set line is written before its device write). An older journal may hold such a cut line with
+// the next entry glued onto it; that entry is recovered. Every other line that cannot be read (not
+// JSON, a field of the wrong type, no id, an unknown op, longer than the line bound) is an
+// "unreadable" entry: restore cannot know what it recorded, reports it as an error and fails.
 #pragma once
 
+#include <cstddef>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "enforce/actions.h"
+#include "util/state_dir.h"
 
 namespace grey {
 
@@ -32,7 +44,7 @@ inline constexpr const char* kRestoreFailed = "failed";
 
 // One "set" line and what the journal says happened to it afterwards.
 struct JournalSet {
-  int line = 0;  // 1-based line number of the set entry
+  long line = 0;  // 1-based line number of the set entry
   std::string id;
   std::string time;
   int gpu_index = -1;
@@ -55,15 +67,47 @@ struct JournalSet {
   }
 };
 
-struct JournalContents {
-  bool exists = false;
-  std::vector<JournalSet> sets;    // in file order (oldest first)
-  std::vector<std::string> notes;  // skipped lines, orphan results, ...
-  std::string error;               // the journal exists but cannot be read
+// The longest journal line read (ours are well under 4 KiB); a longer one is unreadable.
+inline constexpr size_t kJournalMaxLine = 1u << 20;
+// How much of an unreadable line's text is kept for the report.
+inline constexpr size_t kJournalExcerpt = 200;
+
+// A line that could not be read: restore cannot know what it recorded.
+struct JournalUnreadable {
+  long line = 0;  // 1-based
+  std::string
+      reason;        // "is not JSON", "(set r1/x) has a \"gpu_index\" field that is not an integer"
+  std::string text;  // the raw text, at most kJournalExcerpt bytes (then "..."), control bytes
+                     // written as \xNN
+  // "journal line 7 is not JSON: <text>"
+  std::string describe() const;
 };
 
-// Pure: parses the text of a journal. Never throws.
-JournalContents parse_journal(std::string_view text);
+struct JournalContents {
+  bool exists = false;
+  std::vector<JournalSet> sets;               // in file order (oldest first)
+  std::vector<std::string> notes;             // cut-short lines, orphan results, ...
+  std::vector<JournalUnreadable> unreadable;  // in file order
+  long lines = 0;                             // lines read
+  std::string error;  // the journal exists but cannot be read (in full): nothing above is whole
+};
+
+// Builds JournalContents from lines fed in file order (read_lines' callback). Never throws.
+class JournalParser {
+ public:
+  JournalParser();
+  void feed(std::string_view line, long line_number, LineKind kind);
+  JournalContents finish() &&;
+
+ private:
+  void unreadable(long line_number, std::string reason, std::string_view text);
+  JournalContents c_;
+  std::unordered_map<std::string, size_t> newest_;  // set id -> index in c_.sets
+};
+
+// Pure: parses the text of a journal (lines longer than max_line are unreadable). Never throws.
+[[nodiscard]] JournalContents parse_journal(std::string_view text,
+                                            size_t max_line = kJournalMaxLine);
 
 class Journal {
  public:
@@ -76,19 +120,26 @@ class Journal {
   const std::string& run_id() const { return run_id_; }
 
   // Each returns "" on success, else why the line could not be made durable.
-  std::string append_set(const Action& a, const std::string& old_value,
-                         const std::string& new_value, std::string* id);
-  std::string append_result(const std::string& id, bool ok,
-                            const std::optional<std::string>& read_back, const std::string& error);
-  std::string append_restore(const JournalSet& s, const std::string& from, const std::string& to,
-                             const std::string& status, const std::string& message);
+  [[nodiscard]] std::string append_set(const Action& a, const std::string& old_value,
+                                       const std::string& new_value, std::string* id);
+  [[nodiscard]] std::string append_result(const std::string& id, bool ok,
+                                          const std::optional<std::string>& read_back,
+                                          const std::string& error);
+  [[nodiscard]] std::string append_restore(const JournalSet& s, const std::string& from,
+                                           const std::string& to, const std::string& status,
+                                           const std::string& message);
 
-  JournalContents load() const;
+  // Streams the whole file (any size). `error` is set when it could not be read to its end.
+  [[nodiscard]] JournalContents load() const;
+
+  // The line bound of load() (kJournalMaxLine); tests make it small.
+  void set_max_line(size_t n) { max_line_ = n; }
 
  private:
-  std::string append(nlohmann::json j);
+  [[nodiscard]] std::string append(nlohmann::json j);
   std::string path_;
   std::string run_id_;
+  size_t max_line_ = kJournalMaxLine;
 };
 
 // "2026-11-26T15:00:00Z".

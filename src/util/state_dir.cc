@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -150,16 +151,102 @@ std::string write_file_atomic(const std::string& path, const std::string& conten
 }
 
 std::string append_line_synced(const std::string& path, const std::string& line) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return errstr("open " + path, errno);
-  std::string l = line;
-  if (l.empty() || l.back() != '\n') l += '\n';
+  // Read access too: the last byte is looked at before writing. Never through a symlink.
+  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    if (errno == ELOOP)
+      return "refusing to append to " + path +
+             ": it is a symbolic link (a link could redirect our writes elsewhere)";
+    return errstr("open " + path, errno);
+  }
+  auto fail = [&](const std::string& what) {
+    int e = errno;
+    ::close(fd);
+    return errstr(what, e);
+  };
+  // One appender at a time, so that the end we look at is the end we write after.
+  while (::flock(fd, LOCK_EX) != 0) {
+    if (errno != EINTR) return fail("lock " + path);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return fail("stat " + path);
+  std::string l;
+  l.reserve(line.size() + 2);
+  if (st.st_size > 0) {
+    char last = 0;
+    ssize_t n;
+    do {
+      n = ::pread(fd, &last, 1, st.st_size - 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) {
+      if (n == 0) errno = EIO;
+      return fail("read the last byte of " + path);
+    }
+    if (last != '\n') l += '\n';  // terminate a torn line instead of gluing onto it
+  }
+  l += line;
+  if (line.empty() || line.back() != '\n') l += '\n';
   if (!write_all(fd, l) || ::fsync(fd) != 0) {
     int e = errno;
+    // Under the lock nothing else was appended since: cut our partial line back off.
+    if (::ftruncate(fd, st.st_size) == 0) ::fsync(fd);
     ::close(fd);
     return errstr("append to " + path, e);
   }
+  if (::close(fd) != 0) return errstr("close " + path, errno);
+  return "";
+}
+
+std::string read_lines(
+    const std::string& path, size_t max_line,
+    const std::function<bool(std::string_view text, long line_number, LineKind kind)>& on_line) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errstr(path, errno);
+  std::vector<char> buf(1u << 16);
+  std::string cur;  // the line so far when it spans reads
+  bool too_long = false;
+  long line_no = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      return errstr("read " + path + " (after line " + std::to_string(line_no) + ")", e);
+    }
+    if (n == 0) break;
+    const char* p = buf.data();
+    const char* end = p + n;
+    while (p < end) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+      size_t len = static_cast<size_t>((nl ? nl : end) - p);
+      bool go = true;
+      if (nl && cur.empty() && !too_long && len <= max_line) {
+        go = on_line(std::string_view(p, len), ++line_no, LineKind::kComplete);  // no copy
+      } else {
+        if (!too_long) {
+          if (cur.size() + len > max_line) {
+            cur.append(p, max_line - cur.size());
+            too_long = true;
+          } else {
+            cur.append(p, len);
+          }
+        }
+        if (!nl) break;
+        go = on_line(cur, ++line_no, too_long ? LineKind::kTooLong : LineKind::kComplete);
+        cur.clear();
+        too_long = false;
+      }
+      if (!go) {
+        ::close(fd);
+        return "";
+      }
+      p = nl + 1;
+    }
+  }
   ::close(fd);
+  if (!cur.empty() || too_long)
+    on_line(cur, ++line_no, too_long ? LineKind::kTooLong : LineKind::kUnterminated);
   return "";
 }
 

@@ -2,6 +2,8 @@
 // 0600, every write atomic (temp file in the same directory, fsync, rename, fsync dir).
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,7 +26,27 @@ std::string write_file_atomic_parts(const std::string& path,
                                     const std::vector<std::string_view>& parts, int mode = 0600);
 
 // Appends one line and fsyncs it (journal). Creates the file 0600. Error message or empty.
-std::string append_line_synced(const std::string& path, const std::string& line);
+// The line always starts on a fresh line: when the file does not end in '\n' (a line torn by a
+// crash or a full disk), a '\n' is written first, in the same write, so the torn tail is
+// terminated instead of swallowing this line. Appenders are serialized with flock(2); a write
+// that fails part-way is cut back off (ftruncate), so a failed append leaves no torn line. A
+// symbolic link at `path` is refused.
+[[nodiscard]] std::string append_line_synced(const std::string& path, const std::string& line);
+
+// How read_lines hands over one line.
+enum class LineKind {
+  kComplete,      // ended by '\n' (not included)
+  kUnterminated,  // the last bytes of the file, with no '\n' after them
+  kTooLong,       // longer than max_line: `text` is its first max_line bytes, the rest skipped
+};
+
+// Streams a file of any size line by line, never holding more than one line (at most
+// `max_line` bytes) in memory; `on_line(text, line_number, kind)` (1-based numbers) returning
+// false stops early. Returns an error message (open or read failure, naming the path) or empty;
+// after an error the lines seen so far are only part of the file.
+[[nodiscard]] std::string read_lines(
+    const std::string& path, size_t max_line,
+    const std::function<bool(std::string_view text, long line_number, LineKind kind)>& on_line);
 
 // Whole file; nullopt when it cannot be read (errno text in *error).
 std::optional<std::string> read_whole_file(const std::string& path, std::string* error = nullptr,
