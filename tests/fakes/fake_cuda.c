@@ -39,7 +39,8 @@
  * small table (e.g. "cuMemAlloc" -> cuMemAlloc_v2 from 3020; the _ptsz variants for flag 2);
  * FAKE_CUDA_INTERNAL_POINTERS=1 makes it hand out non-exported thunks for some of them, as the
  * real driver does. cuGetProcAddress_v2_ptsz is exported too.
- * Test hooks: fake_cuda_used_bytes(dev), fake_cuda_peak_bytes(dev), fake_cuda_live_allocs(),
+ * Test hooks: fake_cuda_used_bytes(dev), fake_cuda_peak_bytes(dev), fake_cuda_peak_total_bytes()
+ * (both devices at once), fake_cuda_live_allocs(),
  * fake_cuda_rtld_next_probe(), fake_cuda_unseen_pool(dev, created): a pool handed out past every
  * exported name (device dev's default pool, or a newly created one on dev), as if obtained
  * before an interposer was in place. Thread-safe (one mutex). */
@@ -248,7 +249,7 @@ typedef struct {
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static fake_alloc g_allocs[kFakeMaxAllocs];
-static unsigned long long g_used[2], g_peak[2];
+static unsigned long long g_used[2], g_peak[2], g_peak_total;
 static unsigned long long g_next_key = 0x7f0000000000ull;
 static __thread int t_current_dev = -1; /* -1: device 0 */
 enum { kFakeCtxStack = 16 };
@@ -285,6 +286,7 @@ static CUresult fake_alloc_bytes(int dev, unsigned long long bytes, unsigned lon
         if (f) {
           g_used[dev] += bytes;
           if (g_used[dev] > g_peak[dev]) g_peak[dev] = g_used[dev];
+          if (g_used[0] + g_used[1] > g_peak_total) g_peak_total = g_used[0] + g_used[1];
         }
         rc = 0;
         break;
@@ -337,6 +339,14 @@ unsigned long long fake_cuda_peak_bytes(int dev) {
   if (dev < 0 || dev > 1) return 0;
   pthread_mutex_lock(&g_mu);
   unsigned long long u = g_peak[dev];
+  pthread_mutex_unlock(&g_mu);
+  return u;
+}
+
+/* The most bytes ever allocated on both devices at once. */
+unsigned long long fake_cuda_peak_total_bytes(void) {
+  pthread_mutex_lock(&g_mu);
+  unsigned long long u = g_peak_total;
   pthread_mutex_unlock(&g_mu);
   return u;
 }
