@@ -312,4 +312,45 @@ uint64_t CapAccounting::total_mem(int dev, uint64_t real_total) const noexcept {
   return real_total < limit ? real_total : limit;
 }
 
+void PoolDevices::set(uint64_t pool, int dev) noexcept {
+  if (pool == 0) return;
+  try {
+    std::lock_guard<std::mutex> lock(mu_);
+    map_[pool] = dev;
+  } catch (...) {
+    // Out of memory for the map: the pool stays unknown (its allocations fall back).
+  }
+}
+
+void PoolDevices::set_if_absent(uint64_t pool, int dev) noexcept {
+  if (pool == 0) return;
+  try {
+    std::lock_guard<std::mutex> lock(mu_);
+    map_.try_emplace(pool, dev);
+  } catch (...) {
+  }
+}
+
+bool PoolDevices::get(uint64_t pool, int* dev) const noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = map_.find(pool);
+  if (it == map_.end()) return false;
+  *dev = it->second;
+  return true;
+}
+
+bool PoolDevices::forget(uint64_t pool, int* dev) noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = map_.find(pool);
+  if (it == map_.end()) return false;
+  if (dev) *dev = it->second;
+  map_.erase(it);
+  return true;
+}
+
+size_t PoolDevices::size() const noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  return map_.size();
+}
+
 }  // namespace grey::cap

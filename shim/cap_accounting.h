@@ -134,4 +134,32 @@ class CapAccounting {
   std::unordered_map<Key, Entry, KeyHash> map_;
 };
 
+// Which device each stream-ordered memory pool allocates on (the shim learns it from
+// cuMemPoolCreate, cuDeviceGetDefaultMemPool, cuDeviceGetMemPool and cuDeviceSetMemPool, and
+// forgets it at cuMemPoolDestroy). Keys are CUmemoryPool handles. Thread-safe.
+class PoolDevices {
+ public:
+  // The pool is on this device ordinal.
+  static constexpr int kHost = -1;     // located in host memory: its allocations count nowhere
+  static constexpr int kUnknown = -2;  // never seen where it came from (already logged once)
+
+  PoolDevices() = default;
+  PoolDevices(const PoolDevices&) = delete;
+  PoolDevices& operator=(const PoolDevices&) = delete;
+
+  // Remembers (or corrects) where a pool is. A null pool is ignored.
+  void set(uint64_t pool, int dev) noexcept;
+  // Like set(), but keeps what is already known (an answer from the driver beats a guess).
+  void set_if_absent(uint64_t pool, int dev) noexcept;
+  // The pool's device, kHost or kUnknown; false when the pool was never recorded.
+  bool get(uint64_t pool, int* dev) const noexcept;
+  // Removes the pool; *dev (may be null) gets what was recorded. False when absent.
+  bool forget(uint64_t pool, int* dev) noexcept;
+  size_t size() const noexcept;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<uint64_t, int> map_;
+};
+
 }  // namespace grey::cap

@@ -20,6 +20,11 @@ typedef struct CUstream_st* CUstream;
 typedef struct CUmemPoolHandle_st* CUmemoryPool;
 typedef struct CUarray_st* CUarray;
 typedef struct CUmipmappedArray_st* CUmipmappedArray;
+typedef struct CUgreenCtx_st* CUgreenCtx;
+
+// The special stream handles (besides NULL): both mean the calling thread's current context.
+#define CU_STREAM_LEGACY ((CUstream)0x1)
+#define CU_STREAM_PER_THREAD ((CUstream)0x2)
 
 enum {
   CUDA_SUCCESS = 0,
@@ -40,7 +45,7 @@ typedef enum CUdriverProcAddressQueryResult_enum {
 } CUdriverProcAddressQueryResult;
 
 // CUmemLocationType: CU_MEM_LOCATION_TYPE_DEVICE = 1 (2 and up are host kinds).
-enum { CU_MEM_LOCATION_TYPE_DEVICE = 1 };
+enum { CU_MEM_LOCATION_TYPE_DEVICE = 1, CU_MEM_LOCATION_TYPE_HOST = 2 };
 
 typedef struct CUmemLocation_st {
   int type;  // CUmemLocationType
@@ -59,6 +64,18 @@ typedef struct CUmemAllocationProp_st {
     unsigned char reserved[4];
   } allocFlags;
 } CUmemAllocationProp;
+
+// CUmemPoolProps (cuMemPoolCreate): the layout since CUDA 12.2 (maxSize and usage took 10 of
+// what were 64 reserved bytes; the size and the fields read here are unchanged).
+typedef struct CUmemPoolProps_st {
+  int allocType;    // CUmemAllocationType
+  int handleTypes;  // CUmemAllocationHandleType
+  CUmemLocation location;
+  void* win32SecurityAttributes;
+  size_t maxSize;
+  unsigned short usage;
+  unsigned char reserved[54];
+} CUmemPoolProps;
 
 typedef int CUarray_format;  // CU_AD_FORMAT_*: 0x01.. (see cap_accounting.cc)
 

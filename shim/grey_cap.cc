@@ -6,13 +6,23 @@
 //  * the CUDA runtime (>= 11.3) dlopen()s libcuda.so.1, dlsym()s cuGetProcAddress[_v2] and asks
 //    it for every entry point by base name. The dlsym() below answers with the wrapper of
 //    cuGetProcAddress, which calls the real one and swaps the memory functions for wrappers.
-// Everything that does not allocate is the driver's own pointer. Without a cap nothing is
-// swapped. Device allocations reserve their bytes against the current device's cap before the
-// driver is called; over the cap the call answers CUDA_ERROR_OUT_OF_MEMORY without reaching the
-// driver. Nothing happens at load time: GREY_VRAM_CAP_MB is read and libcuda looked up on the
-// first call that needs them. GREY_CAP_LOG=<file> appends one line per event.
-// GREY_CAP_NO_DLSYM (scripts/tsan-shim.sh only) leaves dlsym alone, for linking the wrappers into
-// a ThreadSanitizer test program, whose runtime cannot live with a replaced dlsym.
+// Everything that does not allocate (or tell where a memory pool is) is the driver's own
+// pointer. Without a cap nothing is swapped. Device allocations reserve their bytes against the
+// cap of the device they allocate on before the driver is called; over the cap the call answers
+// CUDA_ERROR_OUT_OF_MEMORY without reaching the driver. That device is the current context's,
+// except: cuMemCreate's is prop->location; cuMemAllocAsync allocates from the current pool of
+// its *stream's* device (the stream's context, asked from the driver with cuStreamGetCtx[_v2]
+// and, when it is not the current one, cuCtxPush/GetDevice/Pop; NULL, CU_STREAM_LEGACY and
+// CU_STREAM_PER_THREAD mean the current context); cuMemAllocFromPoolAsync allocates on the
+// *pool's* device, which the shim remembers from cuMemPoolCreate, cuDeviceGetDefaultMemPool,
+// cuDeviceGetMemPool and cuDeviceSetMemPool (forgotten at cuMemPoolDestroy; a host pool counts
+// nowhere). A pool it never saw is looked for among every device's default and current pools,
+// else counted on its stream's device (logged once). cuStreamGetDevice is not used: some
+// drivers refuse it on a capturing stream, and the refusal invalidates the capture. Frees give
+// the bytes back to the device they were counted on. Nothing happens at load time: GREY_VRAM_CAP_MB
+// is read and libcuda looked up on the first call that needs them. GREY_CAP_LOG=<file> appends one
+// line per event. GREY_CAP_NO_DLSYM (scripts/tsan-shim.sh only) leaves dlsym alone, for linking the
+// wrappers into a ThreadSanitizer test program, whose runtime cannot live with a replaced dlsym.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -37,6 +47,7 @@ namespace {
 using grey::cap::AllocKind;
 using grey::cap::CapAccounting;
 using grey::cap::CapSpec;
+using grey::cap::PoolDevices;
 
 // ---------------------------------------------------------------------------------------------
 // Logging (only when GREY_CAP_LOG names a file).
@@ -96,6 +107,13 @@ CapAccounting& acct() {
   return *a;
 }
 
+// Where the stream-ordered memory pools are (see PoolDevices). Never destroyed either.
+PoolDevices& pools() {
+  alignas(PoolDevices) static unsigned char storage[sizeof(PoolDevices)];
+  static PoolDevices* p = new (storage) PoolDevices();
+  return *p;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The real dlsym and the real driver functions.
 
@@ -152,7 +170,18 @@ enum FnId {
   kMipmappedArrayDestroy,
   kMemGetInfo,
   kDeviceTotalMem,
-  kCtxGetDevice,  // needed, never replaced
+  kMemPoolCreate,  // replaced only to learn where pools are
+  kMemPoolDestroy,
+  kDeviceGetDefaultMemPool,
+  kDeviceGetMemPool,
+  kDeviceSetMemPool,
+  kCtxGetDevice,  // needed, never replaced (from here on)
+  kCtxGetCurrent,
+  kCtxPushCurrent,
+  kCtxPopCurrent,
+  kStreamGetCtx,
+  kStreamGetCtxV2,  // CUDA >= 12.5 drivers; also answers for green-context streams
+  kDeviceGetCount,
   kFnCount,
 };
 
@@ -212,6 +241,84 @@ int current_device() {
   CUdevice d = -1;
   if (!get || get(&d) != CUDA_SUCCESS) return -1;
   return d;
+}
+
+// The device of a context: the current one's directly, another's by making it current for a
+// moment. -1 when the driver cannot say.
+int context_device(CUcontext ctx) {
+  auto get_current = real_fn<CUresult (*)(CUcontext*)>(kCtxGetCurrent);
+  CUcontext cur = nullptr;
+  if (get_current && get_current(&cur) == CUDA_SUCCESS && cur == ctx) return current_device();
+  auto push = real_fn<CUresult (*)(CUcontext)>(kCtxPushCurrent);
+  auto pop = real_fn<CUresult (*)(CUcontext*)>(kCtxPopCurrent);
+  if (!push || !pop || push(ctx) != CUDA_SUCCESS) return -1;
+  int dev = current_device();
+  CUcontext popped = nullptr;
+  pop(&popped);
+  return dev;
+}
+
+// The device a stream's work runs on: the current context's for the special handles, else that
+// of the context the stream was created in. Falls back to the current context's device when the
+// driver cannot tell (the allocation call will then judge the stream itself).
+int stream_device(CUstream stream) {
+  if (stream == nullptr || stream == CU_STREAM_LEGACY || stream == CU_STREAM_PER_THREAD) {
+    return current_device();
+  }
+  CUcontext ctx = nullptr;
+  auto get_v2 = real_fn<CUresult (*)(CUstream, CUcontext*, CUgreenCtx*)>(kStreamGetCtxV2);
+  CUgreenCtx green = nullptr;  // a green context's stream: ctx is then its device's primary one
+  bool found = get_v2 && get_v2(stream, &ctx, &green) == CUDA_SUCCESS && ctx;
+  if (!found) {
+    auto get_v1 = real_fn<CUresult (*)(CUstream, CUcontext*)>(kStreamGetCtx);
+    ctx = nullptr;
+    found = get_v1 && get_v1(stream, &ctx) == CUDA_SUCCESS && ctx;
+  }
+  int dev = found ? context_device(ctx) : -1;
+  return dev >= 0 ? dev : current_device();
+}
+
+// The device whose default or current pool `pool` is, for a pool the shim never saw handed out
+// (e.g. fetched before the shim was in place); -1 when it is neither.
+int find_pool_device(CUmemoryPool pool) {
+  auto count = real_fn<CUresult (*)(int*)>(kDeviceGetCount);
+  auto get_default = real_fn<CUresult (*)(CUmemoryPool*, CUdevice)>(kDeviceGetDefaultMemPool);
+  auto get_current = real_fn<CUresult (*)(CUmemoryPool*, CUdevice)>(kDeviceGetMemPool);
+  int n = 0;
+  if (!count || count(&n) != CUDA_SUCCESS) return -1;
+  for (int d = 0; d < n && d < grey::cap::kMaxDevices; ++d) {
+    CUmemoryPool p = nullptr;
+    if (get_default && get_default(&p, d) == CUDA_SUCCESS && p == pool) return d;
+    p = nullptr;
+    if (get_current && get_current(&p, d) == CUDA_SUCCESS && p == pool) return d;
+  }
+  return -1;
+}
+
+uint64_t pool_key(CUmemoryPool pool) {
+  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pool));
+}
+
+// The device an allocation from `pool` lands on; PoolDevices::kHost (-1: not counted) for a
+// pool in host memory. A pool the shim cannot place counts on its stream's device.
+int pool_device(const char* fn, CUmemoryPool pool, CUstream stream) {
+  if (!pool) return stream_device(stream);  // the driver refuses it anyway
+  PoolDevices& p = pools();
+  const uint64_t key = pool_key(pool);
+  int dev = PoolDevices::kUnknown;
+  if (!p.get(key, &dev)) {
+    const int found = find_pool_device(pool);
+    dev = found >= 0 ? found : PoolDevices::kUnknown;
+    p.set_if_absent(key, dev);
+    p.get(key, &dev);  // what another thread recorded meanwhile wins
+    if (dev == PoolDevices::kUnknown) {
+      log_event(
+          "%s: pool %p was never seen created; its allocations count on their stream's "
+          "device",
+          fn, static_cast<void*>(pool));
+    }
+  }
+  return dev == PoolDevices::kUnknown ? stream_device(stream) : dev;
 }
 
 unsigned long long ull(uint64_t v) {
@@ -300,7 +407,8 @@ namespace {
 CUresult alloc_async(FnId id, const char* name, CUdeviceptr* dptr, size_t bytesize,
                      CUstream stream) {
   REAL_OR_FAIL(id, CUresult(*)(CUdeviceptr*, size_t, CUstream));
-  int dev = caps_active() ? current_device() : -1;
+  // From the current pool of the stream's device, which is always a pool on that device.
+  int dev = caps_active() ? stream_device(stream) : -1;
   if (!counts(dev)) return real(dptr, bytesize, stream);
   return capped_alloc(name, dev, bytesize, AllocKind::ptr, [&](uint64_t* key) {
     CUresult rc = real(dptr, bytesize, stream);
@@ -312,7 +420,7 @@ CUresult alloc_async(FnId id, const char* name, CUdeviceptr* dptr, size_t bytesi
 CUresult alloc_from_pool(FnId id, const char* name, CUdeviceptr* dptr, size_t bytesize,
                          CUmemoryPool pool, CUstream stream) {
   REAL_OR_FAIL(id, CUresult(*)(CUdeviceptr*, size_t, CUmemoryPool, CUstream));
-  int dev = caps_active() ? current_device() : -1;
+  int dev = caps_active() ? pool_device(name, pool, stream) : -1;
   if (!counts(dev)) return real(dptr, bytesize, pool, stream);
   return capped_alloc(name, dev, bytesize, AllocKind::ptr, [&](uint64_t* key) {
     CUresult rc = real(dptr, bytesize, pool, stream);
@@ -485,6 +593,50 @@ GREY_EXPORT CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
   return rc;
 }
 
+// Where the pools are: remembered only under a cap (nothing asks otherwise).
+GREY_EXPORT CUresult cuMemPoolCreate(CUmemoryPool* pool, const CUmemPoolProps* props) {
+  REAL_OR_FAIL(kMemPoolCreate, CUresult(*)(CUmemoryPool*, const CUmemPoolProps*));
+  CUresult rc = real(pool, props);
+  if (rc == CUDA_SUCCESS && pool && props && caps_active()) {
+    pools().set(pool_key(*pool), props->location.type == CU_MEM_LOCATION_TYPE_DEVICE
+                                     ? props->location.id
+                                     : PoolDevices::kHost);
+  }
+  return rc;
+}
+
+GREY_EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool) {
+  REAL_OR_FAIL(kMemPoolDestroy, CUresult(*)(CUmemoryPool));
+  // Forgotten first: a pool created meanwhile under the same handle keeps its new entry.
+  int dev = PoolDevices::kUnknown;
+  const bool had = caps_active() && pools().forget(pool_key(pool), &dev);
+  CUresult rc = real(pool);
+  if (had && rc != CUDA_SUCCESS) pools().set_if_absent(pool_key(pool), dev);
+  return rc;
+}
+
+GREY_EXPORT CUresult cuDeviceGetDefaultMemPool(CUmemoryPool* pool, CUdevice dev) {
+  REAL_OR_FAIL(kDeviceGetDefaultMemPool, CUresult(*)(CUmemoryPool*, CUdevice));
+  CUresult rc = real(pool, dev);
+  if (rc == CUDA_SUCCESS && pool && caps_active()) pools().set(pool_key(*pool), dev);
+  return rc;
+}
+
+GREY_EXPORT CUresult cuDeviceGetMemPool(CUmemoryPool* pool, CUdevice dev) {
+  REAL_OR_FAIL(kDeviceGetMemPool, CUresult(*)(CUmemoryPool*, CUdevice));
+  CUresult rc = real(pool, dev);
+  if (rc == CUDA_SUCCESS && pool && caps_active()) pools().set(pool_key(*pool), dev);
+  return rc;
+}
+
+// The driver accepts only a pool located on dev as its current pool.
+GREY_EXPORT CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool) {
+  REAL_OR_FAIL(kDeviceSetMemPool, CUresult(*)(CUdevice, CUmemoryPool));
+  CUresult rc = real(dev, pool);
+  if (rc == CUDA_SUCCESS && caps_active()) pools().set(pool_key(pool), dev);
+  return rc;
+}
+
 GREY_EXPORT CUresult cuGetProcAddress(const char* symbol, void** pfn, int cuda_version,
                                       cuuint64_t flags) {
   REAL_OR_FAIL(kGetProcAddress, CUresult(*)(const char*, void**, int, cuuint64_t));
@@ -547,7 +699,18 @@ Fn* table() {
       {"cuMipmappedArrayDestroy", reinterpret_cast<void*>(&cuMipmappedArrayDestroy), "cuMipmappedArrayDestroy", 5000, false, {}},
       {"cuMemGetInfo_v2", reinterpret_cast<void*>(&cuMemGetInfo_v2), "cuMemGetInfo", 3020, false, {}},
       {"cuDeviceTotalMem_v2", reinterpret_cast<void*>(&cuDeviceTotalMem_v2), "cuDeviceTotalMem", 3020, false, {}},
+      {"cuMemPoolCreate", reinterpret_cast<void*>(&cuMemPoolCreate), "cuMemPoolCreate", 11020, false, {}},
+      {"cuMemPoolDestroy", reinterpret_cast<void*>(&cuMemPoolDestroy), "cuMemPoolDestroy", 11020, false, {}},
+      {"cuDeviceGetDefaultMemPool", reinterpret_cast<void*>(&cuDeviceGetDefaultMemPool), "cuDeviceGetDefaultMemPool", 11020, false, {}},
+      {"cuDeviceGetMemPool", reinterpret_cast<void*>(&cuDeviceGetMemPool), "cuDeviceGetMemPool", 11020, false, {}},
+      {"cuDeviceSetMemPool", reinterpret_cast<void*>(&cuDeviceSetMemPool), "cuDeviceSetMemPool", 11020, false, {}},
       {"cuCtxGetDevice", nullptr, "cuCtxGetDevice", 2000, false, {}},
+      {"cuCtxGetCurrent", nullptr, "cuCtxGetCurrent", 4000, false, {}},
+      {"cuCtxPushCurrent_v2", nullptr, "cuCtxPushCurrent", 4000, false, {}},
+      {"cuCtxPopCurrent_v2", nullptr, "cuCtxPopCurrent", 4000, false, {}},
+      {"cuStreamGetCtx", nullptr, "cuStreamGetCtx", 9020, false, {}},
+      {"cuStreamGetCtx_v2", nullptr, "cuStreamGetCtx", 12050, false, {}},
+      {"cuDeviceGetCount", nullptr, "cuDeviceGetCount", 2000, false, {}},
   };
   // clang-format on
   return t;

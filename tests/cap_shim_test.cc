@@ -275,6 +275,50 @@ TEST(CapAccountingTest, ConcurrentReservationsNeverPassTheCap) {
   EXPECT_EQ(a.tracked() * 4096, a.used(0));
 }
 
+TEST(PoolDevicesTest, RemembersCorrectsAndForgets) {
+  PoolDevices p;
+  int dev = 99;
+  EXPECT_FALSE(p.get(0x300010, &dev));
+  EXPECT_EQ(dev, 99);
+  p.set(0x300010, 1);
+  ASSERT_TRUE(p.get(0x300010, &dev));
+  EXPECT_EQ(dev, 1);
+  p.set_if_absent(0x300010, PoolDevices::kUnknown);  // a guess never beats what is known
+  ASSERT_TRUE(p.get(0x300010, &dev));
+  EXPECT_EQ(dev, 1);
+  p.set(0x300010, 0);  // cuDeviceSetMemPool said otherwise
+  ASSERT_TRUE(p.get(0x300010, &dev));
+  EXPECT_EQ(dev, 0);
+  p.set(0x300020, PoolDevices::kHost);
+  p.set(0, 1);  // a null pool is never recorded
+  EXPECT_FALSE(p.get(0, &dev));
+  EXPECT_EQ(p.size(), 2u);
+  ASSERT_TRUE(p.forget(0x300010, &dev));
+  EXPECT_EQ(dev, 0);
+  EXPECT_FALSE(p.get(0x300010, &dev));
+  EXPECT_FALSE(p.forget(0x300010, nullptr));
+  ASSERT_TRUE(p.forget(0x300020, nullptr));
+  EXPECT_EQ(p.size(), 0u);
+}
+
+TEST(PoolDevicesTest, ConcurrentUse) {
+  PoolDevices p;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&p, t] {
+      for (uint64_t i = 1; i <= 2000; ++i) {
+        const uint64_t pool = (static_cast<uint64_t>(t) << 32) | i;
+        p.set(pool, t % 2);
+        int dev = -5;
+        if (!p.get(pool, &dev) || dev != t % 2) std::abort();
+        if (i % 2 == 0 && !p.forget(pool, &dev)) std::abort();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(p.size(), 8u * 1000u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Integration: the test programs under LD_PRELOAD
 
@@ -565,6 +609,194 @@ TEST(CapShimTest, OtherAllocationKinds) {
       "info rc=0 free=" + mib(600) + " total=" + mib(1000),
   };
   EXPECT_EQ(r.lines, want) << dump(r);
+}
+
+// The command lines of a shim_cmds.h program, without shim_procaddr's "lib ..." line.
+std::vector<std::string> cmd_lines(const std::string& prog, const Child& r) {
+  std::vector<std::string> v = r.lines;
+  if (prog == "shim_procaddr" && !v.empty() && v[0].rfind("lib ", 0) == 0) v.erase(v.begin());
+  return v;
+}
+
+// Both ways of reaching the driver, and for the resolver way also the real driver's habit of
+// handing out internal pointers (the pool functions are then recognised by name).
+struct Way {
+  const char* prog;
+  std::vector<std::string> env;
+};
+std::vector<Way> ways() {
+  return {{"shim_direct", {}},
+          {"shim_procaddr", {}},
+          {"shim_procaddr", {"FAKE_CUDA_INTERNAL_POINTERS=1"}}};
+}
+
+std::string way_name(const Way& w) {
+  std::string n = w.prog;
+  for (const auto& e : w.env) n += " " + e;
+  return n;
+}
+
+// cuMemAllocAsync allocates from the current pool of the stream's device, whatever context is
+// current. Device 0 is current; the stream belongs to device 1's context.
+TEST(CapShimTest, AsyncAllocationCountsOnTheStreamsDevice) {
+  for (Way w : ways()) {
+    for (const char* v2 : {"", "FAKE_CUDA_NO_STREAM_GET_CTX_V2=1"}) {
+      std::vector<std::string> env = w.env;
+      env.push_back("GREY_VRAM_CAP_MB=0=100,1=1000");
+      if (*v2) env.push_back(v2);  // a driver without cuStreamGetCtx_v2 (< 12.5)
+      const std::string name = way_name(w) + " " + v2;
+      Child r = cmds(w.prog,
+                     "dev 1 stream dev 0 asyncon 500 0 asyncpton 400 0 asyncon 200 0 used 0 "
+                     "used 1 info free 0 used 1 asyncon 600 0 info dev 1 info",
+                     env);
+      ASSERT_EQ(r.status, 0) << name << dump(r);
+      const std::vector<std::string> want{
+          "dev rc=0",
+          "stream rc=0 id=0",
+          "dev rc=0",
+          "asyncon rc=0 slot=0",    // 500 MiB on device 1 (was refused against device 0's 100)
+          "asyncpton rc=0 slot=1",  // 900
+          "asyncon rc=2 slot=-1",   // 1100 > 1000
+          "used bytes=0",
+          "used bytes=" + mib(900),
+          // device 0 is still current (the shim gave the context back) and has its whole cap
+          "info rc=0 free=" + mib(100) + " total=" + mib(100),
+          "free rc=0",  // cuMemFreeAsync gives the 500 back to device 1 ...
+          "used bytes=" + mib(400),
+          "asyncon rc=0 slot=2",  // ... so 600 more fit there
+          "info rc=0 free=" + mib(100) + " total=" + mib(100),
+          "dev rc=0",
+          "info rc=0 free=0 total=" + mib(1000),
+      };
+      EXPECT_EQ(cmd_lines(w.prog, r), want) << name << dump(r);
+    }
+  }
+}
+
+// NULL, CU_STREAM_LEGACY and CU_STREAM_PER_THREAD (and NULL for the _ptsz variants: the
+// per-thread stream) are the current context's.
+TEST(CapShimTest, SpecialStreamsMeanTheCurrentContext) {
+  for (Way w : ways()) {
+    std::vector<std::string> env = w.env;
+    env.push_back("GREY_VRAM_CAP_MB=0=100,1=1000");
+    Child r = cmds(w.prog,
+                   "dev 1 stream dev 0 asyncon 60 legacy asyncon 50 perthread asyncpton 40 null "
+                   "used 0 dev 1 asyncon 500 legacy asyncpton 500 perthread asyncon 1 null "
+                   "asyncpton 1 null used 0 used 1",
+                   env);
+    ASSERT_EQ(r.status, 0) << way_name(w) << dump(r);
+    const std::vector<std::string> want{
+        "dev rc=0",
+        "stream rc=0 id=0",
+        "dev rc=0",
+        "asyncon rc=0 slot=0",    // device 0: 60
+        "asyncon rc=2 slot=-1",   // 110 > 100
+        "asyncpton rc=0 slot=1",  // 100
+        "used bytes=" + mib(100),
+        "dev rc=0",
+        "asyncon rc=0 slot=2",    // device 1: 500
+        "asyncpton rc=0 slot=3",  // 1000
+        "asyncon rc=2 slot=-1",
+        "asyncpton rc=2 slot=-1",
+        "used bytes=" + mib(100),
+        "used bytes=" + mib(1000),
+    };
+    EXPECT_EQ(cmd_lines(w.prog, r), want) << way_name(w) << dump(r);
+  }
+}
+
+// cuMemAllocFromPoolAsync allocates on the pool's device, not the stream's nor the current
+// context's: created pools, default pools, current pools (also after cuDeviceSetMemPool) and
+// host pools (which count nowhere).
+TEST(CapShimTest, PoolAllocationCountsOnThePoolsDevice) {
+  for (Way w : ways()) {
+    std::vector<std::string> env = w.env;
+    env.push_back("GREY_VRAM_CAP_MB=0=100,1=1000");
+    Child r = cmds(w.prog,
+                   "dev 0 stream mkpool 1 frompool 500 0 0 frompoolpt 300 0 null used 0 used 1 "
+                   "info free 0 used 1 defpool 1 frompool 400 1 legacy mkpool 1 setpool 1 2 "
+                   "getpool 1 frompool 100 3 perthread frompool 1 3 0 getpool 0 frompool 100 4 0 "
+                   "mkhostpool frompool 5000 5 0 used 0 used 1 dev 1 info",
+                   env);
+    ASSERT_EQ(r.status, 0) << way_name(w) << dump(r);
+    const std::vector<std::string> want{
+        "dev rc=0",
+        "stream rc=0 id=0",        // on device 0
+        "mkpool rc=0 id=0",        // on device 1
+        "frompool rc=0 slot=0",    // 500 on device 1 (was refused against device 0's 100)
+        "frompoolpt rc=0 slot=1",  // 800
+        "used bytes=0",
+        "used bytes=" + mib(800),
+        "info rc=0 free=" + mib(100) + " total=" + mib(100),
+        "free rc=0",  // cuMemFreeAsync gives the 500 back to device 1
+        "used bytes=" + mib(300),
+        "defpool rc=0 id=1",
+        "frompool rc=0 slot=2",  // device 1's default pool: 700
+        "mkpool rc=0 id=2",
+        "setpool rc=0",
+        "getpool rc=0 id=3",     // the pool just made current (the same handle as id 2)
+        "frompool rc=0 slot=3",  // 800
+        "frompool rc=0 slot=4",
+        "getpool rc=0 id=4",     // device 0's current pool: its default one
+        "frompool rc=0 slot=5",  // device 0: 100
+        "mkhostpool rc=0 id=5",
+        "frompool rc=0 slot=6",  // host memory: no device's cap
+        "used bytes=" + mib(100),
+        "used bytes=" + std::to_string(800 * MiB + MiB),
+        "dev rc=0",
+        "info rc=0 free=" + std::to_string(199 * MiB) + " total=" + mib(1000),
+    };
+    EXPECT_EQ(cmd_lines(w.prog, r), want) << way_name(w) << dump(r);
+  }
+}
+
+// A pool obtained past the shim: a device's default or current pool is still found (the shim
+// asks every device); any other pool counts on its stream's device, said once in the log. A
+// destroyed pool is forgotten.
+TEST(CapShimTest, PoolsTheShimNeverSaw) {
+  for (Way w : ways()) {
+    test::TempDir tmp;
+    const std::string log = tmp / "cap.log";
+    std::vector<std::string> env = w.env;
+    env.push_back("GREY_VRAM_CAP_MB=0=100,1=1000");
+    env.push_back("GREY_CAP_LOG=" + log);
+    Child r = cmds(w.prog,
+                   "dev 0 stream unseenpool 1 0 frompool 500 0 0 unseenpool 1 1 frompool 60 1 0 "
+                   "frompool 60 1 0 frompool 40 1 0 used 0 used 1 info mkpool 1 frompool 10 2 0 "
+                   "rmpool 2 free 1 frompool 10 2 0 rmpool 0 frompool 10 0 0",
+                   env);
+    ASSERT_EQ(r.status, 0) << way_name(w) << dump(r);
+    const std::vector<std::string> want{
+        "dev rc=0",
+        "stream rc=0 id=0",
+        "unseenpool rc=0 id=0",   // device 1's default pool
+        "frompool rc=0 slot=0",   // found: 500 on device 1
+        "unseenpool rc=0 id=1",   // a pool made on device 1 past the shim
+        "frompool rc=0 slot=1",   // counted on the stream's device 0: 60
+        "frompool rc=2 slot=-1",  // 120 > 100 there
+        "frompool rc=0 slot=2",   // 100
+        "used bytes=0",
+        "used bytes=" + mib(600),  // (the driver's own books)
+        "info rc=0 free=0 total=" + mib(100),
+        "mkpool rc=0 id=2",
+        "frompool rc=0 slot=3",
+        "rmpool rc=0",
+        "free rc=0",                // device 0: 40
+        "frompool rc=400 slot=-1",  // the driver refuses the dead pool
+        "rmpool rc=1",              // nor can a default pool be destroyed ...
+        "frompool rc=0 slot=4",     // ... which the shim still knows to be device 1's
+    };
+    EXPECT_EQ(cmd_lines(w.prog, r), want) << way_name(w) << dump(r);
+    const std::string text = test::read_file(log);
+    // Once for the unseen pool, once for the destroyed one (forgotten at cuMemPoolDestroy),
+    // not for the default pool whose destruction the driver refused.
+    size_t n = 0;
+    for (size_t at = 0; (at = text.find("was never seen created", at)) != std::string::npos; ++at) {
+      ++n;
+    }
+    EXPECT_EQ(n, 2u) << text;
+    EXPECT_NE(text.find("cuMemAllocFromPoolAsync: pool 0x"), std::string::npos) << text;
+  }
 }
 
 TEST(CapShimTest, PitchIsCountedAtTheRealPitch) {

@@ -16,10 +16,22 @@
  *                              CUDA_ERROR_UNKNOWN (999) and allocates nothing
  * Only cuDeviceTotalMem_v2 is exported (not the legacy 32-bit cuDeviceTotalMem).
  *
- * Memory (for the VRAM cap shim's tests, tests/shim/): contexts are a thread-local current
- * device (device 0 until cuCtxCreate_v2/cuCtxSetCurrent say otherwise); cuMemAlloc_v2,
- * cuMemAllocPitch_v2 (pitch = width rounded up to 512), cuMemAllocManaged, cuMemAllocAsync[_ptsz],
- * cuMemAllocFromPoolAsync[_ptsz], cuMemCreate (device locations only count), cuArrayCreate_v2,
+ * Memory (for the VRAM cap shim's tests, tests/shim/): one context per device (handle
+ * 0x1000 + ordinal), current per thread (device 0 until cuCtxCreate_v2/cuCtxSetCurrent/
+ * cuCtxPushCurrent_v2 say otherwise; cuCtxPopCurrent_v2 goes back, cuCtxGetCurrent tells).
+ * Streams (cuStreamCreate, cuStreamDestroy_v2) belong to the context current at creation;
+ * cuStreamGetCtx and cuStreamGetCtx_v2 (no green contexts) tell it, NULL, CU_STREAM_LEGACY (1)
+ * and CU_STREAM_PER_THREAD (2) meaning the current context; FAKE_CUDA_NO_STREAM_GET_CTX_V2=1
+ * makes cuStreamGetCtx_v2 answer CUDA_ERROR_NOT_SUPPORTED (801), as for a driver without it.
+ * Memory pools: each device has a default pool, which starts as its current pool
+ * (cuDeviceGetDefaultMemPool, cuDeviceGetMemPool, cuDeviceSetMemPool: only a pool on that device);
+ * cuMemPoolCreate makes one on a device or in host memory (location type 2..4), cuMemPoolDestroy
+ * ends it (not a default pool; a current one hands back to the default). cuMemAllocAsync[_ptsz]
+ * allocates from the current pool of the stream's device, cuMemAllocFromPoolAsync[_ptsz] from the
+ * pool's location (host bytes count on no device); an unknown stream or pool answers
+ * CUDA_ERROR_INVALID_HANDLE (400), a NULL pool CUDA_ERROR_INVALID_VALUE.
+ * cuMemAlloc_v2, cuMemAllocPitch_v2 (pitch = width rounded up to 512), cuMemAllocManaged, the
+ * async allocations above, cuMemCreate (device locations only count), cuArrayCreate_v2,
  * cuArray3DCreate_v2 and cuMipmappedArrayCreate hand out invented device pointers/handles
  * (nothing is allocated on the host) and count bytes per device; the device's total is its
  * mem_mib above and an allocation past it answers CUDA_ERROR_OUT_OF_MEMORY (2). cuMemGetInfo_v2
@@ -27,8 +39,11 @@
  * small table (e.g. "cuMemAlloc" -> cuMemAlloc_v2 from 3020; the _ptsz variants for flag 2);
  * FAKE_CUDA_INTERNAL_POINTERS=1 makes it hand out non-exported thunks for some of them, as the
  * real driver does. cuGetProcAddress_v2_ptsz is exported too.
- * Test hooks: fake_cuda_used_bytes(dev), fake_cuda_peak_bytes(dev), fake_cuda_live_allocs(),
- * fake_cuda_rtld_next_probe(). Thread-safe (one mutex). */
+ * Test hooks: fake_cuda_used_bytes(dev), fake_cuda_peak_bytes(dev), fake_cuda_peak_total_bytes()
+ * (both devices at once), fake_cuda_live_allocs(),
+ * fake_cuda_rtld_next_probe(), fake_cuda_unseen_pool(dev, created): a pool handed out past every
+ * exported name (device dev's default pool, or a newly created one on dev), as if obtained
+ * before an interposer was in place. Thread-safe (one mutex). */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -234,25 +249,32 @@ typedef struct {
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static fake_alloc g_allocs[kFakeMaxAllocs];
-static unsigned long long g_used[2], g_peak[2];
+static unsigned long long g_used[2], g_peak[2], g_peak_total;
 static unsigned long long g_next_key = 0x7f0000000000ull;
 static __thread int t_current_dev = -1; /* -1: device 0 */
+enum { kFakeCtxStack = 16 };
+static __thread int t_ctx_stack[kFakeCtxStack]; /* what cuCtxPushCurrent_v2 replaced */
+static __thread int t_ctx_depth;
 
 static int current_dev(void) {
   return t_current_dev < 0 ? 0 : t_current_dev;
 }
 
-/* Records an allocation of bytes on dev; 0 or a CUresult. *key gets the invented address. */
+enum { kFakeHostDev = -1 }; /* an allocation in host memory (a host pool's): counts nowhere */
+
+/* Records an allocation of bytes on dev (or kFakeHostDev); 0 or a CUresult. *key gets the
+ * invented address. */
 static CUresult fake_alloc_bytes(int dev, unsigned long long bytes, unsigned long long* key) {
   if (!g_initialized) return 3;
   if (env_int("FAKE_CUDA_FAIL_ALLOC", 0)) return 999; /* CUDA_ERROR_UNKNOWN */
   const fake_dev* f = dev_of(dev);
-  if (!f) return 101;
+  if (!f && dev != kFakeHostDev) return 101;
   if (bytes == 0) return 1;
   CUresult rc = 2; /* CUDA_ERROR_OUT_OF_MEMORY */
   pthread_mutex_lock(&g_mu);
-  unsigned long long total = f->mem_mib << 20;
-  if (bytes <= total && g_used[dev] <= total - bytes) {
+  unsigned long long total = f ? f->mem_mib << 20 : ~0ull;
+  unsigned long long used = f ? g_used[dev] : 0;
+  if (bytes <= total && used <= total - bytes) {
     for (int i = 0; i < kFakeMaxAllocs; ++i) {
       if (g_allocs[i].key == 0) {
         g_allocs[i].key = g_next_key;
@@ -261,8 +283,11 @@ static CUresult fake_alloc_bytes(int dev, unsigned long long bytes, unsigned lon
         *key = g_next_key;
         /* Addresses are never reused; keep them 512-aligned and apart. */
         g_next_key += ((bytes + 511) & ~511ull) + 512;
-        g_used[dev] += bytes;
-        if (g_used[dev] > g_peak[dev]) g_peak[dev] = g_used[dev];
+        if (f) {
+          g_used[dev] += bytes;
+          if (g_used[dev] > g_peak[dev]) g_peak[dev] = g_used[dev];
+          if (g_used[0] + g_used[1] > g_peak_total) g_peak_total = g_used[0] + g_used[1];
+        }
         rc = 0;
         break;
       }
@@ -278,7 +303,7 @@ static CUresult fake_free_key(unsigned long long key) {
   pthread_mutex_lock(&g_mu);
   for (int i = 0; i < kFakeMaxAllocs; ++i) {
     if (key != 0 && g_allocs[i].key == key) {
-      g_used[g_allocs[i].dev] -= g_allocs[i].bytes;
+      if (g_allocs[i].dev >= 0) g_used[g_allocs[i].dev] -= g_allocs[i].bytes;
       g_allocs[i].key = 0;
       rc = 0;
       break;
@@ -314,6 +339,14 @@ unsigned long long fake_cuda_peak_bytes(int dev) {
   if (dev < 0 || dev > 1) return 0;
   pthread_mutex_lock(&g_mu);
   unsigned long long u = g_peak[dev];
+  pthread_mutex_unlock(&g_mu);
+  return u;
+}
+
+/* The most bytes ever allocated on both devices at once. */
+unsigned long long fake_cuda_peak_total_bytes(void) {
+  pthread_mutex_lock(&g_mu);
+  unsigned long long u = g_peak_total;
   pthread_mutex_unlock(&g_mu);
   return u;
 }
@@ -362,6 +395,210 @@ CUresult cuCtxGetDevice(CUdevice* d) {
   return 0;
 }
 
+CUresult cuCtxGetCurrent(CUcontext* ctx) {
+  if (!g_initialized) return 3;
+  if (!ctx) return 1;
+  *ctx = (CUcontext)(uintptr_t)(0x1000 + current_dev());
+  return 0;
+}
+
+CUresult cuCtxPushCurrent_v2(CUcontext ctx) {
+  if (!g_initialized) return 3;
+  int d = (int)((uintptr_t)ctx - 0x1000);
+  if (!ctx || !dev_of(d)) return 201;
+  if (t_ctx_depth >= kFakeCtxStack) return 999;
+  t_ctx_stack[t_ctx_depth++] = t_current_dev;
+  t_current_dev = d;
+  return 0;
+}
+
+CUresult cuCtxPopCurrent_v2(CUcontext* ctx) {
+  if (!g_initialized) return 3;
+  if (t_ctx_depth == 0) return 201;
+  if (ctx) *ctx = (CUcontext)(uintptr_t)(0x1000 + current_dev());
+  t_current_dev = t_ctx_stack[--t_ctx_depth];
+  return 0;
+}
+
+/* Streams: handle 0x200000 + 16 * index; g_stream_dev[index] is the device of the context it
+ * was created in, -1 once destroyed. */
+enum { kFakeMaxStreams = 256, kFakeStreamBase = 0x200000 };
+static int g_stream_dev[kFakeMaxStreams];
+static int g_nstreams;
+
+/* The device of a stream's context, or -1 for an unknown handle. */
+static int stream_dev(CUstream s) {
+  uintptr_t h = (uintptr_t)s;
+  if (h <= 2) return current_dev(); /* NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD */
+  if (h < kFakeStreamBase || (h - kFakeStreamBase) % 16 != 0) return -1;
+  uintptr_t i = (h - kFakeStreamBase) / 16;
+  pthread_mutex_lock(&g_mu);
+  int d = (i < (uintptr_t)g_nstreams) ? g_stream_dev[i] : -1;
+  pthread_mutex_unlock(&g_mu);
+  return d;
+}
+
+CUresult cuStreamCreate(CUstream* s, unsigned int flags) {
+  (void)flags;
+  if (!g_initialized) return 3;
+  if (!s) return 1;
+  CUresult rc = 2;
+  pthread_mutex_lock(&g_mu);
+  if (g_nstreams < kFakeMaxStreams) {
+    g_stream_dev[g_nstreams] = current_dev();
+    *s = (CUstream)(uintptr_t)(kFakeStreamBase + 16 * g_nstreams);
+    ++g_nstreams;
+    rc = 0;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return rc;
+}
+
+CUresult cuStreamDestroy_v2(CUstream s) {
+  if (!g_initialized) return 3;
+  if (stream_dev(s) < 0 || (uintptr_t)s <= 2) return 400;
+  pthread_mutex_lock(&g_mu);
+  g_stream_dev[((uintptr_t)s - kFakeStreamBase) / 16] = -1;
+  pthread_mutex_unlock(&g_mu);
+  return 0;
+}
+
+CUresult cuStreamGetCtx(CUstream s, CUcontext* ctx) {
+  if (!g_initialized) return 3;
+  if (!ctx) return 1;
+  int d = stream_dev(s);
+  if (d < 0) return 400; /* CUDA_ERROR_INVALID_HANDLE */
+  *ctx = (CUcontext)(uintptr_t)(0x1000 + d);
+  return 0;
+}
+
+CUresult cuStreamGetCtx_v2(CUstream s, CUcontext* ctx, void** green_ctx) {
+  if (env_int("FAKE_CUDA_NO_STREAM_GET_CTX_V2", 0)) return 801; /* CUDA_ERROR_NOT_SUPPORTED */
+  if (!green_ctx) return 1;
+  *green_ctx = NULL;
+  return cuStreamGetCtx(s, ctx);
+}
+
+/* Memory pools: handle 0x300000 + 16 * index; indices 0 and 1 are the devices' default pools.
+ * g_pool_dev[index]: the device, kFakeHostDev for a host pool, kFakePoolDead once destroyed. */
+enum { kFakeMaxPools = 256, kFakePoolBase = 0x300000, kFakePoolDead = -2 };
+static int g_pool_dev[kFakeMaxPools] = {0, 1};
+static int g_npools = 2;
+static int g_current_pool[2] = {0, 1};
+
+static CUmemoryPool pool_handle(int i) {
+  return (CUmemoryPool)(uintptr_t)(kFakePoolBase + 16 * i);
+}
+
+/* The index of a live pool, or -1. Call with g_mu held. */
+static int pool_index_locked(CUmemoryPool pool) {
+  uintptr_t h = (uintptr_t)pool;
+  if (h < kFakePoolBase || (h - kFakePoolBase) % 16 != 0) return -1;
+  uintptr_t i = (h - kFakePoolBase) / 16;
+  if (i >= (uintptr_t)g_npools || g_pool_dev[i] == kFakePoolDead) return -1;
+  return (int)i;
+}
+
+/* A pool's location (device or kFakeHostDev), or kFakePoolDead for an unknown handle. */
+static int pool_dev(CUmemoryPool pool) {
+  pthread_mutex_lock(&g_mu);
+  int i = pool_index_locked(pool);
+  int d = i < 0 ? kFakePoolDead : g_pool_dev[i];
+  pthread_mutex_unlock(&g_mu);
+  return d;
+}
+
+typedef struct {
+  int alloc_type, handle_types;
+  fake_mem_location location;
+  void* win32_security;
+  size_t max_size;
+  unsigned short usage;
+  unsigned char reserved[54];
+} fake_pool_props;
+
+static CUresult fake_pool_create(CUmemoryPool* pool, int dev) {
+  CUresult rc = 2;
+  pthread_mutex_lock(&g_mu);
+  if (g_npools < kFakeMaxPools) {
+    g_pool_dev[g_npools] = dev;
+    *pool = pool_handle(g_npools++);
+    rc = 0;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return rc;
+}
+
+CUresult cuMemPoolCreate(CUmemoryPool* pool, const fake_pool_props* props) {
+  if (!g_initialized) return 3;
+  if (!pool || !props) return 1;
+  int t = props->location.type;
+  if (t == 1) {
+    if (!dev_of(props->location.id)) return 101;
+    return fake_pool_create(pool, props->location.id);
+  }
+  if (t >= 2 && t <= 4) return fake_pool_create(pool, kFakeHostDev); /* HOST, HOST_NUMA... */
+  return 1;
+}
+
+CUresult cuMemPoolDestroy(CUmemoryPool pool) {
+  if (!g_initialized) return 3;
+  CUresult rc = 400;
+  pthread_mutex_lock(&g_mu);
+  int i = pool_index_locked(pool);
+  if (i >= 2) {
+    int d = g_pool_dev[i];
+    if (d >= 0 && g_current_pool[d] == i) g_current_pool[d] = d;
+    g_pool_dev[i] = kFakePoolDead;
+    rc = 0;
+  } else if (i >= 0) {
+    rc = 1; /* a default pool */
+  }
+  pthread_mutex_unlock(&g_mu);
+  return rc;
+}
+
+CUresult cuDeviceGetDefaultMemPool(CUmemoryPool* pool, CUdevice d) {
+  if (!g_initialized) return 3;
+  if (!pool) return 1;
+  if (!dev_of(d)) return 101;
+  *pool = pool_handle(d);
+  return 0;
+}
+
+CUresult cuDeviceGetMemPool(CUmemoryPool* pool, CUdevice d) {
+  if (!g_initialized) return 3;
+  if (!pool) return 1;
+  if (!dev_of(d)) return 101;
+  pthread_mutex_lock(&g_mu);
+  *pool = pool_handle(g_current_pool[d]);
+  pthread_mutex_unlock(&g_mu);
+  return 0;
+}
+
+CUresult cuDeviceSetMemPool(CUdevice d, CUmemoryPool pool) {
+  if (!g_initialized) return 3;
+  if (!dev_of(d)) return 101;
+  CUresult rc = 400;
+  pthread_mutex_lock(&g_mu);
+  int i = pool_index_locked(pool);
+  if (i >= 0 && g_pool_dev[i] != d) {
+    rc = 1; /* the pool is not on that device */
+  } else if (i >= 0) {
+    g_current_pool[d] = i;
+    rc = 0;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return rc;
+}
+
+CUmemoryPool fake_cuda_unseen_pool(int dev, int created) {
+  CUmemoryPool pool = NULL;
+  if (!dev_of(dev)) return NULL;
+  if (!created) return pool_handle(dev);
+  return fake_pool_create(&pool, dev) == 0 ? pool : NULL;
+}
+
 CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
   if (!dptr) return 1;
   return fake_alloc_bytes(current_dev(), bytes, dptr);
@@ -383,10 +620,13 @@ CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytes, unsigned int flags) 
   return fake_alloc_bytes(current_dev(), bytes, dptr);
 }
 
+/* From the current pool of the stream's device (always a pool on that device). */
 CUresult cuMemAllocAsync(CUdeviceptr* dptr, size_t bytes, CUstream s) {
-  (void)s;
   if (!dptr) return 1;
-  return fake_alloc_bytes(current_dev(), bytes, dptr);
+  if (!g_initialized) return 3;
+  int d = stream_dev(s);
+  if (d < 0) return 400;
+  return fake_alloc_bytes(d, bytes, dptr);
 }
 
 CUresult cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUstream s) {
@@ -394,8 +634,12 @@ CUresult cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUstream s) {
 }
 
 CUresult cuMemAllocFromPoolAsync(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool, CUstream s) {
-  (void)pool;
-  return cuMemAllocAsync(dptr, bytes, s);
+  if (!dptr || !pool) return 1;
+  if (!g_initialized) return 3;
+  if (stream_dev(s) < 0) return 400;
+  int d = pool_dev(pool);
+  if (d == kFakePoolDead) return 400;
+  return fake_alloc_bytes(d, bytes, dptr);
 }
 
 CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool,
@@ -523,6 +767,18 @@ static const fake_proc kProcs[] = {
     FAKE_PROC("cuCtxCreate", 3020, 0, cuCtxCreate_v2),
     FAKE_PROC("cuCtxSetCurrent", 4000, 0, cuCtxSetCurrent),
     FAKE_PROC("cuCtxGetDevice", 2000, 0, cuCtxGetDevice),
+    FAKE_PROC("cuCtxGetCurrent", 4000, 0, cuCtxGetCurrent),
+    FAKE_PROC("cuCtxPushCurrent", 4000, 0, cuCtxPushCurrent_v2),
+    FAKE_PROC("cuCtxPopCurrent", 4000, 0, cuCtxPopCurrent_v2),
+    FAKE_PROC("cuStreamCreate", 2000, 0, cuStreamCreate),
+    FAKE_PROC("cuStreamDestroy", 4000, 0, cuStreamDestroy_v2),
+    FAKE_PROC("cuStreamGetCtx", 9020, 0, cuStreamGetCtx),
+    FAKE_PROC("cuStreamGetCtx", 12050, 0, cuStreamGetCtx_v2),
+    FAKE_PROC("cuMemPoolCreate", 11020, 0, cuMemPoolCreate),
+    FAKE_PROC("cuMemPoolDestroy", 11020, 0, cuMemPoolDestroy),
+    FAKE_PROC("cuDeviceGetDefaultMemPool", 11020, 0, cuDeviceGetDefaultMemPool),
+    FAKE_PROC("cuDeviceGetMemPool", 11020, 0, cuDeviceGetMemPool),
+    FAKE_PROC("cuDeviceSetMemPool", 11020, 0, cuDeviceSetMemPool),
     FAKE_PROC("cuMemAlloc", 3020, 0, cuMemAlloc_v2),
     FAKE_PROC("cuMemAllocPitch", 3020, 0, cuMemAllocPitch_v2),
     FAKE_PROC("cuMemAllocManaged", 6000, 0, cuMemAllocManaged),
@@ -567,6 +823,16 @@ static CUresult internal_mem_alloc_async(CUdeviceptr* p, size_t n, CUstream s) {
 static CUresult internal_mem_alloc_async_ptsz(CUdeviceptr* p, size_t n, CUstream s) {
   return cuMemAllocAsync_ptsz(p, n, s);
 }
+static CUresult internal_mem_alloc_from_pool_async(CUdeviceptr* p, size_t n, CUmemoryPool pool,
+                                                   CUstream s) {
+  return cuMemAllocFromPoolAsync(p, n, pool, s);
+}
+static CUresult internal_mem_pool_create(CUmemoryPool* pool, const fake_pool_props* props) {
+  return cuMemPoolCreate(pool, props);
+}
+static CUresult internal_device_get_default_mem_pool(CUmemoryPool* pool, CUdevice d) {
+  return cuDeviceGetDefaultMemPool(pool, d);
+}
 static CUresult internal_get_proc_address_v2(const char* symbol, void** pfn, int v,
                                              cuuint64_t flags, int* status) {
   return cuGetProcAddress_v2(symbol, pfn, v, flags, status);
@@ -578,6 +844,11 @@ static void* internal_pointer(void* exported) {
   if (exported == (void*)&cuMemGetInfo_v2) return (void*)&internal_mem_get_info;
   if (exported == (void*)&cuMemAllocAsync) return (void*)&internal_mem_alloc_async;
   if (exported == (void*)&cuMemAllocAsync_ptsz) return (void*)&internal_mem_alloc_async_ptsz;
+  if (exported == (void*)&cuMemAllocFromPoolAsync)
+    return (void*)&internal_mem_alloc_from_pool_async;
+  if (exported == (void*)&cuMemPoolCreate) return (void*)&internal_mem_pool_create;
+  if (exported == (void*)&cuDeviceGetDefaultMemPool)
+    return (void*)&internal_device_get_default_mem_pool;
   if (exported == (void*)&cuGetProcAddress_v2 || exported == (void*)&cuGetProcAddress_v2_ptsz)
     return (void*)&internal_get_proc_address_v2;
   return exported;

@@ -4,7 +4,16 @@
  * symbols or cuGetProcAddress). Sizes on the command line are MiB, printed values bytes.
  *   dev D              cuCtxCreate_v2 on device D (becomes current)
  *   alloc M | managed M | async M | asyncpt M | pool M     cuMemAlloc_v2 / ...Managed /
- *                      ...Async / ...Async_ptsz / ...FromPoolAsync; prints rc and slot
+ *                      ...Async / ...Async_ptsz (NULL stream) / ...FromPoolAsync (the current
+ *                      device's default pool, NULL stream); prints rc and slot
+ *   stream             cuStreamCreate in the current context; prints rc and id
+ *   asyncon M S | asyncpton M S     cuMemAllocAsync[_ptsz] on stream S: a stream id, or null,
+ *                      legacy (CU_STREAM_LEGACY), perthread (CU_STREAM_PER_THREAD)
+ *   mkpool D | mkhostpool | defpool D | getpool D | unseenpool D C      cuMemPoolCreate on
+ *                      device D / in host memory, cuDeviceGetDefaultMemPool, cuDeviceGetMemPool,
+ *                      fake_cuda_unseen_pool(D, C); each prints rc and a pool id
+ *   setpool D P | rmpool P          cuDeviceSetMemPool / cuMemPoolDestroy
+ *   frompool M P S | frompoolpt M P S     cuMemAllocFromPoolAsync[_ptsz] from pool P on stream S
  *   pitch W H          cuMemAllocPitch_v2 (W bytes wide, H rows, 4-byte elements)
  *   create D M | hostcreate M     cuMemCreate on device D / on the host
  *   array W H | array3d W H Z | mipmap W H L     float, 1 channel
@@ -32,6 +41,15 @@ typedef struct {
   CUresult (*mem_alloc_async)(CUdeviceptr*, size_t, CUstream);
   CUresult (*mem_alloc_async_ptsz)(CUdeviceptr*, size_t, CUstream);
   CUresult (*mem_alloc_pool)(CUdeviceptr*, size_t, CUmemoryPool, CUstream);
+  CUresult (*mem_alloc_pool_ptsz)(CUdeviceptr*, size_t, CUmemoryPool, CUstream);
+  CUresult (*ctx_get_device)(CUdevice*);
+  CUresult (*stream_create)(CUstream*, unsigned int);
+  CUresult (*pool_create)(CUmemoryPool*, const CUmemPoolProps*);
+  CUresult (*pool_destroy)(CUmemoryPool);
+  CUresult (*default_pool)(CUmemoryPool*, CUdevice);
+  CUresult (*get_pool)(CUmemoryPool*, CUdevice);
+  CUresult (*set_pool)(CUdevice, CUmemoryPool);
+  CUmemoryPool (*unseen_pool)(int, int);
   CUresult (*mem_alloc_pitch)(CUdeviceptr*, size_t*, size_t, size_t, unsigned int);
   CUresult (*mem_free)(CUdeviceptr);
   CUresult (*mem_free_async)(CUdeviceptr, CUstream);
@@ -61,6 +79,50 @@ static unsigned long long shim_mib(const char* s) {
 
 static int shim_need(int i, int n, int argc) {
   return i + n < argc;
+}
+
+/* Stream and pool ids handed out by the commands. */
+static CUstream shim_streams[64];
+static int shim_nstreams;
+static CUmemoryPool shim_pools[64];
+static int shim_npools;
+
+/* A stream argument; 0 (and a message) when it is not one. */
+static int shim_stream_arg(const char* a, CUstream* out) {
+  if (!strcmp(a, "null")) {
+    *out = NULL;
+  } else if (!strcmp(a, "legacy")) {
+    *out = CU_STREAM_LEGACY;
+  } else if (!strcmp(a, "perthread")) {
+    *out = CU_STREAM_PER_THREAD;
+  } else {
+    int k = atoi(a);
+    if (k < 0 || k >= shim_nstreams) {
+      printf("bad stream %s\n", a);
+      return 0;
+    }
+    *out = shim_streams[k];
+  }
+  return 1;
+}
+
+static int shim_pool_arg(const char* a, CUmemoryPool* out) {
+  int k = atoi(a);
+  if (k < 0 || k >= shim_npools) {
+    printf("bad pool %s\n", a);
+    return 0;
+  }
+  *out = shim_pools[k];
+  return 1;
+}
+
+static void shim_pool_line(const char* cmd, CUresult rc, CUmemoryPool pool) {
+  if (rc == CUDA_SUCCESS && shim_npools < 64) {
+    shim_pools[shim_npools] = pool;
+    printf("%s rc=%d id=%d\n", cmd, rc, shim_npools++);
+  } else {
+    printf("%s rc=%d id=-1\n", cmd, rc);
+  }
 }
 
 static void shim_slot_line(const char* cmd, CUresult rc, shim_slot* slots, int* nslots, int kind,
@@ -106,8 +168,69 @@ static int shim_run(const shim_api* api, int argc, char** argv, int first) {
       rc = api->mem_alloc_async_ptsz(&p, shim_mib(argv[++i]), NULL);
       shim_slot_line(c, rc, slots, &nslots, kSlotAsync, p);
     } else if (!strcmp(c, "pool") && shim_need(i, 1, argc)) {
-      rc = api->mem_alloc_pool(&p, shim_mib(argv[++i]), NULL, NULL);
+      CUdevice d = 0;
+      CUmemoryPool pool = NULL;
+      if (api->ctx_get_device(&d) || api->default_pool(&pool, d)) return 1;
+      rc = api->mem_alloc_pool(&p, shim_mib(argv[++i]), pool, NULL);
       shim_slot_line(c, rc, slots, &nslots, kSlotAsync, p);
+    } else if (!strcmp(c, "stream")) {
+      CUstream s = NULL;
+      rc = shim_nstreams < 64 ? api->stream_create(&s, 0) : 1;
+      if (rc == CUDA_SUCCESS) shim_streams[shim_nstreams++] = s;
+      printf("stream rc=%d id=%d\n", rc, rc ? -1 : shim_nstreams - 1);
+    } else if ((!strcmp(c, "asyncon") || !strcmp(c, "asyncpton")) && shim_need(i, 2, argc)) {
+      CUstream s = NULL;
+      unsigned long long bytes = shim_mib(argv[i + 1]);
+      if (!shim_stream_arg(argv[i + 2], &s)) return 1;
+      i += 2;
+      rc = (!strcmp(c, "asyncon") ? api->mem_alloc_async : api->mem_alloc_async_ptsz)(&p, bytes, s);
+      shim_slot_line(c, rc, slots, &nslots, kSlotAsync, p);
+    } else if ((!strcmp(c, "frompool") || !strcmp(c, "frompoolpt")) && shim_need(i, 3, argc)) {
+      CUstream s = NULL;
+      CUmemoryPool pool = NULL;
+      unsigned long long bytes = shim_mib(argv[i + 1]);
+      if (!shim_pool_arg(argv[i + 2], &pool) || !shim_stream_arg(argv[i + 3], &s)) return 1;
+      i += 3;
+      rc = (!strcmp(c, "frompool") ? api->mem_alloc_pool : api->mem_alloc_pool_ptsz)(&p, bytes,
+                                                                                     pool, s);
+      shim_slot_line(c, rc, slots, &nslots, kSlotAsync, p);
+    } else if ((!strcmp(c, "mkpool") && shim_need(i, 1, argc)) || !strcmp(c, "mkhostpool")) {
+      CUmemPoolProps props;
+      memset(&props, 0, sizeof props);
+      props.allocType = 1; /* CU_MEM_ALLOCATION_TYPE_PINNED */
+      if (!strcmp(c, "mkpool")) {
+        props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+        props.location.id = atoi(argv[++i]);
+      } else {
+        props.location.type = CU_MEM_LOCATION_TYPE_HOST;
+      }
+      CUmemoryPool pool = NULL;
+      rc = api->pool_create(&pool, &props);
+      shim_pool_line(c, rc, pool);
+    } else if ((!strcmp(c, "defpool") || !strcmp(c, "getpool")) && shim_need(i, 1, argc)) {
+      CUmemoryPool pool = NULL;
+      rc = (!strcmp(c, "defpool") ? api->default_pool : api->get_pool)(&pool, atoi(argv[++i]));
+      shim_pool_line(c, rc, pool);
+    } else if (!strcmp(c, "unseenpool") && shim_need(i, 2, argc)) {
+      if (!api->unseen_pool) {
+        printf("unseenpool unavailable (not the fake driver)\n");
+        return 1;
+      }
+      CUmemoryPool pool = api->unseen_pool(atoi(argv[i + 1]), atoi(argv[i + 2]));
+      i += 2;
+      shim_pool_line(c, pool ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE, pool);
+    } else if (!strcmp(c, "setpool") && shim_need(i, 2, argc)) {
+      CUmemoryPool pool = NULL;
+      int d = atoi(argv[i + 1]);
+      if (!shim_pool_arg(argv[i + 2], &pool)) return 1;
+      i += 2;
+      rc = api->set_pool(d, pool);
+      printf("setpool rc=%d\n", rc);
+    } else if (!strcmp(c, "rmpool") && shim_need(i, 1, argc)) {
+      CUmemoryPool pool = NULL;
+      if (!shim_pool_arg(argv[++i], &pool)) return 1;
+      rc = api->pool_destroy(pool);
+      printf("rmpool rc=%d\n", rc);
     } else if (!strcmp(c, "pitch") && shim_need(i, 2, argc)) {
       size_t pitch = 0;
       size_t w = strtoull(argv[i + 1], NULL, 10), h = strtoull(argv[i + 2], NULL, 10);

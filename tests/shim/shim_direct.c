@@ -10,6 +10,16 @@ CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytes, unsigned int flags);
 CUresult cuMemAllocAsync(CUdeviceptr* dptr, size_t bytes, CUstream s);
 CUresult cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUstream s);
 CUresult cuMemAllocFromPoolAsync(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool, CUstream s);
+CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool,
+                                      CUstream s);
+CUresult cuCtxGetDevice(CUdevice* dev);
+CUresult cuStreamCreate(CUstream* s, unsigned int flags);
+CUresult cuMemPoolCreate(CUmemoryPool* pool, const CUmemPoolProps* props);
+CUresult cuMemPoolDestroy(CUmemoryPool pool);
+CUresult cuDeviceGetDefaultMemPool(CUmemoryPool* pool, CUdevice dev);
+CUresult cuDeviceGetMemPool(CUmemoryPool* pool, CUdevice dev);
+CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool);
+CUmemoryPool fake_cuda_unseen_pool(int dev, int created);
 CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t w, size_t h, unsigned int e);
 CUresult cuMemFree_v2(CUdeviceptr dptr);
 CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s);
@@ -35,6 +45,15 @@ int main(int argc, char** argv) {
                   cuMemAllocAsync,
                   cuMemAllocAsync_ptsz,
                   cuMemAllocFromPoolAsync,
+                  cuMemAllocFromPoolAsync_ptsz,
+                  cuCtxGetDevice,
+                  cuStreamCreate,
+                  cuMemPoolCreate,
+                  cuMemPoolDestroy,
+                  cuDeviceGetDefaultMemPool,
+                  cuDeviceGetMemPool,
+                  cuDeviceSetMemPool,
+                  fake_cuda_unseen_pool,
                   cuMemAllocPitch_v2,
                   cuMemFree_v2,
                   cuMemFreeAsync,

@@ -82,6 +82,15 @@ int main(int argc, char** argv) {
       "cuMemAllocAsync", CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
   api.mem_alloc_pool =
       (CUresult(*)(CUdeviceptr*, size_t, CUmemoryPool, CUstream))get("cuMemAllocFromPoolAsync", 0);
+  api.mem_alloc_pool_ptsz = (CUresult(*)(CUdeviceptr*, size_t, CUmemoryPool, CUstream))get(
+      "cuMemAllocFromPoolAsync", CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+  api.ctx_get_device = (CUresult(*)(CUdevice*))get("cuCtxGetDevice", 0);
+  api.stream_create = (CUresult(*)(CUstream*, unsigned int))get("cuStreamCreate", 0);
+  api.pool_create = (CUresult(*)(CUmemoryPool*, const CUmemPoolProps*))get("cuMemPoolCreate", 0);
+  api.pool_destroy = (CUresult(*)(CUmemoryPool))get("cuMemPoolDestroy", 0);
+  api.default_pool = (CUresult(*)(CUmemoryPool*, CUdevice))get("cuDeviceGetDefaultMemPool", 0);
+  api.get_pool = (CUresult(*)(CUmemoryPool*, CUdevice))get("cuDeviceGetMemPool", 0);
+  api.set_pool = (CUresult(*)(CUdevice, CUmemoryPool))get("cuDeviceSetMemPool", 0);
   api.mem_alloc_pitch =
       (CUresult(*)(CUdeviceptr*, size_t*, size_t, size_t, unsigned int))get("cuMemAllocPitch", 0);
   api.mem_free = (CUresult(*)(CUdeviceptr))get("cuMemFree", 0);
@@ -101,6 +110,7 @@ int main(int argc, char** argv) {
   /* Test hooks of the fake: plain dlsym on the handle. */
   api.used_bytes = (unsigned long long (*)(int))dlsym(g_lib, "fake_cuda_used_bytes");
   api.rtld_next_probe = (int (*)(void))dlsym(g_lib, "fake_cuda_rtld_next_probe");
+  api.unseen_pool = (CUmemoryPool(*)(int, int))dlsym(g_lib, "fake_cuda_unseen_pool");
   /* (absent from a real driver: the commands that need them say so) */
   printf("lib cuMemAlloc=%s cuMemAllocAsyncPtsz=%s cuDeviceGetAttribute=%s cuGetProcAddress=%s\n",
          lib_of((void*)api.mem_alloc), lib_of((void*)api.mem_alloc_async_ptsz),
