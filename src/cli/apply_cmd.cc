@@ -18,6 +18,7 @@
 #include "enforce/journal.h"
 #include "plan/plan_io.h"
 #include "telemetry/telemetry.h"
+#include "util/clock.h"
 #include "util/json_util.h"
 #include "util/state_dir.h"
 #include "util/strings.h"
@@ -199,7 +200,7 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
   auto env = plan_environment(*plan, specs);
   std::string env_path = g.state_dir + "/env";
   std::string applied_path = g.state_dir + "/last_applied_plan.yaml";
-  std::string applied_at = utc_timestamp_now();
+  std::string applied_at = utc_now_text();
   lines.push_back(prefix + "write " + applied_path + " (plan " + to_string(plan->mode) + ", " +
                   std::to_string(plan->gpus.size()) + " GPU(s), applied_at " + applied_at + ")");
   lines.push_back(prefix + "write " + env_path + " with " + std::to_string(env.size()) +
@@ -304,7 +305,7 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
         "[DRY-RUN] take one telemetry sample and write artifacts/"
         "{vram_reclamation.json,thermal_signature.csv,fairness_heatmap.csv}");
   }
-  result.metrics.timestamp = utc_timestamp_now();
+  result.metrics.timestamp = utc_now_text();
   result.metrics.plan_mode = to_string(plan->mode);
   result.metrics.dry_run = !real;
   result.metrics.actions_count = static_cast<int>(lines.size());

@@ -439,7 +439,7 @@ std::optional<Plan> Daemon::load_plan(std::string* source, std::string* error) {
   in.overrides = config_.overrides;
   in.overrides.mode.reset();
   if (!window_.empty()) in.telemetry = window_.plan_window(o_.interval_s);
-  in.generated_at = utc_timestamp_now();
+  in.generated_at = utc_now_text();
   PlanOutcome r = build_plan(in);
   if (!r.ok) {
     std::string all;
@@ -628,7 +628,7 @@ int Daemon::run(bool* abandoned_work) {
       in.specs = specs_;
       in.overrides = config_.overrides;
       in.overrides.mode.reset();
-      in.generated_at = utc_timestamp_now();
+      in.generated_at = utc_now_text();
       PlanOutcome r = build_plan(in);
       if (!r.ok) {
         in.overrides = PlanOverrides{};

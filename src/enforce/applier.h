@@ -11,6 +11,7 @@
 #include "enforce/apply_result.h"
 #include "enforce/device_control.h"
 #include "enforce/journal.h"
+#include "util/clock.h"
 
 namespace grey {
 
@@ -46,7 +47,7 @@ ApplyOutcome apply_actions(const std::vector<Action>& actions, DeviceControl& co
 
 // The SPEC §3 shape of an outcome (artifacts empty; the caller adds its own lines/files).
 ApplyResult to_apply_result(const ApplyOutcome& outcome, const std::string& plan_mode,
-                            const std::string& timestamp = utc_timestamp_now());
+                            const std::string& timestamp = utc_now_text());
 
 struct RestoreStep {
   std::string id;  // the journal set id

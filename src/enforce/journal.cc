@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "util/clock.h"
 #include "util/json_util.h"
 #include "util/state_dir.h"
 #include "util/strings.h"
@@ -15,15 +16,6 @@
 namespace grey {
 
 namespace {
-
-std::string time_text(const char* fmt) {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, fmt, &tm);
-  return buf;
-}
 
 // The start of a JSON object cut off at the end: what a crash (or a full disk) while writing a
 // line leaves. Not just any unparseable text: the parser must run out of input.
@@ -128,10 +120,6 @@ struct Fields {
 };
 
 }  // namespace
-
-std::string utc_timestamp_now() {
-  return time_text("%Y-%m-%dT%H:%M:%SZ");
-}
 
 std::string JournalUnreadable::describe() const {
   return "journal line " + std::to_string(line) + " " + reason + ": " + text;
@@ -272,8 +260,8 @@ JournalContents parse_journal(std::string_view text, size_t max_line) {
 Journal::Journal(std::string path) : path_(std::move(path)) {
   // Unique across processes (pid) and across journals of one process (the counter).
   static std::atomic<int> serial{0};
-  run_id_ = time_text("%Y%m%dT%H%M%SZ") + "-" + std::to_string(::getpid()) + "-" +
-            std::to_string(++serial);
+  run_id_ = utc_text_compact(std::chrono::system_clock::now()) + "-" + std::to_string(::getpid()) +
+            "-" + std::to_string(++serial);
 }
 
 std::string Journal::append(nlohmann::json j) {
@@ -285,7 +273,7 @@ std::string Journal::append_set(const Action& a, const std::string& old_value,
                                 const std::string& new_value, std::string* id) {
   std::string set_id = run_id_ + "/" + a.id;
   if (id) *id = set_id;
-  return append(nlohmann::json{{"time", utc_timestamp_now()},
+  return append(nlohmann::json{{"time", utc_now_text()},
                                {"op", "set"},
                                {"id", set_id},
                                {"gpu_index", a.gpu_index},
@@ -300,7 +288,7 @@ std::string Journal::append_set(const Action& a, const std::string& old_value,
 std::string Journal::append_result(const std::string& id, bool ok,
                                    const std::optional<std::string>& read_back,
                                    const std::string& error) {
-  return append(nlohmann::json{{"time", utc_timestamp_now()},
+  return append(nlohmann::json{{"time", utc_now_text()},
                                {"op", "result"},
                                {"id", id},
                                {"ok", ok},
@@ -311,7 +299,7 @@ std::string Journal::append_result(const std::string& id, bool ok,
 std::string Journal::append_restore(const JournalSet& s, const std::string& from,
                                     const std::string& to, const std::string& status,
                                     const std::string& message) {
-  return append(nlohmann::json{{"time", utc_timestamp_now()},
+  return append(nlohmann::json{{"time", utc_now_text()},
                                {"op", "restore"},
                                {"id", s.id},
                                {"gpu_index", s.gpu_index},

@@ -142,7 +142,5 @@ class Journal {
   size_t max_line_ = kJournalMaxLine;
 };
 
-// "2026-11-26T15:00:00Z".
-std::string utc_timestamp_now();
 
 }  // namespace grey
