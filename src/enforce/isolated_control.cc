@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "util/json_util.h"
 #include "util/strings.h"
@@ -100,9 +102,13 @@ int run_control_child(const std::string& request, std::ostream& out) {
     out << "{\"bad_request\": \"the request is not a JSON object\"}\n";
     return 2;
   }
-  // Never destroyed: nvmlShutdown after the answer could hang too, and the process ends anyway.
-  auto* loader = new DlLoader;
-  auto* nvml = new NvmlControl(*loader);
+  // Kept to the end of the process, which the child leaves with _exit: no nvmlShutdown after
+  // the answer (it could hang too).
+  static std::vector<std::unique_ptr<DlLoader>> loaders;
+  static std::vector<std::unique_ptr<NvmlControl>> controls;
+  loaders.push_back(std::make_unique<DlLoader>());
+  controls.push_back(std::make_unique<NvmlControl>(*loaders.back()));
+  NvmlControl* nvml = controls.back().get();
   nvml->set_call_hook(write_call_marker);
   json a = answer(*nvml, req);
   out << dump_json(a) << "\n";

@@ -19,7 +19,9 @@
  *   FAKE_NVML_HANG=init|count|set          nvmlInit_v2 / nvmlDeviceGetCount_v2 / both set-calls
  *                                          never return (a comma list names several)
  *   FAKE_NVML_CRASH=init|count|set         the same calls die with SIGSEGV (the default
- *                                          action, even where a sanitizer handles SIGSEGV)
+ *                                          action, even where a sanitizer handles SIGSEGV;
+ *                                          FAKE_NVML_CRASH_KEEP_HANDLER=1: the process's own
+ *                                          SIGSEGV handler runs first)
  *   FAKE_NVML_UNSUPPORTED_TEMP_THRESHOLDS=1 thresholds answer NVML_ERROR_NOT_SUPPORTED (3)
  *   FAKE_NVML_LOST_GPU=i                   nvmlDeviceGetHandleByIndex_v2(i) answers
  *                                          NVML_ERROR_GPU_IS_LOST (15)
@@ -300,7 +302,7 @@ static int env_lists(const char* name, const char* what) {
 /* FAKE_NVML_HANG / FAKE_NVML_CRASH at the call named `what`. */
 static void misbehave(const char* what) {
   if (env_lists("FAKE_NVML_CRASH", what)) {
-    signal(SIGSEGV, SIG_DFL);
+    if (!env_int("FAKE_NVML_CRASH_KEEP_HANDLER", 0)) signal(SIGSEGV, SIG_DFL);
     raise(SIGSEGV);
     _exit(139);
   }
