@@ -542,6 +542,42 @@ TEST(IsolatedNvmlControl, AnswersAndNvmlErrorsPassThroughWithoutBreakingIt) {
   EXPECT_EQ(c.children_started(), 3);
 }
 
+TEST(IsolatedNvmlControl, OneChildProbesAllDevicesAhead) {
+  ControlRunner runner;
+  runner.control.started = true;
+  runner.control.exit_code = 0;
+  runner.control.out =
+      R"({"devices": [{"bus_id": "0000:1b:00.0", "nvml": true, "power_limit_w": 700,)"
+      R"( "persistence": true, "power_min_w": 200, "power_max_w": 700, "range_source": "NVML",)"
+      R"( "notes": []}, {"bus_id": "0000:41:00.0", "nvml": false, "power_limit_w": null,)"
+      R"( "persistence": null, "power_min_w": null, "power_max_w": null, "range_source": "",)"
+      R"( "notes": ["NVML: NVML lists no device at 0000:41:00.0"]}]})"
+      "\n";
+  test::TempDir tmp;
+  RootedFs fs(tmp / "sys", tmp / "proc");
+  DlLoader loader;
+  SystemControl sc(fs, runner, loader, ControlIsolation{"grey", std::chrono::milliseconds(1000)});
+  sc.prefetch_nvml({"1b:00.0", "0000:41:00.0"});
+  ASSERT_EQ(runner.control_calls(), 1);
+  auto req = nlohmann::json::parse(runner.calls[0][2]);
+  EXPECT_EQ(req["bus_ids"], nlohmann::json({"0000:1b:00.0", "0000:41:00.0"}));
+  DeviceState h100 = sc.probe("0000:1b:00.0", "nvidia", std::string("nvidia"));
+  EXPECT_TRUE(h100.nvml);
+  EXPECT_EQ(h100.power_limit_w, 700.0);
+  EXPECT_EQ(h100.persistence, true);
+  EXPECT_EQ(h100.power_min_w, 200.0);
+  EXPECT_EQ(runner.control_calls(), 1) << "answered from the prefetch";
+  runner.smi_out = "garbage";
+  DeviceState a100 = sc.probe("0000:41:00.0", "nvidia", std::nullopt);
+  EXPECT_FALSE(a100.nvml);
+  ASSERT_FALSE(a100.notes.empty());
+  EXPECT_NE(a100.notes[0].find("lists no device"), std::string::npos);
+  EXPECT_EQ(runner.control_calls(), 1);
+  // A device not prefetched (or probed again) gets its own child.
+  sc.probe("0000:1b:00.0", "nvidia", std::nullopt);
+  EXPECT_EQ(runner.control_calls(), 2);
+}
+
 TEST(IsolatedNvmlControl, SystemControlFallsBackToNvidiaSmiWhenNvmlHung) {
   test::TempDir tmp;
   RootedFs fs(tmp / "sys", tmp / "proc");
@@ -594,6 +630,14 @@ TEST_F(EnforceActionsTest, ControlChildAnswersFromTheFakeLibrary) {
   EXPECT_EQ(a["power_limit_w"], 400.0);
   EXPECT_EQ(a["power_max_w"], 400.0);
   EXPECT_EQ(a["persistence"], false);
+  std::ostringstream all;
+  ASSERT_EQ(run_control_child(R"({"op":"probe","bus_ids":["0000:1b:00.0","0000:99:00.0"]})", all),
+            0);
+  auto b = nlohmann::json::parse(all.str());
+  ASSERT_EQ(b["devices"].size(), 2u);
+  EXPECT_EQ(b["devices"][0]["bus_id"], "0000:1b:00.0");
+  EXPECT_EQ(b["devices"][0]["power_limit_w"], 700.0);
+  EXPECT_EQ(b["devices"][1]["nvml"], false);
   std::ostringstream bad;
   EXPECT_EQ(run_control_child("[1,2]", bad), 2);
   EXPECT_EQ(run_control_child(R"({"op":"format"})", bad), 2);

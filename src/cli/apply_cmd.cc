@@ -276,6 +276,11 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
   std::string nvml_broken;  // NVML hung or crashed in a control child
   if (!targets.empty()) {
     SystemControl control(*fs, *runner, *loader, control_isolation(g));
+    std::vector<std::string> nvidia;
+    for (const auto& t : targets)
+      if (t.vendor == "nvidia" || (t.kernel_driver && *t.kernel_driver == "nvidia"))
+        nvidia.push_back(t.bus_id);
+    control.prefetch_nvml(nvidia);  // one NVML child for all of them
     std::vector<DeviceState> states;
     for (const auto& t : targets)
       states.push_back(control.probe(t.bus_id, t.vendor, t.kernel_driver));

@@ -605,6 +605,15 @@ DeviceState SystemControl::probe(const std::string& bus_id, const std::string& v
   return s;
 }
 
+void SystemControl::prefetch_nvml(const std::vector<std::string>& bus_ids) {
+  std::vector<std::string> ids;
+  for (const auto& b : bus_ids) {
+    auto n = normalize_bus_id(b);
+    ids.push_back(n ? *n : b);
+  }
+  if (!ids.empty()) nvml_->prefetch(ids);
+}
+
 ReadResult SystemControl::read(const SettingRef& ref) {
   switch (mechanism_kind(ref.mechanism)) {
     case MechanismKind::nvml: {

@@ -100,6 +100,9 @@ class NvmlAccess : public DeviceControl {
   // Non-empty once NVML hung or crashed in this run (isolated control only): it is not called
   // again, every later call answers this at once.
   virtual std::string broken() const { return ""; }
+  // Probes these devices ahead, all at once where that is cheaper (one child process for all);
+  // probe() then answers from what was found. A no-op in process.
+  virtual void prefetch(const std::vector<std::string>& bus_ids) { (void)bus_ids; }
 };
 
 // NVML through dlopen (libnvidia-ml.so.1 or $GREY_NVML_LIBRARY). Initialized on first use,
@@ -194,6 +197,8 @@ class SystemControl : public DeviceControl {
                     const std::optional<std::string>& kernel_driver);
   ReadResult read(const SettingRef& ref) override;
   std::string write(const SettingRef& ref, const std::string& value) override;
+  // Before probing several NVIDIA devices: one NVML child probes them all.
+  void prefetch_nvml(const std::vector<std::string>& bus_ids);
 
   NvmlAccess& nvml() { return *nvml_; }
   NvidiaSmiControl& nvidia_smi() { return smi_; }

@@ -63,6 +63,37 @@ std::string str_of(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+json probe_answer(NvmlControl& nvml, const std::string& bus_id) {
+  DeviceState s;
+  s.bus_id = bus_id;
+  nvml.probe(s);
+  json a = json::object();
+  a["bus_id"] = bus_id;
+  a["nvml"] = s.nvml;
+  a["power_limit_w"] = opt_num(s.power_limit_w);
+  a["persistence"] = s.persistence ? json(*s.persistence) : json(nullptr);
+  a["power_min_w"] = opt_num(s.power_min_w);
+  a["power_max_w"] = opt_num(s.power_max_w);
+  a["range_source"] = s.range_source;
+  a["notes"] = s.notes;
+  return a;
+}
+
+void fill_state(const json& a, DeviceState& state) {
+  auto nv = a.find("nvml");
+  state.nvml = nv != a.end() && nv->is_boolean() && nv->get<bool>();
+  if (auto v = num_of(a, "power_limit_w")) state.power_limit_w = v;
+  auto p = a.find("persistence");
+  if (p != a.end() && p->is_boolean()) state.persistence = p->get<bool>();
+  state.power_min_w = num_of(a, "power_min_w");
+  state.power_max_w = num_of(a, "power_max_w");
+  if (state.power_max_w) state.range_source = str_of(a, "range_source");
+  auto n = a.find("notes");
+  if (n != a.end() && n->is_array())
+    for (const auto& x : *n)
+      if (x.is_string()) state.notes.push_back(x.get<std::string>());
+}
+
 json answer(NvmlControl& nvml, const json& req) {
   const std::string op = str_of(req, "op");
   json a = json::object();
@@ -70,17 +101,14 @@ json answer(NvmlControl& nvml, const json& req) {
     std::string e = nvml.available();
     if (e.empty()) e = nvml.device_count_error();
     a["error"] = e;
+  } else if (op == "probe" && req.contains("bus_ids")) {
+    json devs = json::array();
+    if (req["bus_ids"].is_array())
+      for (const auto& b : req["bus_ids"])
+        if (b.is_string()) devs.push_back(probe_answer(nvml, b.get<std::string>()));
+    a["devices"] = devs;
   } else if (op == "probe") {
-    DeviceState s;
-    s.bus_id = str_of(req, "bus_id");
-    nvml.probe(s);
-    a["nvml"] = s.nvml;
-    a["power_limit_w"] = opt_num(s.power_limit_w);
-    a["persistence"] = s.persistence ? json(*s.persistence) : json(nullptr);
-    a["power_min_w"] = opt_num(s.power_min_w);
-    a["power_max_w"] = opt_num(s.power_max_w);
-    a["range_source"] = s.range_source;
-    a["notes"] = s.notes;
+    a = probe_answer(nvml, str_of(req, "bus_id"));
   } else if (op == "read") {
     ReadResult r = nvml.read({str_of(req, "bus_id"), str_of(req, "setting"), ""});
     a["value"] = r.value ? json(*r.value) : json(nullptr);
@@ -180,25 +208,31 @@ std::string IsolatedNvmlControl::available() {
   return e;
 }
 
+void IsolatedNvmlControl::prefetch(const std::vector<std::string>& bus_ids) {
+  if (bus_ids.empty() || !broken_.empty()) return;
+  std::string e;
+  auto a = call({{"op", "probe"}, {"bus_ids", bus_ids}}, &e);
+  if (!a) return;  // broken_ says why; probe() answers it
+  auto d = a->find("devices");
+  if (d == a->end() || !d->is_array()) return;
+  for (const auto& dev : *d)
+    if (dev.is_object() && !str_of(dev, "bus_id").empty()) prefetched_[str_of(dev, "bus_id")] = dev;
+}
+
 void IsolatedNvmlControl::probe(DeviceState& state) {
+  auto it = prefetched_.find(state.bus_id);
+  if (it != prefetched_.end()) {
+    fill_state(it->second, state);
+    prefetched_.erase(it);
+    return;
+  }
   std::string e;
   auto a = call({{"op", "probe"}, {"bus_id", state.bus_id}}, &e);
   if (!a) {
     state.notes.push_back(e);
     return;
   }
-  auto nv = a->find("nvml");
-  state.nvml = nv != a->end() && nv->is_boolean() && nv->get<bool>();
-  if (auto v = num_of(*a, "power_limit_w")) state.power_limit_w = v;
-  auto p = a->find("persistence");
-  if (p != a->end() && p->is_boolean()) state.persistence = p->get<bool>();
-  state.power_min_w = num_of(*a, "power_min_w");
-  state.power_max_w = num_of(*a, "power_max_w");
-  if (state.power_max_w) state.range_source = str_of(*a, "range_source");
-  auto n = a->find("notes");
-  if (n != a->end() && n->is_array())
-    for (const auto& x : *n)
-      if (x.is_string()) state.notes.push_back(x.get<std::string>());
+  fill_state(*a, state);
 }
 
 ReadResult IsolatedNvmlControl::read(const SettingRef& ref) {

@@ -12,9 +12,11 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "enforce/device_control.h"
 #include "util/lib_loader.h"
@@ -33,6 +35,8 @@ class IsolatedNvmlControl : public NvmlAccess {
   ReadResult read(const SettingRef& ref) override;
   std::string write(const SettingRef& ref, const std::string& value) override;
   std::string broken() const override { return broken_; }
+  // One child probes all these devices; probe() answers from its answer (each once).
+  void prefetch(const std::vector<std::string>& bus_ids) override;
   // How many child processes were started (tests: a broken NVML is not tried again).
   int children_started() const { return children_; }
 
@@ -46,6 +50,7 @@ class IsolatedNvmlControl : public NvmlAccess {
   std::chrono::milliseconds timeout_;
   std::string broken_;
   std::optional<std::string> available_;
+  std::map<std::string, nlohmann::json> prefetched_;  // bus id -> probe answer
   int children_ = 0;
 };
 
