@@ -159,10 +159,7 @@ struct NvmlControl::Impl {
 NvmlControl::NvmlControl(LibLoader& loader) : loader_(loader), impl_(std::make_unique<Impl>()) {}
 
 NvmlControl::~NvmlControl() {
-  if (impl_->ready && impl_->shutdown) {
-    impl_->at("nvmlShutdown");
-    impl_->shutdown();
-  }
+  if (impl_->ready && impl_->shutdown) impl_->shutdown();
 }
 
 void NvmlControl::set_call_hook(void (*hook)(const char* call)) {
