@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "enforce/isolated_control.h"
 #include "test_util.h"
 #include "util/host_fs.h"
 #include "util/lib_loader.h"
@@ -909,6 +910,51 @@ TEST_F(FakeNvmlApplyTest, DeniedSetCallsFailEachActionWithNvmlsError) {
   EXPECT_FALSE(fs::exists(journal.path()) && journal.load().sets.empty())
       << "both attempts were journaled before the call";
   EXPECT_EQ(journal.load().sets.size(), 2u);
+}
+
+// Through child processes (the CLI's way): apply, then a restore whose NVML hangs finishes with
+// each step failed and one child started, and a later restore undoes everything.
+TEST_F(FakeNvmlApplyTest, RestoreThroughIsolatedNvmlFinishesWhenNvmlHangs) {
+  DlLoader loader;
+  NvmlControl in_process(loader);
+  auto actions = plan(in_process);
+  ASSERT_EQ(actions.size(), 2u);
+  RootedFs rfs(tmp_.path());
+  PosixRunner runner;
+  Journal journal(Journal::path_in(tmp_.path()));
+  {
+    SystemControl sc(rfs, runner, loader, ControlIsolation{GREY_BINARY, std::chrono::seconds(30)});
+    ApplyOutcome out = apply_actions(actions, sc, journal, false);
+    ASSERT_TRUE(out.success) << out.actions[0].error << " / " << out.actions[1].error;
+    EXPECT_EQ(out.actions[1].read_back, "350") << "read back by the next child";
+  }
+  setenv("FAKE_NVML_HANG", "init", 1);
+  {
+    SystemControl sc(rfs, runner, loader,
+                     ControlIsolation{GREY_BINARY, std::chrono::milliseconds(500)});
+    RestoreOutcome ro = restore(journal, sc, false);
+    unsetenv("FAKE_NVML_HANG");
+    EXPECT_FALSE(ro.success);
+    ASSERT_EQ(ro.steps.size(), 2u);
+    for (const auto& st : ro.steps) {
+      EXPECT_EQ(st.status, kRestoreFailed);
+      EXPECT_NE(st.message.find("NVML did not answer within 0.5 s (nvmlInit_v2 hung?)"),
+                std::string::npos)
+          << st.message;
+    }
+    auto* iso = dynamic_cast<IsolatedNvmlControl*>(&sc.nvml());
+    ASSERT_NE(iso, nullptr);
+    EXPECT_EQ(iso->children_started(), 1) << "the deadline is paid once";
+  }
+  unsetenv("FAKE_NVML_HANG");
+  SystemControl sc(rfs, runner, loader, ControlIsolation{GREY_BINARY, std::chrono::seconds(30)});
+  RestoreOutcome again = restore(journal, sc, false);
+  EXPECT_TRUE(again.success);
+  ASSERT_EQ(again.steps.size(), 2u);
+  EXPECT_EQ(again.steps[0].status, kRestoreRestored);
+  EXPECT_EQ(again.steps[1].status, kRestoreRestored);
+  EXPECT_NE(recorded().find("set nvmlDeviceSetPowerManagementLimit 1 400000"), std::string::npos)
+      << recorded();
 }
 
 }  // namespace

@@ -11,9 +11,11 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "enforce/actions.h"
 #include "enforce/device_control.h"
+#include "enforce/isolated_control.h"
 #include "test_util.h"
 #include "util/host_fs.h"
 #include "util/lib_loader.h"
@@ -87,8 +89,8 @@ DeviceTarget target(int index, std::string bus, std::string vendor,
 class EnforceActionsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* v :
-         {"FAKE_NVML_GPUS", "FAKE_NVML_INIT_ERROR", "FAKE_NVML_DENY_SETS", "FAKE_NVML_RECORD"})
+    for (const char* v : {"FAKE_NVML_GPUS", "FAKE_NVML_INIT_ERROR", "FAKE_NVML_DENY_SETS",
+                          "FAKE_NVML_RECORD", "FAKE_NVML_HANG", "FAKE_NVML_CRASH"})
       unsetenv(v);
     setenv("GREY_NVML_LIBRARY", kFakeNvml, 1);
   }
@@ -442,6 +444,250 @@ TEST(NvidiaSmiControlTest, WritesByArgvAndReportsTheToolsMessage) {
   runner.out = "garbage";
   EXPECT_NE(c.read({"0000:01:00.0", kSettingPersistence, ""}).error.find("unexpected output"),
             std::string::npos);
+}
+
+// ---- NVML control in a child process (isolated_control.h) ----------------------------------
+
+// Answers `__control` requests with a scripted result and nvidia-smi queries with `smi_out`.
+class ControlRunner : public Runner {
+ public:
+  CommandResult run(const std::vector<std::string>& argv, const RunOptions& opt) override {
+    calls.push_back(argv);
+    timeouts.push_back(opt.timeout);
+    if (argv.size() >= 2 && argv[1] == "__control") return control;
+    CommandResult r;
+    r.started = true;
+    r.exit_code = 0;
+    r.out = smi_out;
+    return r;
+  }
+  int control_calls() const {
+    int n = 0;
+    for (const auto& c : calls) n += c.size() >= 2 && c[1] == "__control";
+    return n;
+  }
+  CommandResult control;
+  std::string smi_out = "250.00, Enabled\n";
+  std::vector<std::vector<std::string>> calls;
+  std::vector<std::chrono::milliseconds> timeouts;
+};
+
+CommandResult hung_child(const std::string& last_call) {
+  CommandResult r;
+  r.started = true;
+  r.timed_out = true;
+  r.err = "call nvmlInit_v2\n" + (last_call.empty() ? "" : "call " + last_call + "\n");
+  return r;
+}
+
+TEST(IsolatedNvmlControl, AHangIsReportedOnceThenNotTriedAgain) {
+  ControlRunner runner;
+  runner.control = hung_child("nvmlDeviceGetCount_v2");
+  IsolatedNvmlControl c(runner, "/opt/grey-gpu-opt", std::chrono::milliseconds(2000));
+  DeviceState s;
+  s.bus_id = "0000:41:00.0";
+  c.probe(s);
+  EXPECT_FALSE(s.nvml);
+  ASSERT_EQ(s.notes.size(), 1u);
+  EXPECT_NE(s.notes[0].find("NVML did not answer within 2 s (nvmlDeviceGetCount_v2 hung?)"),
+            std::string::npos)
+      << s.notes[0];
+  EXPECT_EQ(c.broken(), s.notes[0]);
+  ASSERT_EQ(runner.calls.size(), 1u);
+  EXPECT_EQ(runner.calls[0][0], "/opt/grey-gpu-opt");
+  EXPECT_EQ(runner.timeouts[0], std::chrono::milliseconds(2000));
+  auto req = nlohmann::json::parse(runner.calls[0][2]);
+  EXPECT_EQ(req["op"], "probe");
+  EXPECT_EQ(req["bus_id"], "0000:41:00.0");
+  // Every later call answers at once, without another child.
+  ReadResult r = c.read({"0000:1b:00.0", kSettingPowerLimit, kMechNvmlPowerLimit});
+  EXPECT_FALSE(r.value);
+  EXPECT_EQ(r.error, c.broken());
+  EXPECT_EQ(c.write({"0000:1b:00.0", kSettingPowerLimit, kMechNvmlPowerLimit}, "300"), c.broken());
+  EXPECT_EQ(c.available(), c.broken());
+  EXPECT_EQ(c.children_started(), 1);
+}
+
+TEST(IsolatedNvmlControl, ACrashNamesTheSignalAndTheCall) {
+  ControlRunner runner;
+  runner.control.started = true;
+  runner.control.signal = 11;
+  runner.control.err = "call nvmlInit_v2\n";
+  IsolatedNvmlControl c(runner, "grey", std::chrono::milliseconds(1000));
+  std::string e = c.write({"0000:1b:00.0", kSettingPersistence, kMechNvmlPersistence}, "on");
+  EXPECT_NE(e.find("NVML control child died with signal 11"), std::string::npos) << e;
+  EXPECT_NE(e.find("in nvmlInit_v2"), std::string::npos) << e;
+  EXPECT_FALSE(c.broken().empty());
+  EXPECT_FALSE(c.read({"0000:1b:00.0", kSettingPersistence, ""}).value);
+  EXPECT_EQ(c.children_started(), 1);
+}
+
+TEST(IsolatedNvmlControl, AnswersAndNvmlErrorsPassThroughWithoutBreakingIt) {
+  ControlRunner runner;
+  runner.control.started = true;
+  runner.control.exit_code = 0;
+  // A library that chatters on stdout: the last JSON object line is the answer.
+  runner.control.out = "nvml: hello\n{\"value\": null, \"error\": \"NVML: lists no device\"}\n";
+  IsolatedNvmlControl c(runner, "grey", std::chrono::milliseconds(1000));
+  ReadResult r = c.read({"0000:99:00.0", kSettingPowerLimit, kMechNvmlPowerLimit});
+  EXPECT_FALSE(r.value);
+  EXPECT_EQ(r.error, "NVML: lists no device");
+  EXPECT_TRUE(c.broken().empty()) << "an NVML error is an answer, not a broken library";
+  runner.control.out = "{\"value\": \"250\", \"error\": \"\"}\n";
+  EXPECT_EQ(c.read({"0000:1b:00.0", kSettingPowerLimit, ""}).value, "250");
+  runner.control.out = "not json at all\n";
+  EXPECT_NE(c.read({"0000:1b:00.0", kSettingPowerLimit, ""}).error.find("child failed"),
+            std::string::npos);
+  EXPECT_FALSE(c.broken().empty());
+  EXPECT_EQ(c.children_started(), 3);
+}
+
+TEST(IsolatedNvmlControl, OneChildProbesAllDevicesAhead) {
+  ControlRunner runner;
+  runner.control.started = true;
+  runner.control.exit_code = 0;
+  runner.control.out =
+      R"({"devices": [{"bus_id": "0000:1b:00.0", "nvml": true, "power_limit_w": 700,)"
+      R"( "persistence": true, "power_min_w": 200, "power_max_w": 700, "range_source": "NVML",)"
+      R"( "notes": []}, {"bus_id": "0000:41:00.0", "nvml": false, "power_limit_w": null,)"
+      R"( "persistence": null, "power_min_w": null, "power_max_w": null, "range_source": "",)"
+      R"( "notes": ["NVML: NVML lists no device at 0000:41:00.0"]}]})"
+      "\n";
+  test::TempDir tmp;
+  RootedFs fs(tmp / "sys", tmp / "proc");
+  DlLoader loader;
+  SystemControl sc(fs, runner, loader, ControlIsolation{"grey", std::chrono::milliseconds(1000)});
+  sc.prefetch_nvml({"1b:00.0", "0000:41:00.0"});
+  ASSERT_EQ(runner.control_calls(), 1);
+  auto req = nlohmann::json::parse(runner.calls[0][2]);
+  EXPECT_EQ(req["bus_ids"], nlohmann::json({"0000:1b:00.0", "0000:41:00.0"}));
+  DeviceState h100 = sc.probe("0000:1b:00.0", "nvidia", std::string("nvidia"));
+  EXPECT_TRUE(h100.nvml);
+  EXPECT_EQ(h100.power_limit_w, 700.0);
+  EXPECT_EQ(h100.persistence, true);
+  EXPECT_EQ(h100.power_min_w, 200.0);
+  EXPECT_EQ(runner.control_calls(), 1) << "answered from the prefetch";
+  runner.smi_out = "garbage";
+  DeviceState a100 = sc.probe("0000:41:00.0", "nvidia", std::nullopt);
+  EXPECT_FALSE(a100.nvml);
+  ASSERT_FALSE(a100.notes.empty());
+  EXPECT_NE(a100.notes[0].find("lists no device"), std::string::npos);
+  EXPECT_EQ(runner.control_calls(), 1);
+  // A device not prefetched (or probed again) gets its own child.
+  sc.probe("0000:1b:00.0", "nvidia", std::nullopt);
+  EXPECT_EQ(runner.control_calls(), 2);
+}
+
+TEST(IsolatedNvmlControl, SystemControlFallsBackToNvidiaSmiWhenNvmlHung) {
+  test::TempDir tmp;
+  RootedFs fs(tmp / "sys", tmp / "proc");
+  ControlRunner runner;
+  runner.control = hung_child("");
+  DlLoader loader;
+  SystemControl sc(fs, runner, loader, ControlIsolation{"grey", std::chrono::milliseconds(1000)});
+  SettingRef ref{"0000:1b:00.0", kSettingPowerLimit, kMechNvmlPowerLimit};
+  ReadResult r = sc.read(ref);
+  EXPECT_EQ(r.value, "250") << r.error;
+  EXPECT_EQ(sc.write(ref, "300"), "");
+  ASSERT_EQ(runner.control_calls(), 1);
+  EXPECT_EQ(runner.calls.back(),
+            (std::vector<std::string>{"nvidia-smi", "-i", "0000:1b:00.0", "-pl", "300"}));
+  // Neither answers: both reasons, the device's failure only.
+  runner.smi_out = "garbage";
+  ReadResult bad = sc.read(ref);
+  EXPECT_FALSE(bad.value);
+  EXPECT_NE(bad.error.find("(nvmlInit_v2 hung?)"), std::string::npos) << bad.error;
+  EXPECT_NE(bad.error.find("nvidia-smi instead"), std::string::npos) << bad.error;
+  EXPECT_EQ(runner.control_calls(), 1);
+}
+
+TEST(IsolatedNvmlControl, ATimedOutNvidiaSmiIsNotRunAgain) {
+  class Stuck : public Runner {
+   public:
+    CommandResult run(const std::vector<std::string>&, const RunOptions&) override {
+      ++calls;
+      CommandResult r;
+      r.started = true;
+      r.timed_out = true;
+      return r;
+    }
+    int calls = 0;
+  } runner;
+  NvidiaSmiControl c(runner);
+  EXPECT_FALSE(c.read({"0000:1b:00.0", kSettingPowerLimit, ""}).value);
+  std::string e = c.write({"0000:1b:00.0", kSettingPowerLimit, ""}, "300");
+  EXPECT_NE(e.find("timed out earlier"), std::string::npos) << e;
+  EXPECT_EQ(runner.calls, 1);
+}
+
+// The child side against the fake library, in this process (its answer is what the parent
+// parses), and the real binary as the child.
+TEST_F(EnforceActionsTest, ControlChildAnswersFromTheFakeLibrary) {
+  std::ostringstream out;
+  ASSERT_EQ(run_control_child(R"({"op":"probe","bus_id":"0000:41:00.0"})", out), 0);
+  auto a = nlohmann::json::parse(out.str());
+  EXPECT_EQ(a["nvml"], true);
+  EXPECT_EQ(a["power_limit_w"], 400.0);
+  EXPECT_EQ(a["power_max_w"], 400.0);
+  EXPECT_EQ(a["persistence"], false);
+  std::ostringstream all;
+  ASSERT_EQ(run_control_child(R"({"op":"probe","bus_ids":["0000:1b:00.0","0000:99:00.0"]})", all),
+            0);
+  auto b = nlohmann::json::parse(all.str());
+  ASSERT_EQ(b["devices"].size(), 2u);
+  EXPECT_EQ(b["devices"][0]["bus_id"], "0000:1b:00.0");
+  EXPECT_EQ(b["devices"][0]["power_limit_w"], 700.0);
+  EXPECT_EQ(b["devices"][1]["nvml"], false);
+  std::ostringstream bad;
+  EXPECT_EQ(run_control_child("[1,2]", bad), 2);
+  EXPECT_EQ(run_control_child(R"({"op":"format"})", bad), 2);
+}
+
+TEST_F(EnforceActionsTest, IsolatedControlThroughTheBinaryHangsAndCrashesAreContained) {
+  for (const char* var : {"FAKE_NVML_HANG", "FAKE_NVML_CRASH"}) {
+    SCOPED_TRACE(var);
+    setenv(var, "init", 1);
+    PosixRunner runner;
+    IsolatedNvmlControl c(runner, GREY_BINARY, std::chrono::milliseconds(500));
+    ReadResult r = c.read({"0000:41:00.0", kSettingPowerLimit, kMechNvmlPowerLimit});
+    unsetenv(var);
+    EXPECT_FALSE(r.value);
+    EXPECT_NE(r.error.find(std::string(var) == "FAKE_NVML_HANG"
+                               ? "NVML did not answer within 0.5 s (nvmlInit_v2 hung?)"
+                               : "died with signal 11 (Segmentation fault) in nvmlInit_v2"),
+              std::string::npos)
+        << r.error;
+    EXPECT_NE(c.write({"0000:41:00.0", kSettingPowerLimit, ""}, "300"), "");
+    EXPECT_EQ(c.children_started(), 1);
+  }
+  PosixRunner runner;
+  IsolatedNvmlControl ok(runner, GREY_BINARY, std::chrono::milliseconds(30000));
+  EXPECT_EQ(ok.available(), "");
+  EXPECT_EQ(ok.read({"0000:1b:00.0", kSettingPowerLimit, ""}).value, "700");
+  EXPECT_TRUE(nvml_in_process_risk(runner, GREY_BINARY, std::chrono::milliseconds(30000)).empty());
+  setenv("FAKE_NVML_CRASH", "count", 1);
+  std::string risk = nvml_in_process_risk(runner, GREY_BINARY, std::chrono::milliseconds(30000));
+  unsetenv("FAKE_NVML_CRASH");
+  EXPECT_NE(risk.find("nvmlDeviceGetCount_v2"), std::string::npos) << risk;
+}
+
+TEST(RefusingLoader, RefusesOneSonameOnly) {
+  class Counting : public LibLoader {
+   public:
+    LoadResult load(const std::string& soname, const std::string&) override {
+      last = soname;
+      return {};
+    }
+    std::string last;
+  };
+  auto inner = std::make_shared<Counting>();
+  RefusingLoader l(inner, "libnvidia-ml.so.1", "hung in a child");
+  LoadResult r = l.load("libnvidia-ml.so.1", "GREY_NVML_LIBRARY");
+  EXPECT_FALSE(r.lib);
+  EXPECT_EQ(r.error, "hung in a child");
+  EXPECT_EQ(inner->last, "");
+  l.load("libcuda.so.1", "GREY_CUDA_LIBRARY");
+  EXPECT_EQ(inner->last, "libcuda.so.1");
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "enforce/applier.h"
 #include "enforce/cap_mechanisms.h"
 #include "enforce/device_control.h"
+#include "enforce/isolated_control.h"
 #include "enforce/journal.h"
 #include "plan/plan_io.h"
 #include "telemetry/telemetry.h"
@@ -55,6 +56,15 @@ std::optional<std::string> terminal_confirm(std::ostream& err) {
   std::string line;
   if (!std::getline(std::cin, line)) return std::nullopt;
   return std::string(trim(line));
+}
+
+// NVML control runs in child processes under the --timeout deadline unless this program runs
+// its probes in process (GREY_PROBE_IN_PROCESS, tests).
+ControlIsolation control_isolation(const GlobalOptions& g) {
+  ControlIsolation iso;
+  iso.exe = g.probe_exe;
+  iso.timeout = std::chrono::milliseconds(std::max(1L, std::lround(g.timeout_s * 1000)));
+  return iso;
 }
 
 std::string sh_quote(const std::string& v) {
@@ -264,8 +274,14 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
   auto loader = std::make_shared<DlLoader>();
   ApplyOutcome outcome;
   outcome.dry_run = !real;
+  std::string nvml_broken;  // NVML hung or crashed in a control child
   if (!targets.empty()) {
-    SystemControl control(*fs, *runner, *loader);
+    SystemControl control(*fs, *runner, *loader, control_isolation(g));
+    std::vector<std::string> nvidia;
+    for (const auto& t : targets)
+      if (t.vendor == "nvidia" || (t.kernel_driver && *t.kernel_driver == "nvidia"))
+        nvidia.push_back(t.bus_id);
+    control.prefetch_nvml(nvidia);  // one NVML child for all of them
     std::vector<DeviceState> states;
     for (const auto& t : targets)
       states.push_back(control.probe(t.bus_id, t.vendor, t.kernel_driver));
@@ -284,6 +300,7 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
                               [](const ActionOutcome& a) { return !a.journal_id.empty(); }))
         result.artifacts.push_back(journal.path());
     }
+    nvml_broken = control.nvml().broken();
   }
   ApplyResult dev = to_apply_result(outcome, to_string(plan->mode));
   for (auto& l : dev.actions_applied) result.actions_applied.push_back(l);
@@ -293,7 +310,16 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
 
   // 3. Artifacts from one real sample (real runs only: a dry run changes nothing).
   if (real) {
-    TelemetryCollector tc(fs, loader, runner, specs,
+    // Telemetry loads NVML into this process: not one that hung or crashed in a child.
+    std::shared_ptr<LibLoader> tloader = loader;
+    if (!g.probe_exe.empty()) {
+      if (nvml_broken.empty())
+        nvml_broken = nvml_in_process_risk(*runner, g.probe_exe, control_isolation(g).timeout);
+      if (!nvml_broken.empty())
+        tloader = std::make_shared<RefusingLoader>(loader, "libnvidia-ml.so.1",
+                                                   "not loaded: " + nvml_broken);
+    }
+    TelemetryCollector tc(fs, tloader, runner, specs,
                           std::chrono::milliseconds(static_cast<long>(g.timeout_s * 1000)));
     std::vector<TelemetrySnapshot> hist{tc.sample()};
     std::vector<std::string> aerr;
@@ -488,7 +514,7 @@ int run_restore_command(const GlobalOptions& g, bool dry_run, bool json, std::os
   auto fs = std::make_shared<RootedFs>(g.sysfs_root, g.procfs_root);
   PosixRunner runner;
   DlLoader loader;
-  SystemControl control(*fs, runner, loader);
+  SystemControl control(*fs, runner, loader, control_isolation(g));
   Journal journal(Journal::path_in(g.state_dir));
   RestoreOutcome r = restore(journal, control, dry_run);
   if (json) {

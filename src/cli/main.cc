@@ -11,6 +11,7 @@
 #include "cli/detect_cmd.h"
 #include "cli/plan_cmd.h"
 #include "detect/isolated_source.h"
+#include "enforce/isolated_control.h"
 #include "report/report.h"
 #include "util/state_dir.h"
 
@@ -28,6 +29,12 @@ int main(int argc, char** argv) {
   // with _exit so no vendor library destructor runs after the report is written.
   if (argc == 3 && std::string(argv[1]) == "__probe") {
     int rc = grey::run_probe_child(argv[2], std::cout);
+    std::cout.flush();
+    _exit(rc);
+  }
+  // Internal: one NVML device-control request in its own process (enforce/isolated_control.h).
+  if (argc == 3 && std::string(argv[1]) == "__control") {
+    int rc = grey::run_control_child(argv[2], std::cout);
     std::cout.flush();
     _exit(rc);
   }

@@ -29,6 +29,7 @@
 #include "daemon/window.h"
 #include "detect/spec_store.h"
 #include "enforce/device_control.h"
+#include "enforce/isolated_control.h"
 #include "enforce/journal.h"
 #include "plan/config.h"
 #include "plan/plan.h"
@@ -332,6 +333,29 @@ class Daemon {
 
 // ---- Start ------------------------------------------------------------------------------------
 
+namespace {
+
+// The pid file a fatal signal removes before the process dies (a crash inside a vendor
+// library would otherwise leave it behind); empty when we hold none.
+char g_crash_pid_path[4096];
+
+void unlink_pid_file_and_die(int sig) {
+  if (g_crash_pid_path[0]) ::unlink(g_crash_pid_path);
+  ::raise(sig);  // SA_RESETHAND: the default action now
+}
+
+void arm_crash_cleanup(const std::string& path) {
+  if (path.size() >= sizeof g_crash_pid_path) return;
+  std::memcpy(g_crash_pid_path, path.c_str(), path.size() + 1);
+  struct sigaction sa {};
+  sa.sa_handler = unlink_pid_file_and_die;
+  sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::sigaction(sig, &sa, nullptr);
+}
+
+}  // namespace
+
 bool Daemon::acquire_pid_file() {
   std::string path = daemon_pid_path(o_.state_dir);
   pid_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -363,11 +387,13 @@ bool Daemon::acquire_pid_file() {
     pid_fd_ = -1;
     return false;
   }
+  arm_crash_cleanup(path);
   return true;
 }
 
 void Daemon::release_pid_file() {
   if (pid_fd_ < 0) return;
+  g_crash_pid_path[0] = '\0';
   ::unlink(daemon_pid_path(o_.state_dir).c_str());
   ::close(pid_fd_);
   pid_fd_ = -1;
@@ -648,11 +674,25 @@ int Daemon::run(bool* abandoned_work) {
   runner_ = std::make_shared<PosixRunner>();
   loader_ = std::make_shared<DlLoader>();
   double deadline_s = std::min(o_.timeout_s, std::max(0.05, o_.interval_s * 0.8));
+  ControlIsolation iso;
+  iso.exe = o_.control_exe;
+  iso.timeout = std::chrono::milliseconds(std::max(1L, std::lround(o_.timeout_s * 1000)));
+  std::shared_ptr<LibLoader> telemetry_loader = loader_;
+  if (!iso.exe.empty()) {
+    // Telemetry loads NVML into the daemon: only one that a child could initialize.
+    std::string risk = nvml_in_process_risk(*runner_, iso.exe, iso.timeout);
+    if (!risk.empty()) {
+      log_->log("nvml_not_loaded", {{"error", risk}});
+      err_ << "warning: NVML telemetry off: " << risk << "\n";
+      telemetry_loader =
+          std::make_shared<RefusingLoader>(loader_, "libnvidia-ml.so.1", "not loaded: " + risk);
+    }
+  }
   collector_ = std::make_unique<TelemetryCollector>(
-      fs_, loader_, runner_, specs_,
+      fs_, telemetry_loader, runner_, specs_,
       std::chrono::milliseconds(static_cast<long>(std::lround(deadline_s * 1000))));
   if (enforcing()) {
-    control_ = std::make_unique<SystemControl>(*fs_, *runner_, *loader_);
+    control_ = std::make_unique<SystemControl>(*fs_, *runner_, *loader_, iso);
     journal_ = std::make_unique<Journal>(Journal::path_in(o_.state_dir));
   }
 

@@ -55,6 +55,10 @@ struct DaemonOptions {
   uint64_t max_ticks = 0;  // 0: until a signal (tests and benches set a number)
   // Detection when no spec is saved (main passes grey::detect_now).
   std::function<DetectionResult(const GlobalOptions&, const std::optional<std::string>&)> detector;
+  // This program's path: NVML device control then runs in `control_exe __control` children
+  // under timeout_s, and NVML is loaded for telemetry only after a child initialized it
+  // (enforce/isolated_control.h). Empty: all in this process (tests).
+  std::string control_exe;
 };
 
 // Runs the daemon in the foreground until SIGINT/SIGTERM (or max_ticks). Human lines go to

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "bindings/nvml_api.h"
+#include "enforce/isolated_control.h"
 #include "util/strings.h"
 #include "util/sysfs.h"
 
@@ -101,6 +102,12 @@ struct NvmlControl::Impl {
   nvml::nvmlDeviceGetPersistenceMode_fn get_persistence = nullptr;
   nvmlDeviceSetUint_fn set_limit = nullptr;
   nvmlDeviceSetPersistenceMode_fn set_persistence = nullptr;
+  void (*hook)(const char* call) = nullptr;
+
+  // Right before each call into the library.
+  void at(const char* call) const {
+    if (hook) hook(call);
+  }
 
   // "nvmlDeviceSetPowerManagementLimit failed: NVML_ERROR_NO_PERMISSION (4): Insufficient
   // Permissions".
@@ -117,6 +124,7 @@ struct NvmlControl::Impl {
     }
     if (handle_by_bus) {
       nvml::nvmlDevice_t d = nullptr;
+      at("nvmlDeviceGetHandleByPciBusId_v2");
       if (handle_by_bus(want->c_str(), &d) == nvml::NVML_SUCCESS && d) return d;
     }
     if (!count || !handle || !pci) {
@@ -124,6 +132,7 @@ struct NvmlControl::Impl {
       return nullptr;
     }
     unsigned n = 0;
+    at("nvmlDeviceGetCount_v2");
     nvml::nvmlReturn_t r = count(&n);
     if (r != nvml::NVML_SUCCESS) {
       *err = failure("nvmlDeviceGetCount", r);
@@ -131,9 +140,11 @@ struct NvmlControl::Impl {
     }
     for (unsigned i = 0; i < n; ++i) {
       nvml::nvmlDevice_t d = nullptr;
+      at("nvmlDeviceGetHandleByIndex_v2");
       if (handle(i, &d) != nvml::NVML_SUCCESS || !d) continue;
       nvml::nvmlPciInfo_t p;
       std::memset(&p, 0, sizeof p);
+      at(pci_name.c_str());
       if (pci(d, &p) != nvml::NVML_SUCCESS) continue;
       if (pci_name == "nvmlDeviceGetPciInfo") std::memset(p.busId, 0, sizeof p.busId);
       auto id = normalize_bus_id(from_buffer(p.busId, sizeof p.busId));
@@ -149,6 +160,10 @@ NvmlControl::NvmlControl(LibLoader& loader) : loader_(loader), impl_(std::make_u
 
 NvmlControl::~NvmlControl() {
   if (impl_->ready && impl_->shutdown) impl_->shutdown();
+}
+
+void NvmlControl::set_call_hook(void (*hook)(const char* call)) {
+  impl_->hook = hook;
 }
 
 std::string NvmlControl::available() {
@@ -184,6 +199,7 @@ std::string NvmlControl::available() {
     m.error = "NVML: nvmlInit_v2/nvmlInit not found in " + l.path();
     return m.error;
   }
+  m.at(init_name.c_str());
   nvml::nvmlReturn_t r = init();
   if (r != nvml::NVML_SUCCESS) {
     m.error = "NVML: " + m.failure(init_name, r);
@@ -191,6 +207,18 @@ std::string NvmlControl::available() {
   }
   m.ready = true;
   return "";
+}
+
+std::string NvmlControl::device_count_error() {
+  std::string err = available();
+  if (!err.empty()) return err;
+  Impl& m = *impl_;
+  if (!m.count)
+    return "NVML: nvmlDeviceGetCount_v2/nvmlDeviceGetCount not found in " + m.lib->path();
+  unsigned n = 0;
+  m.at("nvmlDeviceGetCount_v2");
+  nvml::nvmlReturn_t r = m.count(&n);
+  return r == nvml::NVML_SUCCESS ? "" : "NVML: " + m.failure("nvmlDeviceGetCount", r);
 }
 
 void NvmlControl::probe(DeviceState& state) {
@@ -208,6 +236,7 @@ void NvmlControl::probe(DeviceState& state) {
   state.nvml = true;
   if (m.get_limit) {
     unsigned mw = 0;
+    m.at("nvmlDeviceGetPowerManagementLimit");
     nvml::nvmlReturn_t r = m.get_limit(d, &mw);
     if (r == nvml::NVML_SUCCESS)
       state.power_limit_w = mw / 1000.0;
@@ -216,6 +245,7 @@ void NvmlControl::probe(DeviceState& state) {
   }
   if (m.constraints) {
     unsigned lo = 0, hi = 0;
+    m.at("nvmlDeviceGetPowerManagementLimitConstraints");
     nvml::nvmlReturn_t r = m.constraints(d, &lo, &hi);
     if (r == nvml::NVML_SUCCESS && hi > 0) {
       state.power_min_w = lo / 1000.0;
@@ -227,6 +257,7 @@ void NvmlControl::probe(DeviceState& state) {
   }
   if (m.get_persistence) {
     int mode = 0;
+    m.at("nvmlDeviceGetPersistenceMode");
     nvml::nvmlReturn_t r = m.get_persistence(d, &mode);
     if (r == nvml::NVML_SUCCESS)
       state.persistence = mode == nvml::NVML_FEATURE_ENABLED;
@@ -254,6 +285,7 @@ ReadResult NvmlControl::read(const SettingRef& ref) {
       return out;
     }
     unsigned mw = 0;
+    m.at("nvmlDeviceGetPowerManagementLimit");
     nvml::nvmlReturn_t r = m.get_limit(d, &mw);
     if (r != nvml::NVML_SUCCESS)
       out.error = m.failure("nvmlDeviceGetPowerManagementLimit", r);
@@ -265,6 +297,7 @@ ReadResult NvmlControl::read(const SettingRef& ref) {
       return out;
     }
     int mode = 0;
+    m.at("nvmlDeviceGetPersistenceMode");
     nvml::nvmlReturn_t r = m.get_persistence(d, &mode);
     if (r != nvml::NVML_SUCCESS)
       out.error = m.failure("nvmlDeviceGetPersistenceMode", r);
@@ -286,12 +319,14 @@ std::string NvmlControl::write(const SettingRef& ref, const std::string& value) 
     if (!m.set_limit) return "nvmlDeviceSetPowerManagementLimit not found in " + m.lib->path();
     auto w = parse_watts(value);
     if (!w || *w <= 0 || *w > 4.0e6) return "'" + value + "' is not a power limit in watts";
+    m.at("nvmlDeviceSetPowerManagementLimit");
     nvml::nvmlReturn_t r = m.set_limit(d, static_cast<unsigned>(std::llround(*w * 1000.0)));
     return r == nvml::NVML_SUCCESS ? "" : m.failure("nvmlDeviceSetPowerManagementLimit", r);
   }
   if (ref.setting == kSettingPersistence) {
     if (!m.set_persistence) return "nvmlDeviceSetPersistenceMode not found in " + m.lib->path();
     if (value != "on" && value != "off") return "'" + value + "' is not on/off";
+    m.at("nvmlDeviceSetPersistenceMode");
     nvml::nvmlReturn_t r = m.set_persistence(d, value == "on" ? nvml::NVML_FEATURE_ENABLED : 0);
     return r == nvml::NVML_SUCCESS ? "" : m.failure("nvmlDeviceSetPersistenceMode", r);
   }
@@ -312,15 +347,26 @@ std::vector<std::string> NvidiaSmiControl::write_argv(const std::string& bus_id,
   return {program_, "-i", bus_id, "-pl", value};
 }
 
+std::string NvidiaSmiControl::note_timeout(const std::vector<std::string>& argv,
+                                           const CommandResult& r) {
+  std::string e = join_argv(argv) + ": " + r.describe_failure();
+  if (r.timed_out) hung_ = program_ + " timed out earlier in this run (" + e + "); not run again";
+  return e;
+}
+
 NvidiaSmiControl::Query NvidiaSmiControl::query(const std::string& bus_id) {
   Query q;
+  if (!hung_.empty()) {
+    q.error = hung_;
+    return q;
+  }
   std::vector<std::string> argv = {program_, "--query-gpu=power.limit,persistence_mode",
                                    "--format=csv,noheader,nounits", "-i", bus_id};
   RunOptions opt;
   opt.timeout = std::chrono::milliseconds(10000);
   CommandResult r = runner_.run(argv, opt);
   if (!r.ok()) {
-    q.error = join_argv(argv) + ": " + r.describe_failure();
+    q.error = note_timeout(argv, r);
     return q;
   }
   std::string line;
@@ -386,12 +432,13 @@ std::string NvidiaSmiControl::write(const SettingRef& ref, const std::string& va
     return "'" + value + "' is not a power limit in watts";
   if (ref.setting == kSettingPersistence && value != "on" && value != "off")
     return "'" + value + "' is not on/off";
+  if (!hung_.empty()) return hung_;
   std::vector<std::string> argv = write_argv(ref.bus_id, ref.setting, value);
   RunOptions opt;
   opt.timeout = std::chrono::milliseconds(30000);
   CommandResult r = runner_.run(argv, opt);
   if (r.ok()) return "";
-  return join_argv(argv) + ": " + r.describe_failure();
+  return note_timeout(argv, r);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -532,8 +579,14 @@ std::string SysfsControl::write(const SettingRef& ref, const std::string& value)
 // ---------------------------------------------------------------------------------------------
 // Dispatch
 
-SystemControl::SystemControl(HostFs& fs, Runner& runner, LibLoader& loader)
-    : nvml_(loader), smi_(runner), sysfs_(fs) {}
+SystemControl::SystemControl(HostFs& fs, Runner& runner, LibLoader& loader,
+                             const ControlIsolation& isolation)
+    : smi_(runner), sysfs_(fs) {
+  if (isolation.exe.empty())
+    nvml_ = std::make_unique<NvmlControl>(loader);
+  else
+    nvml_ = std::make_unique<IsolatedNvmlControl>(runner, isolation.exe, isolation.timeout);
+}
 
 DeviceState SystemControl::probe(const std::string& bus_id, const std::string& vendor,
                                  const std::optional<std::string>& kernel_driver) {
@@ -541,7 +594,7 @@ DeviceState SystemControl::probe(const std::string& bus_id, const std::string& v
   auto n = normalize_bus_id(bus_id);
   s.bus_id = n ? *n : bus_id;
   if (vendor == "nvidia" || (kernel_driver && *kernel_driver == "nvidia")) {
-    nvml_.probe(s);
+    nvml_->probe(s);
     if (!s.nvml) smi_.probe(s);
   } else {
     sysfs_.probe(s, vendor, kernel_driver);
@@ -549,10 +602,25 @@ DeviceState SystemControl::probe(const std::string& bus_id, const std::string& v
   return s;
 }
 
+void SystemControl::prefetch_nvml(const std::vector<std::string>& bus_ids) {
+  std::vector<std::string> ids;
+  for (const auto& b : bus_ids) {
+    auto n = normalize_bus_id(b);
+    ids.push_back(n ? *n : b);
+  }
+  if (!ids.empty()) nvml_->prefetch(ids);
+}
+
 ReadResult SystemControl::read(const SettingRef& ref) {
   switch (mechanism_kind(ref.mechanism)) {
-    case MechanismKind::nvml:
-      return nvml_.read(ref);
+    case MechanismKind::nvml: {
+      ReadResult r = nvml_->read(ref);
+      if (r.value || nvml_->broken().empty()) return r;
+      // NVML hung or crashed: the same setting through nvidia-smi, where it answers.
+      ReadResult s = smi_.read(ref);
+      if (!s.value) s.error = r.error + "; nvidia-smi instead: " + s.error;
+      return s;
+    }
     case MechanismKind::nvidia_smi:
       return smi_.read(ref);
     case MechanismKind::sysfs:
@@ -564,8 +632,12 @@ ReadResult SystemControl::read(const SettingRef& ref) {
 
 std::string SystemControl::write(const SettingRef& ref, const std::string& value) {
   switch (mechanism_kind(ref.mechanism)) {
-    case MechanismKind::nvml:
-      return nvml_.write(ref, value);
+    case MechanismKind::nvml: {
+      std::string e = nvml_->write(ref, value);
+      if (e.empty() || nvml_->broken().empty()) return e;
+      std::string s = smi_.write(ref, value);
+      return s.empty() ? "" : e + "; nvidia-smi instead: " + s;
+    }
     case MechanismKind::nvidia_smi:
       return smi_.write(ref, value);
     case MechanismKind::sysfs:

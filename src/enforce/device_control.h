@@ -11,6 +11,7 @@
 //   "sysfs:/sys/class/drm/card0/device/hwmon/hwmon4/power1_cap"
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,21 +89,41 @@ struct DeviceState {
   std::vector<std::string> notes;  // why a mechanism is missing, in the device's own words
 };
 
+// NVML device control, in this process (NvmlControl) or in a child process under a deadline
+// (IsolatedNvmlControl, isolated_control.h).
+class NvmlAccess : public DeviceControl {
+ public:
+  // "" when NVML is loaded and initialized, else why not.
+  virtual std::string available() = 0;
+  // Fills power limit, range, persistence and `nvml` for the device at state.bus_id.
+  virtual void probe(DeviceState& state) = 0;
+  // Non-empty once NVML hung or crashed in this run (isolated control only): it is not called
+  // again, every later call answers this at once.
+  virtual std::string broken() const { return ""; }
+  // Probes these devices ahead, all at once where that is cheaper (one child process for all);
+  // probe() then answers from what was found. A no-op in process.
+  virtual void prefetch(const std::vector<std::string>& bus_ids) { (void)bus_ids; }
+};
+
 // NVML through dlopen (libnvidia-ml.so.1 or $GREY_NVML_LIBRARY). Initialized on first use,
-// shut down when destroyed. Devices are found by PCI bus id.
-class NvmlControl : public DeviceControl {
+// shut down when destroyed. Devices are found by PCI bus id. Runs the library in THIS process:
+// a hang or a crash inside NVML is ours (use IsolatedNvmlControl outside tests).
+class NvmlControl : public NvmlAccess {
  public:
   explicit NvmlControl(LibLoader& loader);
   ~NvmlControl() override;
   NvmlControl(const NvmlControl&) = delete;
   NvmlControl& operator=(const NvmlControl&) = delete;
 
-  // "" when NVML is loaded and initialized, else why not.
-  std::string available();
-  // Fills power limit, range, persistence and `nvml` for the device at state.bus_id.
-  void probe(DeviceState& state);
+  std::string available() override;
+  void probe(DeviceState& state) override;
   ReadResult read(const SettingRef& ref) override;
   std::string write(const SettingRef& ref, const std::string& value) override;
+  // Called with the NVML function's name right before each call into the library (the control
+  // child writes it to stderr, so that the parent can name the call that hung or crashed).
+  void set_call_hook(void (*hook)(const char* call));
+  // "" when NVML is available and nvmlDeviceGetCount answers, else why not.
+  std::string device_count_error();
 
   struct Impl;
 
@@ -130,8 +151,11 @@ class NvidiaSmiControl : public DeviceControl {
     std::string error;
   };
   Query query(const std::string& bus_id);
+  // A timed-out nvidia-smi (stuck in the driver like NVML) is not run again in this process.
+  std::string note_timeout(const std::vector<std::string>& argv, const CommandResult& r);
   Runner& runner_;
   std::string program_;
+  std::string hung_;
 };
 
 // hwmon power caps through HostFs: AMD power1_cap (range power1_cap_min/max), Intel i915/xe
@@ -153,23 +177,35 @@ class SysfsControl : public DeviceControl {
   HostFs& fs_;
 };
 
-// Dispatches by mechanism to the right control; probes a device with all of them.
+// How SystemControl reaches NVML: `exe` empty: in this process (tests, GREY_PROBE_IN_PROCESS);
+// else each request runs as `exe __control REQUEST` under `timeout` (isolated_control.h).
+struct ControlIsolation {
+  std::string exe;
+  std::chrono::milliseconds timeout{5000};
+};
+
+// Dispatches by mechanism to the right control; probes a device with all of them. When NVML
+// hung or crashed (isolated control), an NVML setting is read and written through nvidia-smi
+// instead, where it answers.
 class SystemControl : public DeviceControl {
  public:
-  SystemControl(HostFs& fs, Runner& runner, LibLoader& loader);
+  SystemControl(HostFs& fs, Runner& runner, LibLoader& loader,
+                const ControlIsolation& isolation = {});
   // The current state of one device: NVIDIA through NVML (nvidia-smi when NVML does not
   // answer), AMD and Intel through sysfs.
   DeviceState probe(const std::string& bus_id, const std::string& vendor,
                     const std::optional<std::string>& kernel_driver);
   ReadResult read(const SettingRef& ref) override;
   std::string write(const SettingRef& ref, const std::string& value) override;
+  // Before probing several NVIDIA devices: one NVML child probes them all.
+  void prefetch_nvml(const std::vector<std::string>& bus_ids);
 
-  NvmlControl& nvml() { return nvml_; }
+  NvmlAccess& nvml() { return *nvml_; }
   NvidiaSmiControl& nvidia_smi() { return smi_; }
   SysfsControl& sysfs() { return sysfs_; }
 
  private:
-  NvmlControl nvml_;
+  std::unique_ptr<NvmlAccess> nvml_;
   NvidiaSmiControl smi_;
   SysfsControl sysfs_;
 };

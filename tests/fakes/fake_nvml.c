@@ -16,6 +16,12 @@
  *   FAKE_NVML_GPUS=N                       device count (default 2, at most 8)
  *   FAKE_NVML_INIT_ERROR=code              nvmlInit_v2 returns that nvmlReturn_t
  *   FAKE_NVML_HANG_INIT=1                  nvmlInit_v2 never returns
+ *   FAKE_NVML_HANG=init|count|set          nvmlInit_v2 / nvmlDeviceGetCount_v2 / both set-calls
+ *                                          never return (a comma list names several)
+ *   FAKE_NVML_CRASH=init|count|set         the same calls die with SIGSEGV (the default
+ *                                          action, even where a sanitizer handles SIGSEGV;
+ *                                          FAKE_NVML_CRASH_KEEP_HANDLER=1: the process's own
+ *                                          SIGSEGV handler runs first)
  *   FAKE_NVML_UNSUPPORTED_TEMP_THRESHOLDS=1 thresholds answer NVML_ERROR_NOT_SUPPORTED (3)
  *   FAKE_NVML_LOST_GPU=i                   nvmlDeviceGetHandleByIndex_v2(i) answers
  *                                          NVML_ERROR_GPU_IS_LOST (15)
@@ -49,6 +55,9 @@
  *   FAKE_NVML_RECORD (if set).
  *   FAKE_NVML_DENY_SETS=1   set-calls return NVML_ERROR_NO_PERMISSION (4), change nothing and
  *                            append "denied <function> <gpu index> <value>" instead.
+ *   A value set by ANOTHER process is read back from the FAKE_NVML_RECORD file (the last "set"
+ *   line of that function and GPU), as a real device keeps it: grey-gpu-opt sets in a child
+ *   process and reads back in the next one.
  *   Also exported: nvmlDeviceGetMemoryInfo_v2 (checks the version field; reserves 64 MiB,
  *   which v1's "used" includes and v2's does not; FAKE_NVML_NO_MEMORY_V2=1 makes it answer
  *   NVML_ERROR_NOT_SUPPORTED), nvmlDeviceGetComputeRunningProcesses_v3,
@@ -56,6 +65,7 @@
  *   nvmlSystemGetProcessName; fake_nvml_reset() (tick, script cache and stored sets back to
  *   the start) and fake_nvml_tick(). Every call is serialized by one mutex. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +286,51 @@ static int env_int(const char* name, int dflt) {
   return (v && *v) ? atoi(v) : dflt;
 }
 
+/* Whether the comma list in $name holds `what`. */
+static int env_lists(const char* name, const char* what) {
+  const char* v = getenv(name);
+  size_t n = strlen(what);
+  while (v && *v) {
+    const char* end = strchr(v, ',');
+    size_t len = end ? (size_t)(end - v) : strlen(v);
+    if (len == n && strncmp(v, what, n) == 0) return 1;
+    v = end ? end + 1 : NULL;
+  }
+  return 0;
+}
+
+/* FAKE_NVML_HANG / FAKE_NVML_CRASH at the call named `what`. */
+static void misbehave(const char* what) {
+  if (env_lists("FAKE_NVML_CRASH", what)) {
+    if (!env_int("FAKE_NVML_CRASH_KEEP_HANDLER", 0)) signal(SIGSEGV, SIG_DFL);
+    raise(SIGSEGV);
+    _exit(139);
+  }
+  if (env_lists("FAKE_NVML_HANG", what)) {
+    for (;;) pause();
+  }
+}
+
+/* The value of the last "set <fn> <gpu> <value>" line in FAKE_NVML_RECORD; 0 when none. */
+static int recorded_set(const char* fn, int gpu, long* value) {
+  const char* path = getenv("FAKE_NVML_RECORD");
+  if (!path || !*path) return 0;
+  FILE* f = fopen(path, "r");
+  if (!f) return 0;
+  char line[256], what[32], name[96];
+  int found = 0, g = 0;
+  long v = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "%31s %95s %d %ld", what, name, &g, &v) == 4 && strcmp(what, "set") == 0 &&
+        strcmp(name, fn) == 0 && g == gpu) {
+      *value = v;
+      found = 1;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
 static int gpu_count(void) {
   int n = env_int("FAKE_NVML_GPUS", 2);
   return n < 0 ? 0 : (n > 8 ? 8 : n);
@@ -300,6 +355,7 @@ int fake_nvml_shutdown_count(void) {
 }
 
 nvmlReturn_t nvmlInit_v2(void) {
+  misbehave("init");
   if (env_int("FAKE_NVML_HANG_INIT", 0)) {
     for (;;) sleep(1);
   }
@@ -345,6 +401,7 @@ nvmlReturn_t nvmlSystemGetCudaDriverVersion(int* v) {
 }
 
 nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int* n) {
+  misbehave("count");
   *n = (unsigned)gpu_count();
   return 0;
 }
@@ -523,6 +580,10 @@ nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t d, nvmlUtilization_t* u)
 static unsigned limit_of(nvmlDevice_t d, const fake_gpu* g) {
   pthread_mutex_lock(&g_mu);
   unsigned v = g_set_limit_mw[d->index] ? g_set_limit_mw[d->index] : g->limit_mw;
+  long rec = 0;
+  if (!g_set_limit_mw[d->index] &&
+      recorded_set("nvmlDeviceSetPowerManagementLimit", d->index, &rec) && rec > 0)
+    v = (unsigned)rec;
   pthread_mutex_unlock(&g_mu);
   return v;
 }
@@ -540,6 +601,7 @@ nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t d, unsigned int* v) {
 }
 
 nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t d, unsigned int mw) {
+  misbehave("set");
   GPU_OR_FAIL(d);
   if (env_int("FAKE_NVML_DENY_SETS", 0)) {
     record("denied", "nvmlDeviceSetPowerManagementLimit", d->index, (long)mw);
@@ -587,12 +649,15 @@ nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t d, int* mode) {
   GPU_OR_FAIL(d);
   pthread_mutex_lock(&g_mu);
   int set = g_set_persistence[d->index];
+  long rec = 0;
+  if (set < 0 && recorded_set("nvmlDeviceSetPersistenceMode", d->index, &rec)) set = rec ? 1 : 0;
   pthread_mutex_unlock(&g_mu);
   *mode = set >= 0 ? set : (int)g->persistence;
   return 0;
 }
 
 nvmlReturn_t nvmlDeviceSetPersistenceMode(nvmlDevice_t d, int mode) {
+  misbehave("set");
   GPU_OR_FAIL(d);
   (void)g;
   if (env_int("FAKE_NVML_DENY_SETS", 0)) {
