@@ -342,7 +342,8 @@ std::optional<ListenAddress> parse_listen_address(const std::string& listen, std
 //  - each connection has kConnectionBudget in total to send its request head and take the reply
 //    (partial writes resume when the socket is writable again), then it is closed;
 //  - at most kMaxConnections are open; a new connection beyond that closes the oldest one that
-//    has not sent a whole request yet (an idle one), or is refused when every slot is replying;
+//    has not sent a whole request yet (an idle one) but had kEvictionGrace to send it, or waits
+//    in the listen backlog until there is such a connection or a free slot;
 //  - the body is rendered from the board's snapshot once per published version and shared by
 //    every reply; the tick loop only ever swaps a pointer under the board's lock.
 
@@ -352,7 +353,10 @@ constexpr auto kConnectionBudget = std::chrono::seconds(2);
 constexpr auto kDrainBudget = std::chrono::milliseconds(200);
 constexpr size_t kMaxRequestHead = 8192;
 constexpr size_t kMaxConnections = 128;
-constexpr int kListenBacklog = 128;
+// A connection is not closed to make room before it had this long to send its request, so a
+// flood of new connections cannot push out a scraper between its connect and its request.
+constexpr auto kEvictionGrace = std::chrono::milliseconds(100);
+constexpr int kListenBacklog = 1024;  // beyond the cap, newcomers wait here
 
 using Clock = std::chrono::steady_clock;
 
@@ -430,6 +434,7 @@ Reply answer(std::string_view head, BodyCache& cache) {
 struct Connection {
   int fd = -1;
   uint64_t seq = 0;            // accept order: the lowest is the oldest
+  Clock::time_point accepted;  // when it was accepted
   Clock::time_point deadline;  // the whole exchange; then the connection is closed
   enum class Phase { kReading, kWriting, kDraining } phase = Phase::kReading;
   std::string in;  // request head so far
@@ -454,7 +459,8 @@ class Loop {
     for (;;) {
       const auto now = Clock::now();
       expire(now);
-      const bool accepting = now >= accept_paused_until_;
+      const bool accepting =
+          now >= fd_backoff_until_ && (conns_.size() < kMaxConnections || now >= room_at_);
       fds.clear();
       fds.push_back({stop_fd_, POLLIN, 0});
       fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});
@@ -479,7 +485,8 @@ class Loop {
   int timeout_ms(Clock::time_point now) const {
     auto next = Clock::time_point::max();
     for (const auto& c : conns_) next = std::min(next, c.deadline);
-    if (now < accept_paused_until_) next = std::min(next, accept_paused_until_);
+    if (now < fd_backoff_until_) next = std::min(next, fd_backoff_until_);
+    if (conns_.size() >= kMaxConnections && now < room_at_) next = std::min(next, room_at_);
     if (next == Clock::time_point::max()) return -1;
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
     return ms <= 0 ? 0 : static_cast<int>(std::min<long long>(ms, 60000));
@@ -496,11 +503,14 @@ class Loop {
     conns_.pop_back();
   }
 
-  // Makes room for one more connection: closes the oldest one still waiting for its request.
+  // Makes room for one more connection: closes the oldest one still waiting for its request
+  // that has had kEvictionGrace to send it. False when there is none.
   bool make_room() {
+    const auto now = Clock::now();
     size_t victim = conns_.size();
     for (size_t i = 0; i < conns_.size(); ++i)
       if (conns_[i].phase == Connection::Phase::kReading &&
+          now - conns_[i].accepted >= kEvictionGrace &&
           (victim == conns_.size() || conns_[i].seq < conns_[victim].seq))
         victim = i;
     if (victim == conns_.size()) return false;
@@ -508,8 +518,15 @@ class Loop {
     return true;
   }
 
+  // Accepts what the backlog holds while there is room. When every slot is taken and none may
+  // be closed yet, the rest wait in the kernel's backlog (their requests arrive there meanwhile)
+  // until room_at_, rather than being refused.
   void accept_all() {
     for (;;) {
+      if (conns_.size() >= kMaxConnections && !make_room()) {
+        room_at_ = next_room();
+        return;
+      }
       int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (c < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -517,22 +534,30 @@ class Loop {
         // moment instead of spinning on a ready socket.
         if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) &&
             !make_room())
-          accept_paused_until_ = Clock::now() + std::chrono::milliseconds(100);
+          fd_backoff_until_ = Clock::now() + std::chrono::milliseconds(100);
         return;  // EAGAIN: nothing more to accept now
-      }
-      if (conns_.size() >= kMaxConnections && !make_room()) {
-        ::close(c);  // every slot is busy replying: refuse this one
-        continue;
       }
       Connection conn;
       conn.fd = c;
       conn.seq = ++seq_;
-      conn.deadline = Clock::now() + kConnectionBudget;
+      conn.accepted = Clock::now();
+      conn.deadline = conn.accepted + kConnectionBudget;
       conns_.push_back(std::move(conn));
       // A scraper sends its request with the handshake: answer it now, before a flood of
       // later connections could take its slot.
       if (!step(conns_.back())) drop(conns_.size() - 1);
     }
+  }
+
+  // The earliest time make_room() can succeed (a connection reaches kEvictionGrace, or its
+  // deadline frees its slot).
+  Clock::time_point next_room() const {
+    auto t = Clock::time_point::max();
+    for (const auto& c : conns_) {
+      t = std::min(t, c.deadline);
+      if (c.phase == Connection::Phase::kReading) t = std::min(t, c.accepted + kEvictionGrace);
+    }
+    return t;
   }
 
   // Advances one connection; false when it is finished (or failed) and is to be closed.
@@ -618,7 +643,8 @@ class Loop {
   BodyCache cache_;
   std::vector<Connection> conns_;
   uint64_t seq_ = 0;
-  Clock::time_point accept_paused_until_{};
+  Clock::time_point fd_backoff_until_{};  // after EMFILE and the like
+  Clock::time_point room_at_{};           // when full: when a connection may be closed for room
 };
 
 }  // namespace
