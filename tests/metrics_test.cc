@@ -12,12 +12,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "daemon/daemon.h"
 #include "test_util.h"
 #include "util/runner.h"
 
@@ -633,6 +635,28 @@ TEST(MetricsBoard, SnapshotsAreImmutableAndVersioned) {
   EXPECT_EQ(first.input->ticks, 12u);  // still the first input
   EXPECT_EQ(second.input->ticks, 99u);
   EXPECT_EQ(board.render(), render_prometheus(next));
+}
+
+// The daemon itself (not only the CLI in front of it) checks the address before it writes or
+// detects anything.
+TEST(MetricsDaemon, AnInvalidListenAddressIsRefusedBeforeAnyWork) {
+  for (std::string bad : {"abc:xyz", "127.0.0.1:70000", "[]:9100", "::1:9100"}) {
+    test::TempDir tmp;
+    DaemonOptions o;
+    o.state_dir = tmp / "state";
+    o.metrics_listen = bad;
+    o.max_ticks = 1;
+    bool detected = false;
+    o.detector = [&](const GlobalOptions&, const std::optional<std::string>&) {
+      detected = true;
+      return DetectionResult{};
+    };
+    std::ostringstream out, err;
+    EXPECT_EQ(run_daemon(o, out, err), 2) << bad << ": " << err.str();
+    EXPECT_NE(err.str().find("--metrics-listen"), std::string::npos) << err.str();
+    EXPECT_FALSE(std::filesystem::exists(o.state_dir)) << bad;
+    EXPECT_FALSE(detected) << bad;
+  }
 }
 
 // ---- a real Prometheus server scrapes us ----------------------------------------------------

@@ -543,8 +543,7 @@ class Loop {
       conn.accepted = Clock::now();
       conn.deadline = conn.accepted + kConnectionBudget;
       conns_.push_back(std::move(conn));
-      // A scraper sends its request with the handshake: answer it now, before a flood of
-      // later connections could take its slot.
+      // A scraper sends its request right after connecting: answer it now if it is there.
       if (!step(conns_.back())) drop(conns_.size() - 1);
     }
   }
