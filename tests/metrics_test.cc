@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -11,12 +12,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "daemon/daemon.h"
 #include "test_util.h"
 #include "util/runner.h"
 
@@ -355,7 +358,7 @@ HttpReply http_raw(int port, const std::string& req) {
   HttpReply r;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return r;
-  timeval tv{5, 0};
+  timeval tv{10, 0};  // a hang guard, not a performance assertion
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in sa{};
@@ -492,6 +495,168 @@ TEST(MetricsServer, ConcurrentScrapesAndPublishes) {
   }
   stop = true;
   pub.join();
+}
+
+// ---- many clients at once -------------------------------------------------------------------
+
+// Client sockets connected (non-blocking connect, then waited for at most 10 s in all: a hang
+// guard) to the server; closed when this dies.
+struct Clients {
+  std::vector<int> fds;
+  ~Clients() {
+    for (int fd : fds) close(fd);
+  }
+  // Opens n more connections; false when one could not be made or did not complete in time.
+  bool open(int port, int n, int rcvbuf = 0) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::vector<int> pending;
+    for (int i = 0; i < n; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (fd < 0) return false;
+      fds.push_back(fd);
+      if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) continue;
+      if (errno != EINPROGRESS) return false;
+      pending.push_back(fd);
+    }
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (int fd : pending) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{fd, POLLOUT, 0};
+      if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return false;
+    }
+    return true;
+  }
+  // Sends `data` on the last n connections.
+  bool send_last(int n, const std::string& data) {
+    for (size_t i = fds.size() - static_cast<size_t>(n); i < fds.size(); ++i)
+      if (send(fds[i], data.data(), data.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(data.size()))
+        return false;
+    return true;
+  }
+};
+
+// With the old responder (one connection at a time, 2 s each) the scrape below waited behind
+// 120 clients: about 4 minutes, so its 10 s receive timeout failed it.
+TEST(MetricsServer, ScrapeIsAnsweredWhileIdleAndSlowClientsAreConnected) {
+  auto board = std::make_shared<MetricsBoard>();
+  board->publish(sample_input());
+  MetricsServer srv(board);
+  ASSERT_EQ(srv.start("127.0.0.1:0"), "");
+  Clients c;
+  ASSERT_TRUE(c.open(srv.port(), 100));  // idle: connected, sending nothing
+  ASSERT_TRUE(c.open(srv.port(), 20));
+  ASSERT_TRUE(c.send_last(20, "GET /metr"));  // slow: half a request line
+  for (int i = 0; i < 3; ++i) {
+    HttpReply r = http_get(srv.port(), "/metrics");
+    ASSERT_TRUE(r.ok) << "scrape " << i;
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, render_prometheus(sample_input()));
+  }
+}
+
+TEST(MetricsServer, ConnectionsBeyondTheCapDoNotBreakTheServer) {
+  auto board = std::make_shared<MetricsBoard>();
+  board->publish(sample_input());
+  MetricsServer srv(board);
+  ASSERT_EQ(srv.start("127.0.0.1:0"), "");
+  {
+    Clients c;
+    ASSERT_TRUE(c.open(srv.port(), 300));  // more than the 128 the server keeps open
+    HttpReply r = http_get(srv.port(), "/metrics");
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, render_prometheus(sample_input()));
+    // The server made room by closing the oldest idle connection: it reads end of stream.
+    timeval tv{10, 0};
+    setsockopt(c.fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int fl = fcntl(c.fds[0], F_GETFL);
+    fcntl(c.fds[0], F_SETFL, fl & ~O_NONBLOCK);
+    char b;
+    EXPECT_EQ(recv(c.fds[0], &b, 1, 0), 0);
+  }
+  // And once they are gone, it still serves.
+  EXPECT_EQ(http_get(srv.port(), "/metrics").status, 200);
+}
+
+// A reply too large for the socket buffers, to clients that never read it: each holds only its
+// own connection (until its deadline), and the server's partial writes complete for a client
+// that does read.
+TEST(MetricsServer, ClientsThatDoNotReadTheirReplyHoldOnlyTheirOwnSlot) {
+  MetricsInput big = sample_input();
+  for (int i = 0; i < 1000; ++i) {
+    ProcessSample p;
+    p.pid = 10000 + i;
+    p.command = std::string(4200, 'x');
+    p.user = "bob";
+    p.gpu_index = 0;
+    p.vram_mb = i;
+    p.utilization_pct = 1;
+    big.last.processes.push_back(p);
+  }
+  const std::string body = render_prometheus(big);
+  ASSERT_GT(body.size(), 8u << 20);
+  auto board = std::make_shared<MetricsBoard>();
+  board->publish(big);
+  MetricsServer srv(board);
+  ASSERT_EQ(srv.start("127.0.0.1:0"), "");
+  Clients c;
+  ASSERT_TRUE(c.open(srv.port(), 10, 4096));
+  ASSERT_TRUE(c.send_last(10, "GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n"));
+  HttpReply r = http_get(srv.port(), "/metrics");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.size(), body.size());
+  EXPECT_TRUE(r.body == body);
+}
+
+// A scrape renders its own reference to the published input: publishing swaps a pointer and
+// never waits for a render, and what a scrape holds is not changed under it.
+TEST(MetricsBoard, SnapshotsAreImmutableAndVersioned) {
+  MetricsBoard board;
+  EXPECT_EQ(board.snapshot().version, 0u);
+  EXPECT_EQ(board.snapshot().input, nullptr);
+  EXPECT_EQ(board.render(), render_prometheus(MetricsInput{}));
+  board.publish(sample_input());
+  MetricsBoard::Snapshot first = board.snapshot();
+  ASSERT_NE(first.input, nullptr);
+  MetricsInput next = sample_input();
+  next.ticks = 99;
+  board.publish(next);
+  MetricsBoard::Snapshot second = board.snapshot();
+  EXPECT_GT(second.version, first.version);
+  EXPECT_EQ(first.input->ticks, 12u);  // still the first input
+  EXPECT_EQ(second.input->ticks, 99u);
+  EXPECT_EQ(board.render(), render_prometheus(next));
+}
+
+// The daemon itself (not only the CLI in front of it) checks the address before it writes or
+// detects anything.
+TEST(MetricsDaemon, AnInvalidListenAddressIsRefusedBeforeAnyWork) {
+  for (std::string bad : {"abc:xyz", "127.0.0.1:70000", "[]:9100", "::1:9100"}) {
+    test::TempDir tmp;
+    DaemonOptions o;
+    o.state_dir = tmp / "state";
+    o.metrics_listen = bad;
+    o.max_ticks = 1;
+    bool detected = false;
+    o.detector = [&](const GlobalOptions&, const std::optional<std::string>&) {
+      detected = true;
+      return DetectionResult{};
+    };
+    std::ostringstream out, err;
+    EXPECT_EQ(run_daemon(o, out, err), 2) << bad << ": " << err.str();
+    EXPECT_NE(err.str().find("--metrics-listen"), std::string::npos) << err.str();
+    EXPECT_FALSE(std::filesystem::exists(o.state_dir)) << bad;
+    EXPECT_FALSE(detected) << bad;
+  }
 }
 
 // ---- a real Prometheus server scrapes us ----------------------------------------------------

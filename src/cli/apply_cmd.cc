@@ -1,8 +1,10 @@
 #include "cli/apply_cmd.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -386,10 +388,36 @@ int exec_replace(const std::vector<std::string>& argv,
   std::vector<std::string> a = argv;
   for (auto& s : a) args.push_back(s.data());
   args.push_back(nullptr);
-  std::string exe = find_on_path(argv[0]);
-  if (exe.empty()) return 127;
-  ::execve(exe.c_str(), args.data(), envp.data());
-  return 126;
+  // The PATH search of execvp, without its fall back to /bin/sh: a name with a slash is the
+  // file itself; otherwise each PATH entry in turn, skipping directories and files that do not
+  // exist. 127 when nothing was found; 126 (errno says why) when something was found but could
+  // not be executed: not executable, a directory, a bad format or interpreter.
+  std::vector<std::string> candidates;
+  const bool path_given = argv[0].find('/') != std::string::npos;
+  if (path_given) {
+    candidates.push_back(argv[0]);
+  } else if (!argv[0].empty()) {
+    const char* path = std::getenv("PATH");
+    for (auto dir : split(path ? path : "/usr/local/bin:/usr/bin:/bin", ':'))
+      candidates.push_back((dir.empty() ? std::string(".") : std::string(dir)) + "/" + argv[0]);
+  }
+  int found_error = 0;  // why the first command found could not be executed
+  for (const auto& c : candidates) {
+    struct stat st;
+    if (::stat(c.c_str(), &st) != 0) {
+      if (errno != ENOENT && errno != ENOTDIR && !found_error) found_error = errno;
+      continue;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (path_given) found_error = EISDIR;
+      continue;
+    }
+    ::execve(c.c_str(), args.data(), envp.data());
+    if (!found_error) found_error = errno;
+    if (errno != EACCES) break;  // as execvp: only "permission denied" looks further
+  }
+  errno = found_error ? found_error : ENOENT;
+  return found_error ? 126 : 127;
 }
 }  // namespace
 
@@ -399,6 +427,14 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
   if (o.command.empty()) {
     err << "error: nothing to run: use `grey-gpu-opt run [--gpu N|auto] -- CMD ARGS...`\n";
     return 2;
+  }
+  std::optional<int64_t> gpu_index;  // usage first, before the plan is read
+  if (o.gpu != "auto") {
+    gpu_index = parse_int(o.gpu);
+    if (!gpu_index) {
+      err << "error: --gpu must be an index or auto, got '" << o.gpu << "'\n";
+      return 2;
+    }
   }
   std::string applied = g.state_dir + "/last_applied_plan.yaml", perr;
   auto plan = load_plan_file(applied, &perr);
@@ -410,12 +446,8 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
   std::vector<GpuSpec> specs = loaded.ok ? loaded.specs : std::vector<GpuSpec>{};
   std::map<std::string, std::string> env;
   const GpuPlan* chosen = nullptr;
-  if (o.gpu != "auto") {
-    auto idx = parse_int(o.gpu);
-    if (!idx) {
-      err << "error: --gpu must be an index or auto, got '" << o.gpu << "'\n";
-      return 2;
-    }
+  if (gpu_index) {
+    const auto idx = gpu_index;
     for (const auto& gp : plan->gpus)
       if (gp.index == *idx) chosen = &gp;
     if (!chosen) {
@@ -497,10 +529,14 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
         << " enforced by: " << mech.summary() << "\n";
   }
   int rc = (exec_fn ? exec_fn : exec_replace)(o.command, env);
+  const int why = errno;  // before anything else can change it
   if (rc == 127)
-    err << "error: " << o.command[0] << ": not found on PATH\n";
+    err << "error: " << o.command[0]
+        << (o.command[0].find('/') != std::string::npos ? ": not found\n"
+                                                        : ": not found on PATH\n");
   else if (rc != 0 && !exec_fn)
-    err << "error: cannot run " << o.command[0] << ": " << std::strerror(errno) << "\n";
+    err << "error: cannot run " << o.command[0] << ": " << std::strerror(why)
+        << (why == ENOENT ? " (its interpreter or loader is missing)" : "") << "\n";
   return rc;
 }
 

@@ -4,6 +4,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/daemon_status.h"
+#include "daemon/metrics.h"
 #include "util/json_util.h"
 
 namespace grey {
@@ -13,6 +14,14 @@ int run_start_daemon_command(const GlobalOptions& g, const DaemonCliOptions& o, 
   if (!(o.interval_s >= 0.01 && o.interval_s <= 86400)) {
     err << "error: --interval must be between 0.01 and 86400 seconds, got " << o.interval_s << "\n";
     return 2;
+  }
+  // Every option is checked before any work: nothing is detected or written on a bad one.
+  if (o.metrics_listen && !o.metrics_listen->empty()) {
+    std::string why;
+    if (!parse_listen_address(*o.metrics_listen, &why)) {
+      err << "error: --metrics-listen: " << why << "\n";
+      return 2;
+    }
   }
   if (o.consent && o.dry_run)
     err << "note: --consent has no effect in a dry run; add --no-dry-run to let the daemon "

@@ -2,9 +2,13 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/apply_cmd.h"
 #include "cli/daemon_cmd.h"
@@ -20,6 +24,24 @@ namespace {
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v && *v ? v : fallback;
+}
+
+// Index of the `--` that ends `run`'s own options, or 0 when there is none. The subcommand is
+// the first word that is neither a global option nor the value of one; only a `run` is split.
+int run_separator(const CLI::App& app, int argc, char** argv) {
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") return 0;  // `--` before any subcommand: not ours to interpret
+    if (a.size() < 2 || a[0] != '-') break;
+    if (a.find('=') != std::string::npos) continue;  // --timeout=3
+    const CLI::Option* o = app.get_option_no_throw(a);
+    if (o && o->get_type_size_max() > 0) ++i;  // --timeout 3: skip the value
+  }
+  if (i >= argc || std::string(argv[i]) != "run") return 0;
+  for (int j = i + 1; j < argc; ++j)
+    if (std::string(argv[j]) == "--") return j;
+  return 0;
 }
 
 }  // namespace
@@ -147,8 +169,16 @@ int main(int argc, char** argv) {
   auto* reportc = app.add_subcommand(
       "report", "Render the artifacts into artifacts/report.html (inline SVG charts)");
 
+  // Everything after run's `--` is the command, byte for byte: CLI11 never sees it (it reads
+  // "[a,b]" as a list and splits it).
+  int cli_argc = argc;
+  std::vector<std::string> run_tail;
+  if (int sep = run_separator(app, argc, argv); sep > 0) {
+    run_tail.assign(argv + sep + 1, argv + argc);
+    cli_argc = sep;
+  }
   try {
-    app.parse(argc, argv);
+    app.parse(cli_argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
@@ -171,6 +201,13 @@ int main(int argc, char** argv) {
   dmo.dry_run = !daemon_no_dry;
   if (ml->count() > 0) dmo.metrics_listen = metrics_listen;
   if (!apply_plan.empty()) ao.plan_file = apply_plan;
+  // A plan file that is not there is a usage error, found before the state dir is touched.
+  if (*apply && !apply_plan.empty() && ::access(apply_plan.c_str(), R_OK) != 0) {
+    const int why = errno;
+    std::cerr << "error: --plan " << apply_plan << ": " << std::strerror(why) << "\n";
+    return 2;
+  }
+  ro.command.insert(ro.command.end(), run_tail.begin(), run_tail.end());
 
   bool abandoned = false;
   int rc = 1;

@@ -604,6 +604,13 @@ int Daemon::run(bool* abandoned_work) {
          << "\n";
     return 2;
   }
+  if (o_.metrics_listen && !o_.metrics_listen->empty()) {
+    std::string why;  // before anything is written to the state directory
+    if (!parse_listen_address(*o_.metrics_listen, &why)) {
+      err_ << "error: --metrics-listen: " << why << "\n";
+      return 2;
+    }
+  }
   std::string e = ensure_state_dir(o_.state_dir);
   if (e.empty()) e = ensure_state_dir(o_.state_dir + "/logs");
   if (!e.empty()) {

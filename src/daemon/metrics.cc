@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -273,13 +274,24 @@ std::string render_prometheus(const MetricsInput& in) {
 }
 
 void MetricsBoard::publish(MetricsInput in) {
+  auto next = std::make_shared<const MetricsInput>(std::move(in));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cur_.swap(next);
+    ++version_;
+  }
+  // The previous input (now in `next`) is freed here, outside the lock; a scrape still
+  // rendering it holds its own reference.
+}
+
+MetricsBoard::Snapshot MetricsBoard::snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
-  cur_ = std::move(in);
+  return {version_, cur_};
 }
 
 std::string MetricsBoard::render() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return render_prometheus(cur_);
+  Snapshot s = snapshot();
+  return render_prometheus(s.input ? *s.input : MetricsInput{});
 }
 
 std::optional<ListenAddress> parse_listen_address(const std::string& listen, std::string* error) {
@@ -322,134 +334,324 @@ std::optional<ListenAddress> parse_listen_address(const std::string& listen, std
 
 // ---- the /metrics endpoint ------------------------------------------------------------------
 //
-// A deliberately small HTTP/1.1 responder (RFC 9112): one thread, one request per connection
-// ("Connection: close"), GET and HEAD of /metrics only. Prometheus scrapes once per interval,
-// so there is nothing to gain from a thread pool or keep-alive, and a general HTTP library
-// (Debian's libcpp-httplib pulls in OpenSSL, zlib and Brotli) cost every command of the binary
-// about 4 MB of resident memory at start-up. Each connection gets at most kConnectionBudget to
-// send its request line and headers and to take the reply, so a slow or idle client cannot hold
-// the endpoint for longer than that.
+// A deliberately small HTTP/1.1 responder (RFC 9112): one request per connection ("Connection:
+// close"), GET and HEAD of /metrics only. A general HTTP library (Debian's libcpp-httplib pulls
+// in OpenSSL, zlib and Brotli) cost every command of the binary about 4 MB of resident memory at
+// start-up, so this is one thread running a poll() loop over non-blocking sockets:
+//  - every connection is served concurrently; an idle or slow client only holds its own slot;
+//  - each connection has kConnectionBudget in total to send its request head and take the reply
+//    (partial writes resume when the socket is writable again), then it is closed;
+//  - at most kMaxConnections are open; a new connection beyond that closes the oldest one that
+//    has not sent a whole request yet (an idle one) but had kEvictionGrace to send it, or waits
+//    in the listen backlog until there is such a connection or a free slot;
+//  - the body is rendered from the board's snapshot once per published version and shared by
+//    every reply; the tick loop only ever swaps a pointer under the board's lock.
 
 namespace {
 
 constexpr auto kConnectionBudget = std::chrono::seconds(2);
+constexpr auto kDrainBudget = std::chrono::milliseconds(200);
 constexpr size_t kMaxRequestHead = 8192;
+constexpr size_t kMaxConnections = 128;
+// A connection is not closed to make room before it had this long to send its request, so a
+// flood of new connections cannot push out a scraper between its connect and its request.
+constexpr auto kEvictionGrace = std::chrono::milliseconds(100);
+constexpr int kListenBacklog = 1024;  // beyond the cap, newcomers wait here
 
 using Clock = std::chrono::steady_clock;
 
-int ms_left(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return left.count() <= 0 ? 0 : static_cast<int>(left.count());
-}
-
-// Waits until `fd` is ready for `events`; false on timeout, stop request or error.
-bool wait_ready(int fd, short events, int stop_fd, Clock::time_point deadline) {
-  for (;;) {
-    pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
-    int left = ms_left(deadline);
-    if (left == 0) return false;
-    int n = poll(p, 2, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    if (p[1].revents) return false;
-    if (p[0].revents & (events | POLLHUP | POLLERR)) return (p[0].revents & events) != 0;
-  }
-}
-
-bool send_all(int fd, std::string_view data, int stop_fd, Clock::time_point deadline) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-        wait_ready(fd, POLLOUT, stop_fd, deadline))
-      continue;
-    return false;
-  }
-  return true;
-}
-
-std::string reply(int status, std::string_view reason, std::string_view content_type,
-                  const std::string& body, bool head, std::string_view extra_headers = {}) {
+std::string reply_head(int status, std::string_view reason, std::string_view content_type,
+                       size_t body_size, std::string_view extra_headers = {}) {
   std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
   r += "Content-Type: " + std::string(content_type) + "\r\n";
-  r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  r += "Content-Length: " + std::to_string(body_size) + "\r\n";
   r += extra_headers;
   r += "Connection: close\r\n\r\n";
-  if (!head) r += body;
   return r;
 }
 
+// One reply: a head of its own and a body that may be shared with other connections.
+struct Reply {
+  std::string head;
+  std::shared_ptr<const std::string> body;  // null: no body (HEAD)
+};
+
+Reply small_reply(int status, std::string_view reason, std::string body, bool head_only,
+                  std::string_view extra_headers = {}) {
+  Reply r;
+  r.head = reply_head(status, reason, "text/plain", body.size(), extra_headers);
+  if (!head_only) r.body = std::make_shared<const std::string>(std::move(body));
+  return r;
+}
+
+// The rendered body of the board's current snapshot, rendered again only when a newer input
+// has been published. Used by the server thread only.
+class BodyCache {
+ public:
+  explicit BodyCache(std::shared_ptr<MetricsBoard> board) : board_(std::move(board)) {}
+  std::shared_ptr<const std::string> get() {
+    MetricsBoard::Snapshot s = board_->snapshot();
+    if (!body_ || s.version != version_) {
+      body_ = std::make_shared<const std::string>(
+          render_prometheus(s.input ? *s.input : MetricsInput{}));
+      version_ = s.version;
+    }
+    return body_;
+  }
+
+ private:
+  std::shared_ptr<MetricsBoard> board_;
+  std::shared_ptr<const std::string> body_;
+  uint64_t version_ = 0;
+};
+
 // The reply to one request head ("GET /metrics HTTP/1.1\r\nHost: ...").
-std::string answer(std::string_view head, const MetricsBoard& board) {
+Reply answer(std::string_view head, BodyCache& cache) {
   size_t eol = head.find('\n');
   std::string_view line = head.substr(0, eol);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   size_t sp1 = line.find(' ');
   size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0)
-    return reply(400, "Bad Request", "text/plain", "bad request line\n", false);
+    return small_reply(400, "Bad Request", "bad request line\n", false);
   std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   target = target.substr(0, target.find('?'));
   bool head_only = method == "HEAD";
   if (target != "/metrics")
-    return reply(404, "Not Found", "text/plain", "not found: try /metrics\n", head_only);
+    return small_reply(404, "Not Found", "not found: try /metrics\n", head_only);
   if (method != "GET" && !head_only)
-    return reply(405, "Method Not Allowed", "text/plain", "only GET and HEAD\n", false,
-                 "Allow: GET, HEAD\r\n");
+    return small_reply(405, "Method Not Allowed", "only GET and HEAD\n", false,
+                       "Allow: GET, HEAD\r\n");
   // Only renders the last published sample: a scrape never triggers a collection.
-  return reply(200, "OK", "text/plain; version=0.0.4; charset=utf-8", board.render(), head_only);
+  Reply r;
+  r.body = cache.get();
+  r.head = reply_head(200, "OK", "text/plain; version=0.0.4; charset=utf-8", r.body->size());
+  if (head_only) r.body.reset();
+  return r;
 }
 
-void serve_connection(int fd, int stop_fd, const MetricsBoard& board) {
-  auto deadline = Clock::now() + kConnectionBudget;
-  std::string head;
-  char buf[2048];
-  size_t end = std::string::npos;
-  while (end == std::string::npos) {
-    if (!wait_ready(fd, POLLIN, stop_fd, deadline)) return;
-    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-    if (n <= 0) return;  // closed before a whole request head arrived
-    head.append(buf, static_cast<size_t>(n));
-    end = head.find("\r\n\r\n");
-    if (end == std::string::npos) {
-      // RFC 9112 §2.2: a recipient may take a bare LF as the line terminator.
-      size_t lf = head.find("\n\n");
-      if (lf != std::string::npos) {
-        head.replace(lf, 2, "\r\n\r\n");
-        end = lf;
-      }
-    }
-    if (end == std::string::npos && head.size() > kMaxRequestHead) {
-      send_all(fd,
-               reply(431, "Request Header Fields Too Large", "text/plain", "too large\n", false),
-               stop_fd, deadline);
-      return;
-    }
-  }
-  if (!send_all(fd, answer(std::string_view(head).substr(0, end + 2), board), stop_fd, deadline))
-    return;
-  // Close gracefully: closing with unread request bytes (a body we ignored) would reset the
-  // connection and could discard the reply before the client read it.
-  shutdown(fd, SHUT_WR);
-  auto drain_deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(200));
-  while (wait_ready(fd, POLLIN, stop_fd, drain_deadline)) {
-    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) break;
-  }
+struct Connection {
+  int fd = -1;
+  uint64_t seq = 0;            // accept order: the lowest is the oldest
+  Clock::time_point accepted;  // when it was accepted
+  Clock::time_point deadline;  // the whole exchange; then the connection is closed
+  enum class Phase { kReading, kWriting, kDraining } phase = Phase::kReading;
+  std::string in;  // request head so far
+  Reply out;
+  size_t sent = 0;  // bytes of out.head, then of *out.body, already sent
+};
+
+bool would_block(int e) {
+  return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
 }
+
+class Loop {
+ public:
+  Loop(int listen_fd, int stop_fd, std::shared_ptr<MetricsBoard> board)
+      : listen_fd_(listen_fd), stop_fd_(stop_fd), cache_(std::move(board)) {}
+  ~Loop() {
+    for (auto& c : conns_) ::close(c.fd);
+  }
+
+  void run() {
+    std::vector<pollfd> fds;
+    for (;;) {
+      const auto now = Clock::now();
+      expire(now);
+      const bool accepting =
+          now >= fd_backoff_until_ && (conns_.size() < kMaxConnections || now >= room_at_);
+      fds.clear();
+      fds.push_back({stop_fd_, POLLIN, 0});
+      fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});
+      for (const auto& c : conns_)
+        fds.push_back(
+            {c.fd, static_cast<short>(c.phase == Connection::Phase::kWriting ? POLLOUT : POLLIN),
+             0});
+      int n = ::poll(fds.data(), fds.size(), timeout_ms(now));
+      if (n < 0 && errno != EINTR) return;
+      if (n <= 0) continue;
+      if (fds[0].revents) return;
+      // Connections first (by index: accept_all below appends and may evict).
+      std::vector<size_t> done;
+      for (size_t i = 0; i < conns_.size(); ++i)
+        if (fds[i + 2].revents && !step(conns_[i])) done.push_back(i);
+      for (auto it = done.rbegin(); it != done.rend(); ++it) drop(*it);
+      if (fds[1].revents & POLLIN) accept_all();
+    }
+  }
+
+ private:
+  int timeout_ms(Clock::time_point now) const {
+    auto next = Clock::time_point::max();
+    for (const auto& c : conns_) next = std::min(next, c.deadline);
+    if (now < fd_backoff_until_) next = std::min(next, fd_backoff_until_);
+    if (conns_.size() >= kMaxConnections && now < room_at_) next = std::min(next, room_at_);
+    if (next == Clock::time_point::max()) return -1;
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
+    return ms <= 0 ? 0 : static_cast<int>(std::min<long long>(ms, 60000));
+  }
+
+  void expire(Clock::time_point now) {
+    for (size_t i = conns_.size(); i-- > 0;)
+      if (now >= conns_[i].deadline) drop(i);
+  }
+
+  void drop(size_t i) {
+    ::close(conns_[i].fd);
+    conns_[i] = std::move(conns_.back());
+    conns_.pop_back();
+  }
+
+  // Makes room for one more connection: closes the oldest one still waiting for its request
+  // that has had kEvictionGrace to send it. False when there is none.
+  bool make_room() {
+    const auto now = Clock::now();
+    size_t victim = conns_.size();
+    for (size_t i = 0; i < conns_.size(); ++i)
+      if (conns_[i].phase == Connection::Phase::kReading &&
+          now - conns_[i].accepted >= kEvictionGrace &&
+          (victim == conns_.size() || conns_[i].seq < conns_[victim].seq))
+        victim = i;
+    if (victim == conns_.size()) return false;
+    drop(victim);
+    return true;
+  }
+
+  // Accepts what the backlog holds while there is room. When every slot is taken and none may
+  // be closed yet, the rest wait in the kernel's backlog (their requests arrive there meanwhile)
+  // until room_at_, rather than being refused.
+  void accept_all() {
+    for (;;) {
+      if (conns_.size() >= kMaxConnections && !make_room()) {
+        room_at_ = next_room();
+        return;
+      }
+      int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (c < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        // Out of descriptors or memory: close an idle connection, else stop accepting for a
+        // moment instead of spinning on a ready socket.
+        if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) &&
+            !make_room())
+          fd_backoff_until_ = Clock::now() + std::chrono::milliseconds(100);
+        return;  // EAGAIN: nothing more to accept now
+      }
+      Connection conn;
+      conn.fd = c;
+      conn.seq = ++seq_;
+      conn.accepted = Clock::now();
+      conn.deadline = conn.accepted + kConnectionBudget;
+      conns_.push_back(std::move(conn));
+      // A scraper sends its request right after connecting: answer it now if it is there.
+      if (!step(conns_.back())) drop(conns_.size() - 1);
+    }
+  }
+
+  // The earliest time make_room() can succeed (a connection reaches kEvictionGrace, or its
+  // deadline frees its slot).
+  Clock::time_point next_room() const {
+    auto t = Clock::time_point::max();
+    for (const auto& c : conns_) {
+      t = std::min(t, c.deadline);
+      if (c.phase == Connection::Phase::kReading) t = std::min(t, c.accepted + kEvictionGrace);
+    }
+    return t;
+  }
+
+  // Advances one connection; false when it is finished (or failed) and is to be closed.
+  bool step(Connection& c) {
+    switch (c.phase) {
+      case Connection::Phase::kReading:
+        return read_request(c);
+      case Connection::Phase::kWriting:
+        return write_reply(c);
+      case Connection::Phase::kDraining:
+        return drain(c);
+    }
+    return false;
+  }
+
+  bool read_request(Connection& c) {
+    char buf[2048];
+    for (;;) {
+      ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+      if (n < 0) return would_block(errno);
+      if (n == 0) return false;  // closed before a whole request head arrived
+      c.in.append(buf, static_cast<size_t>(n));
+      size_t end = c.in.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        // RFC 9112 §2.2: a recipient may take a bare LF as the line terminator.
+        size_t lf = c.in.find("\n\n");
+        if (lf != std::string::npos) {
+          c.in.replace(lf, 2, "\r\n\r\n");
+          end = lf;
+        }
+      }
+      if (end != std::string::npos) {
+        c.out = answer(std::string_view(c.in).substr(0, end + 2), cache_);
+      } else if (c.in.size() > kMaxRequestHead) {
+        c.out = small_reply(431, "Request Header Fields Too Large", "too large\n", false);
+      } else {
+        continue;
+      }
+      c.in.clear();
+      c.in.shrink_to_fit();
+      c.phase = Connection::Phase::kWriting;
+      return write_reply(c);
+    }
+  }
+
+  bool write_reply(Connection& c) {
+    const size_t head = c.out.head.size(), body = c.out.body ? c.out.body->size() : 0;
+    while (c.sent < head + body) {
+      iovec iov[2];
+      int cnt = 0;
+      if (c.sent < head)
+        iov[cnt++] = {const_cast<char*>(c.out.head.data()) + c.sent, head - c.sent};
+      if (body) {
+        size_t off = c.sent < head ? 0 : c.sent - head;
+        iov[cnt++] = {const_cast<char*>(c.out.body->data()) + off, body - off};
+      }
+      msghdr m{};
+      m.msg_iov = iov;
+      m.msg_iovlen = static_cast<size_t>(cnt);
+      ssize_t n = ::sendmsg(c.fd, &m, MSG_NOSIGNAL);
+      if (n < 0) return would_block(errno);  // the rest when the socket is writable again
+      c.sent += static_cast<size_t>(n);
+    }
+    c.out = Reply{};
+    // Close gracefully: closing with unread request bytes (a body we ignored) would reset the
+    // connection and could discard the reply before the client read it.
+    ::shutdown(c.fd, SHUT_WR);
+    c.phase = Connection::Phase::kDraining;
+    c.deadline = std::min(c.deadline, Clock::now() + kDrainBudget);
+    return drain(c);
+  }
+
+  bool drain(Connection& c) {
+    char buf[2048];
+    for (;;) {
+      ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+      if (n < 0) return would_block(errno);
+      if (n == 0) return false;
+    }
+  }
+
+  int listen_fd_, stop_fd_;
+  BodyCache cache_;
+  std::vector<Connection> conns_;
+  uint64_t seq_ = 0;
+  Clock::time_point fd_backoff_until_{};  // after EMFILE and the like
+  Clock::time_point room_at_{};           // when full: when a connection may be closed for room
+};
 
 }  // namespace
 
 struct MetricsServer::Impl {
   std::shared_ptr<MetricsBoard> board;
   int listen_fd = -1;
-  int stop_pipe[2] = {-1, -1};  // written by stop() to wake the accept loop
+  int stop_pipe[2] = {-1, -1};  // written by stop() to wake the loop
   std::thread th;
   int port = 0;
 };
@@ -483,7 +685,7 @@ std::string MetricsServer::start(const std::string& listen) {
   int fd = -1;
   std::string why = "no address";
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
     if (fd < 0) {
       why = std::strerror(errno);
       continue;
@@ -492,7 +694,7 @@ std::string MetricsServer::start(const std::string& listen) {
     // second daemon bind the same port and silently share the scrapes.
     int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 16) == 0) break;
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, kListenBacklog) == 0) break;
     why = std::strerror(errno);
     close(fd);
     fd = -1;
@@ -519,22 +721,8 @@ std::string MetricsServer::start(const std::string& listen) {
   int stop_fd = impl_->stop_pipe[0];
   std::shared_ptr<MetricsBoard> board = impl_->board;
   impl_->th = std::thread([fd, stop_fd, board] {
-    for (;;) {
-      pollfd p[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-      int n = poll(p, 2, -1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 || p[1].revents) return;
-      if (!(p[0].revents & POLLIN)) continue;
-      int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) {
-        // Out of descriptors or similar: back off instead of spinning on a ready socket.
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      serve_connection(c, stop_fd, *board);
-      close(c);
-    }
+    Loop loop(fd, stop_fd, board);
+    loop.run();
   });
   return "";
 }

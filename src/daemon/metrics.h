@@ -2,6 +2,7 @@
 // MetricsInput; they never trigger a collection.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,15 +37,23 @@ struct MetricsInput {
 // Prometheus text format 0.0.4 (HELP/TYPE lines, escaped label values).
 std::string render_prometheus(const MetricsInput& in);
 
-// Holds the last published input; thread-safe.
+// Holds the last published input; thread-safe. The lock is held only to swap or copy a
+// pointer: the tick loop's publish() never waits for a render or a client, and a scrape renders
+// its own reference to the snapshot outside the lock.
 class MetricsBoard {
  public:
+  struct Snapshot {
+    uint64_t version = 0;                       // 0 before the first publish, then 1, 2, ...
+    std::shared_ptr<const MetricsInput> input;  // null before the first publish
+  };
   void publish(MetricsInput in);
-  std::string render() const;
+  Snapshot snapshot() const;
+  std::string render() const;  // render_prometheus of the snapshot
 
  private:
   mutable std::mutex mu_;
-  MetricsInput cur_;
+  std::shared_ptr<const MetricsInput> cur_;
+  uint64_t version_ = 0;
 };
 
 // A label value escaped for the text format: backslash, double quote and line feed escaped;
