@@ -399,6 +399,13 @@ TEST(CliApply, PlanFileOutOfRangeIsRefusedWithExit2AndNothingWritten) {
       EXPECT_FALSE(fs::exists(c.state + "/" + f)) << f;
     EXPECT_EQ(read_file(c.cap_file()), "260000000\n");
   }
+  // A deadline no millisecond count holds is refused before it is converted.
+  auto t = c.run({"--timeout", "1e308", "apply", "--no-dry-run"});
+  EXPECT_EQ(t.exit_code, 2);
+  EXPECT_NE(t.err.find("--timeout must be a number of seconds in (0, 600], got 1e+308"),
+            std::string::npos)
+      << t.err;
+  EXPECT_FALSE(fs::exists(c.state + "/env"));
   // The plan as the planner wrote it still applies.
   auto ok = c.run({"apply", "--plan", c.state + "/last_plan.yaml", "--no-dry-run"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;

@@ -236,6 +236,12 @@ EnvFile parse_env_file(std::string_view text, const std::string& file) {
 
 int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ostream& out,
                       std::ostream& err) {
+  // The sample's deadline is a millisecond count: checked before any conversion (1e308 would not
+  // fit), with detect's range.
+  if (!(std::isfinite(g.timeout_s) && g.timeout_s > 0 && g.timeout_s <= 600)) {
+    err << "error: --timeout must be a number of seconds in (0, 600], got " << g.timeout_s << "\n";
+    return 2;
+  }
   std::string e = ensure_state_dir(g.state_dir);
   if (!e.empty()) {
     err << "error: " << e << "\n";
