@@ -1,5 +1,10 @@
 // Fuzzes the config.yaml parser and validator, then the planner with whatever overrides
-// survive (the device checks), then the plan YAML reader. Nothing may throw or crash.
+// survive (the device checks), then the plan YAML reader and the plan validator of `apply`.
+// Nothing may throw or crash, and:
+//   - a plan the planner builds reads back equal from its YAML and its JSON (every string in it
+//     is valid UTF-8, so no writer has anything to replace), and passes the checks `apply`
+//     makes (validate_plan): what the planner accepts, apply accepts;
+//   - a plan read from any text writes and reads back equal.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -7,6 +12,18 @@
 #include "plan/config.h"
 #include "plan/plan.h"
 #include "plan/plan_io.h"
+
+namespace {
+
+void round_trip(const grey::Plan& p) {
+  std::string e;
+  auto back = grey::plan_from_yaml_text(grey::plan_to_yaml(p), &e);
+  if (!back || !(*back == p)) std::abort();
+  auto back_json = grey::plan_from_json_text(grey::plan_to_json_text(p), &e);
+  if (!back_json || !(*back_json == p)) std::abort();
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* d, size_t n) {
   std::string text(reinterpret_cast<const char*>(d), n);
@@ -31,12 +48,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* d, size_t n) {
     in.overrides = r.overrides;
     grey::PlanOutcome o = grey::build_plan(in);
     if (o.ok) {
-      std::string e;
-      auto back = grey::plan_from_yaml_text(grey::plan_to_yaml(o.plan), &e);
-      if (!back || !(*back == o.plan)) std::abort();  // round trip must hold for any plan
+      round_trip(o.plan);
+      if (!grey::validate_plan(o.plan, in.specs, "fuzz.yaml").empty()) std::abort();
     }
   }
   std::string e;
-  (void)grey::plan_from_yaml_text(text, &e);
+  if (auto p = grey::plan_from_yaml_text(text, &e)) {
+    round_trip(*p);
+    (void)grey::validate_plan(*p, {}, "fuzz.yaml");
+  }
   return 0;
 }

@@ -61,14 +61,19 @@ CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWit
   -DGREY_FUZZ=ON -DGREY_TESTS=OFF >/dev/null
 mapfile -t fuzz_targets < <(cd fuzz && ls *_fuzz.cc | sed 's/\.cc$//')
 cmake --build build/fuzz -j "$JOBS" --target "${fuzz_targets[@]}"
+# Seeded from the real captures (fuzz/seeds.txt); the writable corpus comes first, so libFuzzer
+# adds what it finds there and never into tests/fixtures or fuzz/seeds.
+source fuzz/seed_inputs.sh
+mkdir -p build/fuzz/seeds
 for f in build/fuzz/fuzz/*_fuzz; do
   name=$(basename "$f")
   mkdir -p build/fuzz/corpus/"$name"
-  seeds=()
-  [[ -d fuzz/seeds/"$name" ]] && seeds+=(fuzz/seeds/"$name")
-  "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 \
-    build/fuzz/corpus/"$name" "${seeds[@]}" >build/fuzz/"$name".log 2>&1 ||
+  nseeds=$(fuzz_seed_list "$name" build/fuzz/seeds/"$name".list)
+  seed_flag=()
+  ((nseeds > 0)) && seed_flag=(-seed_inputs=@build/fuzz/seeds/"$name".list)
+  "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 "${seed_flag[@]}" \
+    build/fuzz/corpus/"$name" >build/fuzz/"$name".log 2>&1 ||
     { tail -n 40 build/fuzz/"$name".log; echo "fuzz target $name failed"; exit 1; }
-  echo "  $name: $(grep -o 'Done [0-9]* runs' build/fuzz/"$name".log | tail -n1)"
+  echo "  $name: $(grep -o 'Done [0-9]* runs' build/fuzz/"$name".log | tail -n1), $nseeds seed(s)"
 done
 echo "all gates passed"

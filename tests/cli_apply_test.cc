@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "cli/apply_cmd.h"
 #include "test_util.h"
 #include "util/runner.h"
 
@@ -391,6 +392,190 @@ TEST(CliApply, ACrashInASetCallFailsThatDeviceAndTheRestGoOn) {
   c.env.erase("FAKE_NVML_CRASH");
   EXPECT_EQ(c.run({"restore"}).exit_code, 0);
   EXPECT_EQ(read_file(c.cap_file()), "260000000");
+}
+
+// ---- env: one validated model, strictly read ----
+
+void write_env(Cli& c, const std::string& body) {
+  fs::create_directories(c.state);
+  fs::permissions(c.state, fs::perms::owner_all);
+  write_file(c.state + "/env", body, 0600);
+}
+
+TEST(CliApply, EnvRefusesATamperedFileAndPrintsNothing) {
+  const char* const bad[] = {
+      "export X;touch pwned;Y='1'\n",  // the issue's line: a name that is not one
+      "export A='1';touch pwned\n",    // text after the closing quote
+      "export A='1' B='2'\n",          // two assignments on one line
+      "export A='1\n",                 // unterminated quote (a truncated file)
+      "export A=\n",                   // no quoted value
+      "export A=1\n",                  // unquoted
+      "export 1A='1'\n",               // a name may not start with a digit
+      "export A='1'\nexport A='2'\n",  // twice
+      "X='1'\n",                       // no export
+      " export A='1'\n",               // leading blank
+      "export A='1'\r\n",              // CR
+      "export A='\x01'$(id)\n",        // command substitution after the value
+  };
+  for (const char* body : bad) {
+    Cli c;
+    write_env(c, std::string("# grey-gpu-opt apply\nexport GREY_OK='1'\n") + body);
+    for (const char* shell : {"sh", "fish", "json"}) {
+      auto r = c.run({"env", "--shell", shell});
+      EXPECT_EQ(r.exit_code, 2) << body;
+      EXPECT_EQ(r.out, "") << body;
+      EXPECT_NE(r.err.find("error: " + c.state + "/env:"), std::string::npos) << body << r.err;
+    }
+  }
+  // The exact line of the issue names the bad name.
+  Cli c;
+  write_env(c, "export X;touch pwned;Y='1'\n");
+  auto r = c.run({"env"});
+  EXPECT_NE(r.err.find(c.state + "/env:1: \"X;touch pwned;Y\" is not a variable name"),
+            std::string::npos)
+      << r.err;
+  write_env(c, "# c\nexport A='1'\nexport B='multi\nline'\nexport C='x\n");
+  EXPECT_NE(c.run({"env"}).err.find("/env:5: the value of C (from line 5) has no closing quote"),
+            std::string::npos);
+  write_env(c, "export B='multi\nline';touch pwned\n");
+  EXPECT_NE(c.run({"env"}).err.find("/env:2: after the value of B comes \";touch pwned\""),
+            std::string::npos);
+  // A NUL in the file: refused too (the NUL case above is cut at the NUL by c_str()).
+  write_env(c, std::string("export A='x\0y'\n", 15));
+  EXPECT_EQ(c.run({"env"}).exit_code, 2);
+  EXPECT_EQ(c.run({"env"}).out, "");
+}
+
+// What `eval "$(grey-gpu-opt env)"` gives, through the real /bin/sh (argv exec, the env output
+// passed as an argument).
+std::string eval_in_sh(const std::string& script, const std::string& var) {
+  PosixRunner runner;
+  RunOptions o;
+  auto r =
+      runner.run({"/bin/sh", "-c", "eval \"$1\" && printf %s \"$" + var + "\"", "sh", script}, o);
+  EXPECT_TRUE(r.ok()) << r.err;
+  return r.out;
+}
+
+TEST(CliApply, EnvValuesArriveByteForByteThroughShEval) {
+  const std::string values[] = {
+      "it's \"quoted\" $HOME ${PATH} `id` $(touch pwned) \\ back\\slash",
+      "line one\nline two\n\nend with newline\n",
+      "'",
+      "''",
+      "'\\''",
+      "",
+      "; touch pwned; '",
+      "\t tab and µ°C \xff bytes",
+  };
+  for (const auto& v : values) {
+    Cli c;
+    write_env(c, "# header\nexport GREY_ODD=" + sh_single_quote(v) + "\nexport GREY_B='b'\n");
+    auto r = c.run({"env"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(eval_in_sh(r.out, "GREY_ODD"), v);
+    EXPECT_EQ(eval_in_sh(r.out, "GREY_B"), "b");
+    EXPECT_FALSE(fs::exists("pwned"));
+    // The same bytes through the library's reader, and JSON carries them too.
+    auto f = parse_env_file(read_file(c.state + "/env"), "env");
+    ASSERT_TRUE(f.ok) << f.error;
+    EXPECT_EQ(f.vars.at("GREY_ODD"), v);
+    auto j = nlohmann::json::parse(c.run({"env", "--shell", "json"}).out);
+    if (v.find('\xff') == std::string::npos) {
+      EXPECT_EQ(j["GREY_ODD"], v);
+    }
+  }
+}
+
+TEST(CliApply, EnvQuotingForShFishAndJson) {
+  EXPECT_EQ(sh_single_quote("a'b"), "'a'\\''b'");
+  EXPECT_EQ(sh_single_quote(""), "''");
+  // fish: inside single quotes \' and \\ are the escapes.
+  EXPECT_EQ(fish_single_quote("a'b\\c$d"), "'a\\'b\\\\c$d'");
+  std::map<std::string, std::string> env{{"A", "x'y"}, {"B_2", "1"}};
+  EXPECT_EQ(render_env(env, "sh"), "export A='x'\\''y'\nexport B_2='1'\n");
+  EXPECT_EQ(render_env(env, "fish"), "set -gx A 'x\\'y';\nset -gx B_2 '1';\n");
+  EXPECT_EQ(nlohmann::json::parse(render_env(env, "json")), nlohmann::json(env));
+  // Only valid names are ever printed.
+  std::map<std::string, std::string> bad{
+      {"X;touch pwned;Y", "1"}, {"1A", "1"}, {"", "1"}, {"OK", "1"}, {"N", std::string("a\0b", 3)}};
+  EXPECT_EQ(render_env(bad, "sh"), "export OK='1'\n");
+  EXPECT_FALSE(check_environment(bad).empty());
+  EXPECT_TRUE(check_environment(env).empty());
+  EXPECT_TRUE(is_env_name("_a1"));
+  EXPECT_FALSE(is_env_name("a-b"));
+  EXPECT_FALSE(is_env_name("\xc3\xa9"));
+  // The writer's output is what the strict reader accepts.
+  auto f = parse_env_file("# c\n\n" + render_env(env, "sh"), "e");
+  ASSERT_TRUE(f.ok) << f.error;
+  EXPECT_EQ(f.vars, env);
+}
+
+// ---- apply --plan FILE: the checks a config gets ----
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  size_t n = 0;
+  for (size_t i = s.find(from); i != std::string::npos; i = s.find(from, i + to.size()), ++n)
+    s.replace(i, from.size(), to);
+  EXPECT_GT(n, 0u) << from;
+  return s;
+}
+
+TEST(CliApply, PlanFileOutOfRangeIsRefusedWithExit2AndNothingWritten) {
+  Cli c;
+  c.amd_card();
+  c.detect_and_plan("safe");
+  const std::string plan = read_file(c.state + "/last_plan.yaml");
+  struct Case {
+    std::string from, to, expect;
+  };
+  const Case cases[] = {
+      {"per_process_vram_cap_mb: 6132", "per_process_vram_cap_mb: -5",
+       "gpus[0].per_process_vram_cap_mb = -5 is not allowed; allowed: 1 to 8176 (MiB)"},
+      {"per_process_vram_cap_mb: 6132", "per_process_vram_cap_mb: 9223372036854775807",
+       "per_process_vram_cap_mb = 9223372036854775807 is not allowed"},
+      {"cooldown_threshold_c: 83", "cooldown_threshold_c: 500",
+       "cooldown_threshold_c = 500 is not allowed; allowed: 30 to 83 (°C)"},
+      {"index: 0", "index: 999",
+       "gpus[0].index = 999 is not allowed; allowed: a GPU of the saved specs (index 0)"},
+      {"power_limit_w: null", "power_limit_w: 1e308",
+       "power_limit_w = 1e+308 is not allowed; allowed: more than 0 and at most 390 (W), the "
+       "maximum GPU 0 reports"},
+      {"recommended_batch_size: 16", "recommended_batch_size: 0", "recommended_batch_size = 0"},
+  };
+  for (const auto& k : cases) {
+    std::string path = c.tmp / "tampered.yaml";
+    write_file(path, replace_all(plan, k.from, k.to));
+    auto before = snapshot(c.state);
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{"apply", "--plan", path, "--no-dry-run"},
+          {"apply", "--plan", path, "--no-dry-run", "--destructive", "--yes"},
+          {"apply", "--plan", path}}) {
+      auto r = c.run(args);
+      EXPECT_EQ(r.exit_code, 2) << k.to << r.out << r.err;
+      EXPECT_NE(r.err.find("error: " + path + ": gpus[0]."), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(k.expect), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("nothing was written or changed"), std::string::npos) << r.err;
+      EXPECT_EQ(r.err.find("-9223372036854776"), std::string::npos) << r.err;
+      EXPECT_EQ(r.out, "");
+    }
+    EXPECT_EQ(snapshot(c.state), before) << k.to;
+    for (const char* f : {"env", "last_applied_plan.yaml", "journal.jsonl"})
+      EXPECT_FALSE(fs::exists(c.state + "/" + f)) << f;
+    EXPECT_EQ(read_file(c.cap_file()), "260000000\n");
+  }
+  // A deadline no millisecond count holds is refused before it is converted.
+  auto t = c.run({"--timeout", "1e308", "apply", "--no-dry-run"});
+  EXPECT_EQ(t.exit_code, 2);
+  EXPECT_NE(t.err.find("--timeout must be a number of seconds in (0, 600], got 1e+308"),
+            std::string::npos)
+      << t.err;
+  EXPECT_FALSE(fs::exists(c.state + "/env"));
+  // The plan as the planner wrote it still applies.
+  auto ok = c.run({"apply", "--plan", c.state + "/last_plan.yaml", "--no-dry-run"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(read_file(c.state + "/env").find("CUPY_GPU_MEMORY_LIMIT='6429868032'"),
+            std::string::npos);
 }
 
 }  // namespace

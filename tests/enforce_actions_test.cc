@@ -364,6 +364,8 @@ TEST(DeviceControlHelpers, WattsTextSameValueMechanismKind) {
   EXPECT_EQ(watts_text(199.125), "199.125");
   EXPECT_EQ(watts_text(0.0004), "0");
   EXPECT_EQ(watts_text(std::nan("")), "invalid");
+  EXPECT_EQ(watts_text(1e308), "1e+308");  // not a wrapped milliwatt count (issue 11)
+  EXPECT_EQ(watts_text(-1e300), "-1e+300");
   EXPECT_TRUE(same_value(kSettingPowerLimit, "250", "250.00"));
   EXPECT_TRUE(same_value(kSettingPowerLimit, "250", "250.4"));
   EXPECT_FALSE(same_value(kSettingPowerLimit, "250", "251"));

@@ -273,3 +273,220 @@ TEST(PlanConfig, DaemonSwitchIsAcceptedAndValidated) {
 
 }  // namespace
 }  // namespace grey
+
+#include "plan/plan_io.h"
+#include "util/strings.h"
+
+namespace grey {
+namespace {
+
+bool is_valid_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t len = utf8_sequence_length(s, i);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
+}
+
+// Issue 11: a gpus: key of invalid UTF-8 went raw into a note, the YAML writer replaced the
+// byte, and the plan read back differed from the plan written.
+TEST(PlanConfig, InvalidUtf8KeyBecomesReplacementCharacterAndThePlanRoundTrips) {
+  ConfigResult r = parse_config_text("gpus: {\"\xf2\": {}}", "fuzz.yaml");
+  ASSERT_TRUE(r.ok);
+  PlanInput in;
+  GpuSpec a = rtx4080s();
+  a.index = 0;
+  in.specs = {a};
+  in.overrides = r.overrides;
+  PlanOutcome o = build_plan(in);
+  ASSERT_TRUE(o.ok);
+  bool seen = false;
+  for (const auto& n : o.plan.notes) {
+    EXPECT_TRUE(is_valid_utf8(n)) << n;
+    if (n.find("gpus.\xef\xbf\xbd in fuzz.yaml") != std::string::npos) seen = true;
+  }
+  EXPECT_TRUE(seen);
+  std::string e;
+  auto back = plan_from_yaml_text(plan_to_yaml(o.plan), &e);
+  ASSERT_TRUE(back) << e;
+  EXPECT_EQ(*back, o.plan);
+  auto back_json = plan_from_json_text(plan_to_json_text(o.plan), &e);
+  ASSERT_TRUE(back_json) << e;
+  EXPECT_EQ(*back_json, o.plan);
+}
+
+TEST(PlanConfig, EveryPlanStringIsValidUtf8WhateverTheInputBytes) {
+  // Bytes from a config file name, a config key, a process command and a device field.
+  PlanInput in;
+  GpuSpec a = rtx4080s();
+  a.f.model = std::string("RTX \xc0\xaf");
+  a.detection_sources = {"nvml\xff"};
+  in.specs = {a};
+  in.overrides.global.push_back(
+      FieldOverride{"recommended_batch_size", int64_t{64}, "/tmp/c\xfe.yaml", 2});
+  in.overrides.per_gpu["GPU-\xe2\x82"].push_back(
+      FieldOverride{"recommended_batch_size", int64_t{32}, "x.yaml", 1});
+  TelemetryWindow w;
+  w.duration_s = 1;
+  w.samples.push_back({PlanProcessSample{1, "py\x80", "u", 0, 1000, 0.0},
+                       PlanProcessSample{2, "py\x80", "u", 0, 1000, 0.0}});
+  in.telemetry = w;
+  PlanOutcome o = build_plan(in);
+  ASSERT_TRUE(o.ok);
+  std::string all;
+  for (const auto& n : o.plan.notes) all += n + "\n";
+  for (const auto& [k, v] : o.plan.gpus[0].rationale) all += k + v + "\n";
+  all += *o.plan.gpus[0].model;
+  EXPECT_TRUE(is_valid_utf8(all)) << all;
+  EXPECT_NE(all.find("/tmp/c\xef\xbf\xbd.yaml"), std::string::npos) << all;
+  EXPECT_NE(all.find("py\xef\xbf\xbd"), std::string::npos) << all;
+  std::string e;
+  auto back = plan_from_yaml_text(plan_to_yaml(o.plan), &e);
+  ASSERT_TRUE(back) << e;
+  EXPECT_EQ(*back, o.plan);
+}
+
+// ---- validate_plan: a plan file gets the checks a config gets ----
+
+GpuSpec spec0() {
+  GpuSpec s = rtx4080s();
+  s.index = 0;
+  s.f.bus_id = "0000:01:00.0";
+  s.f.uuid = "GPU-1";
+  return s;
+}
+
+Plan planned(PlanMode m) {
+  PlanInput in;
+  in.specs = {spec0()};
+  in.mode = m;
+  PlanOutcome o = build_plan(in);
+  EXPECT_TRUE(o.ok);
+  return o.plan;
+}
+
+TEST(PlanConfig, ThePlannersOwnPlansAreValid) {
+  for (PlanMode m : {PlanMode::kSafe, PlanMode::kAggressive}) {
+    EXPECT_TRUE(validate_plan(planned(m), {spec0()}, "p.yaml").empty());
+    EXPECT_TRUE(validate_plan(planned(m), {}, "p.yaml").empty());
+  }
+  // Odd devices too: tiny VRAM (chunk at its 512 MiB minimum), no range, unknown vendor.
+  GpuSpec tiny = spec0(), norange = spec0(), unknown;
+  tiny.f.vram_total_mb = 256;
+  norange.index = 1;
+  norange.f.bus_id = "0000:02:00.0";
+  norange.f.uuid = "GPU-2";
+  norange.f.power_limit_min_w.reset();
+  norange.f.power_limit_max_w.reset();
+  unknown.index = 2;
+  for (PlanMode m : {PlanMode::kSafe, PlanMode::kAggressive}) {
+    PlanInput in;
+    in.specs = {tiny, norange, unknown};
+    in.mode = m;
+    PlanOutcome o = build_plan(in);
+    ASSERT_TRUE(o.ok);
+    auto errs = validate_plan(o.plan, in.specs, "p.yaml");
+    EXPECT_TRUE(errs.empty()) << errs.front();
+  }
+}
+
+TEST(PlanConfig, ValidatePlanNamesFileKeyRealValueAndAllowedRange) {
+  struct Case {
+    void (*edit)(GpuPlan&);
+    std::string expect;
+  };
+  const Case cases[] = {
+      {[](GpuPlan& g) { g.per_process_vram_cap_mb = -5; },
+       "p.yaml: gpus[0].per_process_vram_cap_mb = -5 is not allowed; allowed: 1 to 16376 (MiB)"},
+      {[](GpuPlan& g) { g.per_process_vram_cap_mb = INT64_MAX; },
+       "per_process_vram_cap_mb = 9223372036854775807 is not allowed; allowed: 1 to 16376"},
+      {[](GpuPlan& g) { g.tensor_chunk_size_mb = 0; }, "tensor_chunk_size_mb = 0"},
+      {[](GpuPlan& g) { g.recommended_batch_size = 65537; },
+       "recommended_batch_size = 65537 is not allowed; allowed: 1 to 65536"},
+      {[](GpuPlan& g) { g.cooldown_threshold_c = 500; },
+       "cooldown_threshold_c = 500 is not allowed; allowed: 30 to 88 (°C), 2 °C under the 90 °C"},
+      {[](GpuPlan& g) { g.resume_threshold_c = 20; }, "resume_threshold_c = 20"},
+      {[](GpuPlan& g) { g.resume_threshold_c = g.cooldown_threshold_c; },
+       "allowed: below cooldown_threshold_c = 88, so at most 87"},
+      {[](GpuPlan& g) { g.power_limit_w = 1e308; },
+       "power_limit_w = 1e+308 is not allowed; allowed: from 150 to 400 (W), the range GPU 0 "
+       "reports, or null"},
+      {[](GpuPlan& g) { g.power_limit_w = 149.5; }, "power_limit_w = 149.5 is not allowed"},
+      {[](GpuPlan& g) { g.power_limit_w = -1; }, "power_limit_w = -1 is not allowed"},
+      {[](GpuPlan& g) { g.placement_policy = "everywhere"; }, "placement_policy = \"everywhere\""},
+      {[](GpuPlan& g) { g.max_concurrent_kernels = 0; }, "max_concurrent_kernels = 0"},
+      {[](GpuPlan& g) { g.fairness_weight_per_process = 1e9; },
+       "fairness_weight_per_process = 1000000000 is not allowed"},
+      {[](GpuPlan& g) { g.dedup_buffer_count = -1; }, "dedup_buffer_count = -1"},
+      {[](GpuPlan& g) { g.index = 999; },
+       "gpus[0].index = 999 is not allowed; allowed: a GPU of the saved specs (index 0)"},
+      {[](GpuPlan& g) { g.index = -1; }, "gpus[0].index = -1 is not allowed; allowed: 0 to"},
+  };
+  for (const auto& c : cases) {
+    Plan p = planned(PlanMode::kAggressive);
+    c.edit(p.gpus[0]);
+    auto errs = validate_plan(p, {spec0()}, "p.yaml");
+    ASSERT_EQ(errs.size(), 1u) << c.expect;
+    EXPECT_NE(errs[0].find(c.expect), std::string::npos) << errs[0];
+  }
+  // Without saved specs the static ranges still hold.
+  Plan p = planned(PlanMode::kSafe);
+  p.gpus[0].per_process_vram_cap_mb = INT64_MAX;
+  p.gpus[0].power_limit_w = 1e308;
+  auto errs = validate_plan(p, {}, "p.yaml");
+  ASSERT_EQ(errs.size(), 2u);
+  EXPECT_NE(errs[0].find("allowed: 1 to 8796093022207 (MiB)"), std::string::npos) << errs[0];
+  EXPECT_NE(errs[1].find("power_limit_w = 1e+308 is not allowed; allowed: a positive number of "
+                         "watts below 1000000"),
+            std::string::npos)
+      << errs[1];
+  // An index the saved specs give another GPU.
+  Plan moved = planned(PlanMode::kSafe);
+  GpuSpec other = spec0();
+  other.index = 1;
+  other.f.bus_id = "0000:02:00.0";
+  other.f.uuid = "GPU-2";
+  moved.gpus[0].index = 1;
+  errs = validate_plan(moved, {spec0(), other}, "p.yaml");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_NE(errs[0].find("gpus[0].index = 1 is not allowed; allowed: 0, the index the saved specs "
+                         "give 0000:01:00.0"),
+            std::string::npos)
+      << errs[0];
+  // Two entries for one GPU.
+  Plan twice = planned(PlanMode::kSafe);
+  twice.gpus.push_back(twice.gpus[0]);
+  errs = validate_plan(twice, {spec0()}, "p.yaml");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_NE(errs[0].find("gpus[1].index = 0 is not allowed; allowed: one entry per GPU"),
+            std::string::npos)
+      << errs[0];
+}
+
+TEST(PlanConfig, HugeValuesAreShownAsTheyAreNotWrapped) {
+  // A config's power limit of 1e308 is refused by the static check with its text; a planner
+  // error about a huge double shows its real value.
+  ConfigResult r = parse_config_text("power_limit_w: 1e308\n", kFile);
+  ASSERT_FALSE(r.ok);
+  EXPECT_NE(r.errors[0].find("power_limit_w = 1e308 is not allowed"), std::string::npos);
+  PlanInput in;
+  in.specs = {spec0()};
+  in.overrides.global.push_back(FieldOverride{"power_limit_w", 1e300, "c.yaml", 1});
+  PlanOutcome o = build_plan(in);
+  ASSERT_FALSE(o.ok);
+  EXPECT_NE(o.errors[0].find("power_limit_w = 1e+300 (global)"), std::string::npos) << o.errors[0];
+  // A cap above what a byte count can hold is refused even when the VRAM is unknown.
+  r = parse_config_text("per_process_vram_cap_mb: 9223372036854775807\n", kFile);
+  EXPECT_FALSE(r.ok);
+  GpuSpec novram = spec0();
+  novram.f.vram_total_mb.reset();
+  in.specs = {novram};
+  in.overrides.global = {FieldOverride{"per_process_vram_cap_mb", INT64_MAX, "c.yaml", 1}};
+  o = build_plan(in);
+  ASSERT_FALSE(o.ok);
+  EXPECT_NE(o.errors[0].find("at most 8796093022207 MiB"), std::string::npos) << o.errors[0];
+}
+
+}  // namespace
+}  // namespace grey

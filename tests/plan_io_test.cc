@@ -283,5 +283,26 @@ TEST(PlanIo, FormatForPath) {
   EXPECT_EQ(plan_format_for_path("yaml"), std::nullopt);
 }
 
+// A plan file holding bytes that are not UTF-8 (hand-edited, or written by an older version)
+// reads back with U+FFFD in their place, the rule of every plan string: what is read then
+// writes and reads back equal.
+TEST(PlanIo, InvalidUtf8InAPlanFileBecomesReplacementCharacter) {
+  std::string y = plan_to_yaml(sample_plans()[0]);
+  size_t at = y.find("notes:\n  - \"");
+  ASSERT_NE(at, std::string::npos) << y;
+  y.insert(at + 12, "bad \xf2 byte ");
+  at = y.find("rationale:\n");
+  ASSERT_NE(at, std::string::npos);
+  y.insert(at + 11, "      \"k\xff\": \"v\xc0\xaf\"\n");
+  std::string e;
+  auto p = plan_from_yaml_text(y, &e);
+  ASSERT_TRUE(p) << e << y;
+  EXPECT_EQ(p->notes[0].rfind("bad \xef\xbf\xbd byte ", 0), 0u) << p->notes[0];
+  EXPECT_EQ(p->gpus[0].rationale.at("k\xef\xbf\xbd"), "v\xef\xbf\xbd\xef\xbf\xbd");
+  auto again = plan_from_yaml_text(plan_to_yaml(*p), &e);
+  ASSERT_TRUE(again) << e;
+  EXPECT_EQ(*again, *p);
+}
+
 }  // namespace
 }  // namespace grey

@@ -110,5 +110,28 @@ TEST(Strings, Utf8SequenceLength) {
   EXPECT_EQ(out, "A\xc2\xb5\xe2\x82\xac\xef\xbf\xbd\xf0\x9f\x98\x80");
 }
 
+TEST(Strings, SanitizeUtf8ReplacesEveryInvalidByteAndIsIdempotent) {
+  using namespace std::string_view_literals;
+  EXPECT_EQ(sanitize_utf8("plain \xc2\xb5 \xf0\x9f\x98\x80"sv), "plain \xc2\xb5 \xf0\x9f\x98\x80");
+  // The config key of issue 11: a lone lead byte.
+  EXPECT_EQ(sanitize_utf8("\xf2"sv), "\xef\xbf\xbd");
+  // A cut-short sequence: each byte on its own, like the YAML writer.
+  EXPECT_EQ(sanitize_utf8("a\xe2\x82"sv), "a\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"sv), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // surrogate
+  EXPECT_EQ(sanitize_utf8("x\0y"sv), "x\0y"sv);  // NUL is valid UTF-8; callers decide about it
+  for (std::string_view in : {"\xf2"sv, "\xc0\xaf"sv,
+                              "\x80\x80"
+                              "abc\xff"sv,
+                              "ok"sv}) {
+    std::string once = sanitize_utf8(in);
+    EXPECT_EQ(sanitize_utf8(once), once);
+    for (size_t i = 0; i < once.size();) {
+      size_t len = utf8_sequence_length(once, i);
+      ASSERT_NE(len, 0u) << "invalid at " << i;
+      i += len;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace grey

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include "enforce/device_control.h"
 #include "enforce/isolated_control.h"
 #include "enforce/journal.h"
+#include "plan/config.h"
 #include "plan/plan_io.h"
 #include "telemetry/telemetry.h"
 #include "util/clock.h"
@@ -69,12 +71,6 @@ ControlIsolation control_isolation(const GlobalOptions& g) {
   return iso;
 }
 
-std::string sh_quote(const std::string& v) {
-  std::string q = "'";
-  for (char c : v) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 }  // namespace
 
 std::map<std::string, std::string> gpu_environment(const GpuPlan& gp,
@@ -82,8 +78,10 @@ std::map<std::string, std::string> gpu_environment(const GpuPlan& gp,
   std::map<std::string, std::string> env;
   if (gp.per_process_vram_cap_mb) {
     env["GREY_VRAM_CAP_MB"] = std::to_string(*gp.per_process_vram_cap_mb);
-    // CuPy reads a byte count; JAX/XLA a fraction of the device's memory.
-    env["CUPY_GPU_MEMORY_LIMIT"] = std::to_string(*gp.per_process_vram_cap_mb * 1024 * 1024);
+    // CuPy reads a byte count; JAX/XLA a fraction of the device's memory. A validated plan's
+    // cap is at most kMibMax, whose byte count fits; a larger one gets no byte count at all.
+    if (*gp.per_process_vram_cap_mb >= 0 && *gp.per_process_vram_cap_mb <= kMibMax)
+      env["CUPY_GPU_MEMORY_LIMIT"] = std::to_string(*gp.per_process_vram_cap_mb * 1024 * 1024);
     if (vram_total_mb && *vram_total_mb > 0)
       env["XLA_PYTHON_CLIENT_MEM_FRACTION"] =
           fmt_fraction(std::floor(100.0 * static_cast<double>(*gp.per_process_vram_cap_mb) /
@@ -125,54 +123,138 @@ std::map<std::string, std::string> plan_environment(const Plan& p,
   return env;
 }
 
-std::string render_env(const std::map<std::string, std::string>& env, const std::string& shell) {
-  std::ostringstream o;
-  if (shell == "json") {
-    nlohmann::json j(env);
-    return dump_json(j, 2) + "\n";
-  }
-  for (const auto& [k, v] : env) {
-    if (shell == "fish")
-      o << "set -gx " << k << " " << sh_quote(v) << ";\n";
-    else
-      o << "export " << k << "=" << sh_quote(v) << "\n";
-  }
-  return o.str();
+bool is_env_name(std::string_view name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) && static_cast<unsigned char>(c) < 0x80) &&
+        c != '_')
+      return false;
+  return true;
 }
 
-std::map<std::string, std::string> parse_env_file(const std::string& text) {
-  std::map<std::string, std::string> env;
-  for (auto line : split_lines(text)) {
-    line = trim(line);
-    if (!starts_with(line, "export ")) continue;
-    line.remove_prefix(7);
-    auto eq = line.find('=');
-    if (eq == std::string_view::npos) continue;
-    std::string key(line.substr(0, eq));
-    std::string_view v = line.substr(eq + 1);
+std::string sh_single_quote(std::string_view v) {
+  std::string q = "'";
+  for (char c : v) q += c == '\'' ? std::string_view("'\\''") : std::string_view(&c, 1);
+  return q + "'";
+}
+
+std::string fish_single_quote(std::string_view v) {
+  // Inside fish's single quotes only \' and \\ are escapes.
+  std::string q = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') q += '\\';
+    q += c;
+  }
+  return q + "'";
+}
+
+std::string check_environment(const std::map<std::string, std::string>& env) {
+  for (const auto& [k, v] : env) {
+    if (!is_env_name(k))
+      return "\"" + sanitize_utf8(k) + "\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*)";
+    if (v.find('\0') != std::string::npos) return k + ": a value cannot hold a NUL byte";
+  }
+  return "";
+}
+
+std::string render_env(const std::map<std::string, std::string>& env, const std::string& shell) {
+  std::map<std::string, std::string> ok;
+  for (const auto& [k, v] : env)
+    if (is_env_name(k) && v.find('\0') == std::string::npos) ok.emplace(k, v);
+  if (shell == "json") return dump_json(nlohmann::json(ok), 2) + "\n";
+  std::string o;
+  for (const auto& [k, v] : ok) {
+    if (shell == "fish")
+      o += "set -gx " + k + " " + fish_single_quote(v) + ";\n";
+    else
+      o += "export " + k + "=" + sh_single_quote(v) + "\n";
+  }
+  return o;
+}
+
+EnvFile parse_env_file(std::string_view text, const std::string& file) {
+  EnvFile r;
+  size_t i = 0, line = 1;
+  auto fail = [&](const std::string& what) {
+    r.vars.clear();
+    r.error = file + ":" + std::to_string(line) + ": " + what +
+              "; allowed: lines export NAME='value' as `grey-gpu-opt apply` writes them (NAME "
+              "of [A-Za-z_][A-Za-z0-9_]*, ' in a value as '\\''), comments and empty lines. "
+              "Run `grey-gpu-opt apply --no-dry-run` to write it again.";
+    return r;
+  };
+  // A piece of the file in a message: one line, at most 40 bytes, printable, valid UTF-8.
+  auto quoted = [](std::string_view t) {
+    std::string q(t.substr(0, std::min(t.find('\n'), size_t{40})));
+    for (char& c : q)
+      if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    return "\"" + sanitize_utf8(q) + "\"";
+  };
+  auto shown = [&](size_t from) { return quoted(text.substr(from)); };
+  if (text.find('\0') != std::string_view::npos) {
+    std::string_view head = text.substr(0, text.find('\0'));
+    line = 1 + static_cast<size_t>(std::count(head.begin(), head.end(), '\n'));
+    return fail("a NUL byte");
+  }
+  while (i < text.size()) {
+    if (text[i] == '\n') {
+      ++i, ++line;
+      continue;
+    }
+    if (text[i] == '#') {
+      size_t e = text.find('\n', i);
+      i = e == std::string_view::npos ? text.size() : e;
+      continue;
+    }
+    constexpr std::string_view kExport = "export ";
+    if (text.substr(i, kExport.size()) != kExport)
+      return fail("expected export, found " + shown(i));
+    i += kExport.size();
+    size_t n = i;
+    while (n < text.size() && text[n] != '=' && text[n] != '\n') ++n;
+    std::string_view name = text.substr(i, n - i);
+    if (!is_env_name(name)) return fail(quoted(name) + " is not a variable name");
+    if (n >= text.size() || text[n] != '=') return fail("no = after " + std::string(name));
+    i = n + 1;
+    const size_t start_line = line;
     std::string value;
-    // Undo sh_quote: '...' with '\'' for quotes.
-    size_t i = 0;
-    while (i < v.size()) {
-      if (v[i] == '\'') {
-        size_t end = v.find('\'', i + 1);
-        if (end == std::string_view::npos) break;
-        value += v.substr(i + 1, end - i - 1);
-        i = end + 1;
-      } else if (v[i] == '\\' && i + 1 < v.size()) {
-        value += v[i + 1];
+    bool any = false;
+    while (i < text.size() && text[i] != '\n') {
+      if (text[i] == '\'') {
+        size_t e = text.find('\'', i + 1);
+        if (e == std::string_view::npos)
+          return fail("the value of " + std::string(name) + " (from line " +
+                      std::to_string(start_line) + ") has no closing quote");
+        std::string_view part = text.substr(i + 1, e - i - 1);
+        line += static_cast<size_t>(std::count(part.begin(), part.end(), '\n'));
+        value += part;
+        i = e + 1;
+        any = true;
+      } else if (text.substr(i, 2) == "\\'") {
+        value += '\'';
         i += 2;
+        any = true;
       } else {
-        value += v[i++];
+        return fail("after the value of " + std::string(name) + " comes " + shown(i) +
+                    ", which is not part of a quoted value");
       }
     }
-    env[key] = value;
+    if (!any) return fail("the value of " + std::string(name) + " is not quoted");
+    if (!r.vars.emplace(std::string(name), std::move(value)).second)
+      return fail(std::string(name) + " appears twice");
   }
-  return env;
+  r.ok = true;
+  return r;
 }
 
 int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ostream& out,
                       std::ostream& err) {
+  // The sample's deadline is a millisecond count: checked before any conversion (1e308 would not
+  // fit), with detect's range.
+  if (!(std::isfinite(g.timeout_s) && g.timeout_s > 0 && g.timeout_s <= 600)) {
+    err << "error: --timeout must be a number of seconds in (0, 600], got " << g.timeout_s << "\n";
+    return 2;
+  }
   std::string e = ensure_state_dir(g.state_dir);
   if (!e.empty()) {
     err << "error: " << e << "\n";
@@ -192,6 +274,15 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
   auto loaded = load_specs(g.state_dir);
   std::vector<GpuSpec> specs = loaded.ok ? loaded.specs : std::vector<GpuSpec>{};
   if (!loaded.ok && !loaded.missing) err << "warning: " << loaded.error << "\n";
+  // The checks a config gets (plan/config.h), before anything is written or asked: a plan file
+  // is input like a config file.
+  if (auto bad = validate_plan(*plan, specs, plan_path); !bad.empty()) {
+    for (const auto& b : bad) err << "error: " << b << "\n";
+    err << "error: " << plan_path
+        << " holds values the planner would not produce; nothing was written or changed. Run "
+           "`grey-gpu-opt plan` to write a plan again.\n";
+    return 2;
+  }
 
   bool real = !o.dry_run;
   if (o.destructive && real && !o.yes) {
@@ -210,6 +301,10 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
 
   // 1. The environment (advisory tier) and the applied plan.
   auto env = plan_environment(*plan, specs);
+  if (std::string bad = check_environment(env); !bad.empty()) {
+    err << "error: the environment of " << plan_path << " cannot be written: " << bad << "\n";
+    return 2;
+  }
   std::string env_path = g.state_dir + "/env";
   std::string applied_path = g.state_dir + "/last_applied_plan.yaml";
   std::string applied_at = utc_now_text();
@@ -367,7 +462,13 @@ int run_env_command(const GlobalOptions& g, const std::string& shell, std::ostre
         << "; run `grey-gpu-opt apply --no-dry-run` first\n";
     return 1;
   }
-  out << render_env(parse_env_file(*text), shell);
+  // Printed for eval: nothing at all unless every line of the file is well formed.
+  EnvFile f = parse_env_file(*text, path);
+  if (!f.ok) {
+    err << "error: " << f.error << "\n";
+    return 2;
+  }
+  out << render_env(f.vars, shell);
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/detect_cmd.h"
@@ -52,8 +53,29 @@ std::map<std::string, std::string> plan_environment(const Plan& p,
 // GREY_* (and framework caps) of one GPU, for `run --gpu N`.
 std::map<std::string, std::string> gpu_environment(const GpuPlan& gp,
                                                    std::optional<int64_t> vram_total_mb);
+
+// The applied environment, the one model `apply` writes and `env` prints: names of
+// [A-Za-z_][A-Za-z0-9_]*, values of any bytes but NUL.
+bool is_env_name(std::string_view name);
+// Empty when every name and value is valid; else what is wrong with the first bad one.
+std::string check_environment(const std::map<std::string, std::string>& env);
+// sh: the value in single quotes, each ' as '\'' ; eval gives back the bytes exactly.
+std::string sh_single_quote(std::string_view v);
+// fish: the value in single quotes, ' and \ escaped with a backslash.
+std::string fish_single_quote(std::string_view v);
+// sh (export NAME='v'), fish (set -gx NAME 'v';) or json (an object of strings). Prints only
+// entries check_environment accepts.
 std::string render_env(const std::map<std::string, std::string>& env, const std::string& shell);
-// Parses the env file apply wrote (lines `export KEY='value'`).
-std::map<std::string, std::string> parse_env_file(const std::string& text);
+
+struct EnvFile {
+  bool ok = false;
+  std::map<std::string, std::string> vars;
+  std::string error;  // names the file and line
+};
+// Reads the env file apply wrote, strictly: every line is empty, a # comment, or
+// export NAME='value' with the value as sh_single_quote writes it (it may span lines). Anything
+// else (a bad name, an unterminated quote, text after the closing quote) is an error, and no
+// variable is returned at all.
+EnvFile parse_env_file(std::string_view text, const std::string& file);
 
 }  // namespace grey

@@ -62,6 +62,8 @@ std::string nvidia_smi_mechanism(const std::string& bus_id, const std::string& s
 
 std::string watts_text(double w) {
   if (!std::isfinite(w)) return "invalid";
+  // Beyond what a milliwatt count holds (1e308 wrapped to -9223372036854776): the value as it is.
+  if (std::fabs(w) >= 1e12) return shortest_double(w);
   long long mw = std::llround(w * 1000.0);
   char buf[64];
   if (mw % 1000 == 0) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "util/state_dir.h"
@@ -21,11 +22,13 @@ struct Scalar {
   std::string shown;  // as it reads in the file
 };
 
+// Text from the file as it goes into a message: at most 80 bytes, control characters as spaces,
+// and valid UTF-8 (a cut through a multi-byte character or an invalid byte becomes U+FFFD).
 std::string shorten(std::string s) {
   if (s.size() > 80) s = s.substr(0, 77) + "...";
   for (char& c : s)
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-  return s;
+  return sanitize_utf8(s);
 }
 
 Scalar classify(const YAML::Node& n) {
@@ -134,11 +137,11 @@ bool str_in(const Scalar& s, std::initializer_list<const char*> words) {
 
 const Rule kRules[] = {
     {"per_process_vram_cap_mb", "an integer number of MiB, at least 1 and at most the GPU's VRAM",
-     [](const Scalar& s) { return int_in(s, 1, INT64_MAX); }},
+     [](const Scalar& s) { return int_in(s, 1, kMibMax); }},
     {"recommended_batch_size", "an integer from 1 to 65536",
      [](const Scalar& s) { return int_in(s, kBatchMin, kBatchMax); }},
     {"tensor_chunk_size_mb", "an integer number of MiB, at least 1",
-     [](const Scalar& s) { return int_in(s, 1, INT64_MAX); }},
+     [](const Scalar& s) { return int_in(s, 1, kMibMax); }},
     {"cooldown_threshold_c", "an integer from 30 to 110 (°C)",
      [](const Scalar& s) { return int_in(s, kTempMin, kTempMax); }},
     {"resume_threshold_c", "an integer from 30 to 110 (°C), below cooldown_threshold_c",
@@ -154,7 +157,7 @@ const Rule kRules[] = {
     {"preemptive_throttle", "true or false", [](const Scalar& s) { return s.kind == Kind::kBool; }},
     {"power_limit_w", "a positive number of watts within the GPU's power limit range, or null",
      [](const Scalar& s) {
-       return s.kind == Kind::kNull || (is_number(s) && number(s) > 0 && number(s) < 1e6);
+       return s.kind == Kind::kNull || (is_number(s) && number(s) > 0 && number(s) < kPowerMaxW);
      }},
     {"max_concurrent_kernels", "an integer from 1 to 128",
      [](const Scalar& s) { return int_in(s, kKernelsMin, kKernelsMax); }},
@@ -293,7 +296,8 @@ struct Parser {
               "; allowed: a GPU index (\"0\") or uuid.");
         continue;
       }
-      std::string id = k.Scalar();
+      // A key reaches the plan's notes: the UTF-8 rule applies from here on.
+      std::string id = sanitize_utf8(k.Scalar());
       if (id.find_first_not_of("0123456789") == std::string::npos) {
         auto i = parse_int(id);
         if (!i || *i > 1000000) {
@@ -417,6 +421,159 @@ ConfigResult load_config_file(const std::string& path) {
     return r;
   }
   return parse_config_text(*text, path);
+}
+
+namespace {
+
+// The saved spec a plan GPU belongs to: by bus id or uuid (as apply matches them), else by index.
+const GpuSpec* spec_for(const std::vector<GpuSpec>& specs, const GpuPlan& g) {
+  for (const auto& s : specs)
+    if ((g.device_id && s.f.bus_id == g.device_id) || (g.uuid && s.f.uuid == g.uuid)) return &s;
+  for (const auto& s : specs)
+    if (s.index == g.index) return &s;
+  return nullptr;
+}
+
+// A number as it is: whole numbers in plain digits, others in their shortest exact form
+// (250.5, 1e+308); never through an integer cast.
+std::string number_text(double d) {
+  if (std::isfinite(d) && std::fabs(d) < 1e15 && std::floor(d) == d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f", d);
+    return buf;
+  }
+  return shortest_double(d);
+}
+
+std::string shown_int(std::optional<int64_t> v) {
+  return v ? std::to_string(*v) : "null";
+}
+
+}  // namespace
+
+std::vector<std::string> validate_plan(const Plan& p, const std::vector<GpuSpec>& specs,
+                                       const std::string& file) {
+  std::vector<std::string> errors;
+  std::map<int, size_t> seen;
+  for (size_t i = 0; i < p.gpus.size(); ++i) {
+    const GpuPlan& g = p.gpus[i];
+    const std::string at = file + ": gpus[" + std::to_string(i) + "].";
+    auto bad = [&](const std::string& key, const std::string& value, const std::string& allowed) {
+      errors.push_back(at + key + " = " + value + " is not allowed; allowed: " + allowed + ".");
+    };
+    // The GPU itself.
+    if (g.index < 0 || g.index > 1000000) {
+      bad("index", std::to_string(g.index), "0 to 1000000");
+      continue;
+    }
+    if (auto it = seen.find(g.index); it != seen.end()) {
+      bad("index", std::to_string(g.index),
+          "one entry per GPU (gpus[" + std::to_string(it->second) + "] has it too)");
+      continue;
+    }
+    seen[g.index] = i;
+    const GpuSpec* s = spec_for(specs, g);
+    if (!specs.empty()) {
+      bool known = false;
+      std::string have;
+      for (const auto& x : specs) {
+        known = known || x.index == g.index;
+        have += (have.empty() ? "" : ", ") + std::to_string(x.index);
+      }
+      if (!known) {
+        bad("index", std::to_string(g.index),
+            "a GPU of the saved specs (index " + have + "); run `grey-gpu-opt plan` again");
+        continue;
+      }
+      if (s && s->index != g.index) {
+        bad("index", std::to_string(g.index),
+            std::to_string(s->index) + ", the index the saved specs give " +
+                shorten(g.device_id && s->f.bus_id == g.device_id ? *g.device_id
+                                                                  : g.uuid.value_or("")) +
+                "; run `grey-gpu-opt plan` again");
+        continue;
+      }
+    }
+    const std::optional<int64_t> vram =
+        s && s->f.vram_total_mb && *s->f.vram_total_mb > 0 ? s->f.vram_total_mb : std::nullopt;
+    const std::string gpu = "GPU " + std::to_string(g.index);
+
+    // Sizes in MiB and the batch size.
+    if (g.per_process_vram_cap_mb) {
+      int64_t v = *g.per_process_vram_cap_mb;
+      if (v < 1 || v > (vram ? *vram : kMibMax))
+        bad("per_process_vram_cap_mb", shown_int(v),
+            vram ? "1 to " + std::to_string(*vram) + " (MiB), the VRAM " + gpu + " reports"
+                 : "1 to " + std::to_string(kMibMax) + " (MiB)");
+    }
+    if (g.tensor_chunk_size_mb) {
+      // The planner's minimum chunk is 512 MiB, also on a GPU with less VRAM.
+      int64_t v = *g.tensor_chunk_size_mb, hi = vram ? std::max<int64_t>(*vram, 512) : kMibMax;
+      if (v < 1 || v > hi)
+        bad("tensor_chunk_size_mb", shown_int(v),
+            "1 to " + std::to_string(hi) + " (MiB)" +
+                (vram ? ", within the VRAM " + gpu + " reports" : std::string()));
+    }
+    if (g.recommended_batch_size &&
+        (*g.recommended_batch_size < kBatchMin || *g.recommended_batch_size > kBatchMax))
+      bad("recommended_batch_size", shown_int(g.recommended_batch_size), "1 to 65536");
+
+    // Temperatures.
+    std::optional<int> slowdown;
+    if (s && s->f.thermal.slowdown_c && *s->f.thermal.slowdown_c >= kSlowdownPlausibleMin &&
+        *s->f.thermal.slowdown_c <= kSlowdownPlausibleMax)
+      slowdown = *s->f.thermal.slowdown_c;
+    const int cool_hi = slowdown ? std::min(kTempMax, *slowdown - 2) : kTempMax;
+    const bool cool_ok = g.cooldown_threshold_c >= kTempMin && g.cooldown_threshold_c <= cool_hi;
+    if (!cool_ok)
+      bad("cooldown_threshold_c", std::to_string(g.cooldown_threshold_c),
+          std::to_string(kTempMin) + " to " + std::to_string(cool_hi) + " (°C)" +
+              (slowdown ? ", 2 °C under the " + std::to_string(*slowdown) + " °C at which " + gpu +
+                              " slows itself down"
+                        : std::string()));
+    if (g.resume_threshold_c < kTempMin || g.resume_threshold_c > kTempMax)
+      bad("resume_threshold_c", std::to_string(g.resume_threshold_c), "30 to 110 (°C)");
+    else if (cool_ok && g.resume_threshold_c >= g.cooldown_threshold_c)
+      bad("resume_threshold_c", std::to_string(g.resume_threshold_c),
+          "below cooldown_threshold_c = " + std::to_string(g.cooldown_threshold_c) +
+              ", so at most " + std::to_string(g.cooldown_threshold_c - 1));
+
+    // Policies and the power limit.
+    if (g.placement_policy && *g.placement_policy != "least_loaded_free_vram")
+      bad("placement_policy", "\"" + shorten(*g.placement_policy) + "\"",
+          "least_loaded_free_vram or null");
+    if (g.power_limit_w) {
+      const double w = *g.power_limit_w;
+      std::optional<double> lo, hi;
+      if (s && s->f.power_limit_min_w && *s->f.power_limit_min_w > 0) lo = s->f.power_limit_min_w;
+      if (s && s->f.power_limit_max_w && *s->f.power_limit_max_w > 0) hi = s->f.power_limit_max_w;
+      if (lo && hi && *lo > *hi) lo = hi = std::nullopt;  // a range the planner does not believe
+      const double min_w = lo.value_or(0), max_w = hi.value_or(kPowerMaxW);
+      const bool pos = std::isfinite(w) && w > 0;
+      if (!pos || (lo && w < min_w) || w > max_w || (!hi && w >= kPowerMaxW))
+        bad("power_limit_w", number_text(w),
+            lo && hi ? "from " + number_text(*lo) + " to " + number_text(*hi) + " (W), the range " +
+                           gpu + " reports, or null"
+            : hi ? "more than 0 and at most " + number_text(*hi) + " (W), the maximum " + gpu +
+                       " reports, or null"
+            : lo ? "at least " + number_text(*lo) + " (W), the minimum " + gpu +
+                       " reports, and below " + number_text(kPowerMaxW) + ", or null"
+                 : "a positive number of watts below " + number_text(kPowerMaxW) + ", or null");
+    }
+    if (g.max_concurrent_kernels < kKernelsMin || g.max_concurrent_kernels > kKernelsMax)
+      bad("max_concurrent_kernels", std::to_string(g.max_concurrent_kernels), "1 to 128");
+    if (!(g.fairness_weight_per_process > 0 && g.fairness_weight_per_process <= kWeightMax))
+      bad("fairness_weight_per_process", number_text(g.fairness_weight_per_process),
+          "a number greater than 0 and at most 100");
+    // The measured fields.
+    if (g.estimated_reclaimed_mb < 0)
+      bad("estimated_reclaimed_mb", std::to_string(g.estimated_reclaimed_mb), "0 or more");
+    if (g.dedup_buffer_count < 0)
+      bad("dedup_buffer_count", std::to_string(g.dedup_buffer_count), "0 or more");
+    if (!(g.compression_ratio >= 0))
+      bad("compression_ratio", number_text(g.compression_ratio), "0 or more");
+  }
+  return errors;
 }
 
 void merge_overrides(PlanOverrides& base, const PlanOverrides& top) {

@@ -30,6 +30,15 @@ ConfigResult parse_config_text(const std::string& text, const std::string& file)
 // Reads and parses a file; a missing or unreadable file is an error.
 ConfigResult load_config_file(const std::string& path);
 
+// The checks a config value gets, for a whole plan read from a file (`apply --plan FILE`, the
+// saved last_plan.yaml): every field within the range the planner or a config can produce, and,
+// for a GPU the saved specs know, within that device's limits (cap and chunk size against its
+// VRAM, cooldown 2 °C under its slowdown temperature, power limit within its range). With saved
+// specs, each GPU's index must be one of theirs. Each error names the file, the field
+// (gpus[i].key), the value as it is (1e308 reads "1e+308") and what is allowed. Empty = valid.
+std::vector<std::string> validate_plan(const Plan& p, const std::vector<GpuSpec>& specs,
+                                       const std::string& file);
+
 // `top` over `base`: the same field in the same section is replaced.
 void merge_overrides(PlanOverrides& base, const PlanOverrides& top);
 

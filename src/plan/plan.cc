@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "util/json_util.h"
 #include "util/strings.h"
@@ -14,8 +15,6 @@ namespace grey {
 namespace {
 
 constexpr const char* kNotMeasured = "not measured: no process telemetry was given.";
-// A device slowdown temperature outside this range is not believed.
-constexpr int kSlowdownPlausibleMin = 50, kSlowdownPlausibleMax = 150;
 
 double round2(double x) {
   return std::round(x * 100.0) / 100.0;
@@ -43,26 +42,46 @@ std::string deg(int v) {
   return std::to_string(v) + " °C";
 }
 
-// Replaces bytes that are not valid UTF-8 with U+FFFD so the plan always serializes.
-std::string valid_utf8(const std::string& s) {
-  std::string o;
-  o.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    if (size_t len = utf8_sequence_length(s, i)) {
-      o.append(s, i, len);
-      i += len;
-    } else {
-      o += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return o;
-}
-
 std::optional<std::string> opt_utf8(const std::optional<std::string>& s) {
   if (!s) return std::nullopt;
-  return valid_utf8(*s);
+  return sanitize_utf8(*s);
+}
+
+// Every string of a plan through the one UTF-8 rule (util/strings.h), so that the plan written
+// (where the YAML and JSON writers would replace invalid bytes) reads back equal. Text enters a
+// plan from device fields, config keys and file names, process commands and source names.
+void sanitize_strings(std::string& s) {
+  s = sanitize_utf8(s);
+}
+void sanitize_strings(std::optional<std::string>& s) {
+  if (s) sanitize_utf8(*s).swap(*s);
+}
+template <typename V>
+void sanitize_keys(std::map<std::string, V>& m) {
+  std::map<std::string, V> out;
+  for (auto& [k, v] : m) {
+    if constexpr (std::is_same_v<V, std::string>) sanitize_strings(v);
+    out[sanitize_utf8(k)] = std::move(v);
+  }
+  m.swap(out);
+}
+void sanitize_plan(PlanOutcome& o) {
+  Plan& p = o.plan;
+  sanitize_strings(p.generated_at);
+  sanitize_strings(p.gpu_specs_hash);
+  for (auto& n : p.notes) sanitize_strings(n);
+  for (auto& e : o.errors) sanitize_strings(e);
+  for (auto& g : p.gpus) {
+    sanitize_strings(g.device_id);
+    sanitize_strings(g.uuid);
+    sanitize_strings(g.model);
+    sanitize_strings(g.fair_scheduling_policy);
+    sanitize_strings(g.placement_policy);
+    sanitize_keys(g.confidence);
+    sanitize_keys(g.rationale);
+    sanitize_keys(g.provenance);
+    sanitize_keys(g.enforcement);
+  }
 }
 
 std::string vendor_of(const GpuSpec& s) {
@@ -102,7 +121,11 @@ std::string describe(const OverrideValue& v) {
     std::string operator()(std::monostate) const { return "null"; }
     std::string operator()(bool b) const { return b ? "true" : "false"; }
     std::string operator()(int64_t i) const { return std::to_string(i); }
-    std::string operator()(double d) const { return num(d, 6); }
+    // Up to 6 decimals for ordinary numbers; the shortest exact form for the others, so 1e308
+    // reads "1e+308" and not 309 digits.
+    std::string operator()(double d) const {
+      return std::isfinite(d) && std::fabs(d) < 1e15 ? num(d, 6) : shortest_double(d);
+    }
     std::string operator()(const std::string& s) const { return s; }
   };
   return std::visit(V{}, v);
@@ -503,6 +526,7 @@ std::string apply_override(GpuPlan& p, const GpuContext& c, const FieldOverride&
     auto v = as_int(o.value);
     if (!v) return err("an integer number of MiB");
     if (*v < 1) return err("at least 1");
+    if (*v > kMibMax) return err("at most " + mib(kMibMax));
     if (c.vram && *v > *c.vram)
       return err("at most " + mib(*c.vram) + ", the VRAM this GPU reports");
     (k == "per_process_vram_cap_mb" ? p.per_process_vram_cap_mb : p.tensor_chunk_size_mb) = *v;
@@ -771,6 +795,7 @@ PlanOutcome build_plan(const PlanInput& in) {
                          (f != ov.per_gpu_file.end() ? " in " + f->second : std::string()) +
                          " matches no GPU (by index or uuid) and was not used.");
   }
+  sanitize_plan(out);
   out.ok = out.errors.empty();
   return out;
 }

@@ -151,5 +151,11 @@ inline constexpr int64_t kBatchMin = 1, kBatchMax = 65536;
 inline constexpr int kTempMin = 30, kTempMax = 110;
 inline constexpr int kKernelsMin = 1, kKernelsMax = 128;
 inline constexpr double kWeightMax = 100.0;
+// The largest MiB count whose byte count (CUPY_GPU_MEMORY_LIMIT) still fits an int64.
+inline constexpr int64_t kMibMax = INT64_MAX / (1024 * 1024);
+// A power limit above this is no GPU's (the check when the device reports no range).
+inline constexpr double kPowerMaxW = 1e6;
+// A device slowdown temperature outside this range is not believed.
+inline constexpr int kSlowdownPlausibleMin = 50, kSlowdownPlausibleMax = 150;
 
 }  // namespace grey

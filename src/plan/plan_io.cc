@@ -100,9 +100,11 @@ double get_double(const json& v, const std::string& where) {
   return d;
 }
 
+// Text read from a file gets the rule every plan string follows (util/strings.h): a plan read
+// back from YAML holds no byte the writers would have to replace.
 std::string get_string(const json& v, const std::string& where) {
   if (!v.is_string()) fail(where, "expected a string, got " + dump_json(v));
-  return v.get<std::string>();
+  return sanitize_utf8(v.get_ref<const std::string&>());
 }
 
 bool get_bool(const json& v, const std::string& where) {
@@ -129,8 +131,10 @@ std::map<std::string, V> get_map(const json& o, const char* key, const std::stri
   const json* v = find(o, key);
   if (!v || v->is_null()) return m;
   if (!v->is_object()) fail(where + "." + key, "expected a mapping");
-  for (auto it = v->begin(); it != v->end(); ++it)
-    m[it.key()] = f(it.value(), where + "." + key + "." + it.key());
+  for (auto it = v->begin(); it != v->end(); ++it) {
+    std::string k = sanitize_utf8(it.key());
+    m[k] = f(it.value(), where + "." + key + "." + k);
+  }
   return m;
 }
 
@@ -190,9 +194,7 @@ GpuPlan gpu_from_json(const json& o, const std::string& where) {
 
 // ---- YAML ----
 std::string shortest(double d) {
-  char buf[64];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);
-  std::string s(buf, ec == std::errc() ? p : buf);
+  std::string s = shortest_double(d);
   if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
   return s;
 }

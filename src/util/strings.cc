@@ -235,6 +235,27 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
   return len;
 }
 
+std::string shortest_double(double d) {
+  char buf[64];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);
+  return ec == std::errc() ? std::string(buf, p) : std::string("?");
+}
+
+std::string sanitize_utf8(std::string_view s) {
+  std::string o;
+  o.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    if (const size_t len = utf8_sequence_length(s, i)) {
+      o.append(s.substr(i, len));
+      i += len;
+    } else {
+      append_utf8(o, 0xFFFD);
+      ++i;
+    }
+  }
+  return o;
+}
+
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
     out += static_cast<char>(cp);

@@ -24,6 +24,10 @@ std::vector<std::string_view> split_lines(std::string_view s);
 size_t utf8_sequence_length(std::string_view s, size_t i);
 // Appends the code point as UTF-8 bytes.
 void append_utf8(std::string& out, uint32_t cp);
+// The one rule for text that reaches an output (device fields, plan notes, keys, paths): every
+// byte that does not start a valid sequence (utf8_sequence_length) becomes U+FFFD. The result is
+// always valid UTF-8, and sanitizing it again changes nothing.
+std::string sanitize_utf8(std::string_view s);
 
 // Stops at the first NUL (some sysfs snapshots are NUL padded) and trims whitespace.
 std::string clean_value(std::string_view raw);
@@ -35,6 +39,9 @@ bool is_missing_marker(std::string_view s);
 // Strict numeric parsing of a whole (trimmed) token; nullopt on anything else.
 std::optional<int64_t> parse_int(std::string_view s);
 std::optional<double> parse_double(std::string_view s);
+// The shortest text that reads back as exactly `d` ("0.1", "1e+308", "-5", "inf", "nan"); never
+// a wrapped integer.
+std::string shortest_double(double d);
 // "0x10de", "10DE", "0x233010DE" -> value; nullopt when not hex.
 std::optional<uint64_t> parse_hex(std::string_view s);
 // Leading number of a token with a unit: "81559 MiB" -> 81559, "69.85 W" -> 69.85, "41 C" -> 41.
