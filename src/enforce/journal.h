@@ -142,5 +142,4 @@ class Journal {
   size_t max_line_ = kJournalMaxLine;
 };
 
-
 }  // namespace grey
