@@ -562,6 +562,85 @@ TEST(Daemon, InvalidConfigAtStartIsRefused) {
   EXPECT_FALSE(fs::exists(e.state + "/daemon.pid"));
 }
 
+// SPEC §0: a link planted at the pid file or the log is refused; its target is not touched.
+TEST(Daemon, PlantedSymlinksAtPidFileAndLogAreRefused) {
+  for (const char* name : {"daemon.pid", "logs/daemon.jsonl"}) {
+    Env e;
+    e.detect();
+    std::string victim = e.tmp / "victim";
+    write_file(victim, "precious\n", 0644);
+    fs::create_directories(e.state + "/logs");
+    ASSERT_EQ(::symlink(victim.c_str(), (e.state + "/" + name).c_str()), 0);
+    auto r = e.run({"start-daemon", "--interval", "0.1"});
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_NE(r.exit_code, 0) << name << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find("refusing " + e.state + "/" + name + ": it is a symbolic link"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(read_file(victim), "precious\n") << name;
+  }
+}
+
+// The status file's temporary is a fresh random name created exclusively: a link planted at
+// the old fixed name ("daemon_status.json.tmp") is neither truncated nor written through.
+TEST(Daemon, PlantedSymlinkAtTheStatusTempNameIsNotFollowed) {
+  Env e;
+  e.detect();
+  std::string victim = e.tmp / "victim";
+  write_file(victim, "precious\n", 0644);
+  std::string link = e.state + "/daemon_status.json.tmp";
+  ASSERT_EQ(::symlink(victim.c_str(), link.c_str()), 0);
+  e.start({"--interval", "0.1"});
+  ASSERT_TRUE(wait_until([&] { return e.ticks() >= 3; }, 20)) << e.err();
+  ::kill(e.pid, SIGTERM);
+  ASSERT_GE(e.wait_exit(5), 0);
+  EXPECT_EQ(read_file(victim), "precious\n");
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_TRUE(e.status_file().is_object());
+}
+
+// A FIFO at config.yaml on SIGHUP: the reload fails at once (nothing waits on the FIFO), the
+// old config stays, ticks go on and SIGTERM still stops the daemon and restores the limit.
+TEST(Daemon, SighupWithAFifoConfigKeepsTicking) {
+  Env e;
+  e.detect();
+  write_file(e.tmp / "script.txt",
+             "tick 0 0 50 1000 10 100000\n"
+             "tick 2 0 92 1000 90 300000\n");
+  e.start({"--interval", "0.1", "--no-dry-run", "--consent"});
+  ASSERT_TRUE(wait_until([&] { return e.events("power_limit_lowered").size() >= 2; }, 20))
+      << e.log() << e.err();
+  ASSERT_EQ(::unlink((e.state + "/config.yaml").c_str()), 0);
+  ASSERT_EQ(::mkfifo((e.state + "/config.yaml").c_str(), 0600), 0);
+  ::kill(e.pid, SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return e.has_event("reload_failed"); }, 10)) << e.log();
+  auto f = e.events("reload_failed");
+  EXPECT_EQ(f[0]["details"]["what"], "config");
+  EXPECT_NE(f[0]["details"]["error"].get<std::string>().find("not a regular file (FIFO)"),
+            std::string::npos)
+      << f[0];
+  uint64_t t = e.ticks();
+  ASSERT_TRUE(wait_until([&] { return e.ticks() >= t + 3; }, 10)) << "ticks stopped";
+  EXPECT_EQ(e.status_file()["gpus"][0]["cooldown_c"], 80);
+  ::kill(e.pid, SIGTERM);
+  ASSERT_GE(e.wait_exit(5), 0) << "the daemon did not stop";
+  EXPECT_EQ(WEXITSTATUS(e.status), 0) << e.err();
+  auto s = e.sets();
+  ASSERT_GE(s.size(), 2u);
+  EXPECT_EQ(s.back(), "set nvmlDeviceSetPowerManagementLimit 0 700000");
+}
+
+// A config.yaml others can write is refused at start: it could steer root's daemon.
+TEST(Daemon, ConfigWritableByOthersIsRefusedAtStart) {
+  Env e;
+  e.detect();
+  write_file(e.state + "/config.yaml", kConfig, 0666);
+  auto r = e.run({"start-daemon", "--interval", "0.1"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("writable by other users (mode 0666)"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(e.state + "/daemon.pid"));
+}
+
 // ---- In-process pieces ------------------------------------------------------------------------
 
 TEST(DaemonConfig, SignalOverCapSwitch) {

@@ -456,10 +456,14 @@ int run_env_command(const GlobalOptions& g, const std::string& shell, std::ostre
     return 2;
   }
   std::string path = g.state_dir + "/env", e;
-  auto text = read_whole_file(path, &e);
+  bool missing = false;
+  auto text = read_file_checked(path, FileTrust::kState, &e, 64u << 20, &missing);
   if (!text) {
-    err << "error: no applied environment at " << path
-        << "; run `grey-gpu-opt apply --no-dry-run` first\n";
+    if (missing)
+      err << "error: no applied environment at " << path
+          << "; run `grey-gpu-opt apply --no-dry-run` first\n";
+    else
+      err << "error: " << e << "\n";
     return 1;
   }
   // Printed for eval: nothing at all unless every line of the file is well formed.

@@ -120,10 +120,17 @@ int run_plan_command(const GlobalOptions& g, const PlanCliOptions& o, std::ostre
     }
   }
 
+  // The state directory is checked before anything in it is read: a config.yaml planted in a
+  // directory others can write must never steer the plan.
+  if (std::string se = ensure_state_dir(g.state_dir); !se.empty()) {
+    err << "error: " << se << "\nerror: nothing was written\n";
+    return 2;
+  }
+
   // Overrides: <state_dir>/config.yaml, then --config on top.
   PlanOverrides overrides;
-  auto load_cfg = [&](const std::string& path) {
-    ConfigResult c = load_config_file(path);
+  auto load_cfg = [&](const std::string& path, FileTrust trust) {
+    ConfigResult c = load_config_file(path, trust);
     if (!c.ok) {
       for (const auto& e : c.errors) err << "error: " << e << "\n";
       return false;
@@ -133,11 +140,12 @@ int run_plan_command(const GlobalOptions& g, const PlanCliOptions& o, std::ostre
   };
   const std::string state_cfg = g.state_dir + "/config.yaml";
   struct stat st;
-  if (!g.state_dir.empty() && ::stat(state_cfg.c_str(), &st) == 0 && !load_cfg(state_cfg)) {
+  if (!g.state_dir.empty() && ::lstat(state_cfg.c_str(), &st) == 0 &&
+      !load_cfg(state_cfg, FileTrust::kConfig)) {
     err << "error: fix " << state_cfg << "; nothing was written\n";
     return 2;
   }
-  if (o.config_file && !load_cfg(*o.config_file)) {
+  if (o.config_file && !load_cfg(*o.config_file, FileTrust::kUserConfig)) {
     err << "error: fix " << *o.config_file << "; nothing was written\n";
     return 2;
   }

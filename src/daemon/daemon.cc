@@ -81,9 +81,11 @@ double rss_bytes() {
 // (daemon_status.json is rewritten every tick; durability across a power cut does not matter
 // for it, and two fsyncs per tick would dominate the tick's cost.)
 std::string replace_file(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return tmp + ": " + std::strerror(errno);
+  // A fresh, randomly named temp file created exclusively: a link planted at a guessable
+  // name cannot make us truncate or write its target.
+  std::string tmp, terr;
+  int fd = create_temp_file(path, 0600, &tmp, &terr);
+  if (fd < 0) return terr;
   const char* p = content.data();
   size_t left = content.size();
   while (left > 0) {
@@ -132,8 +134,9 @@ class EventLog {
 
   // Error message, empty on success.
   std::string open() {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd_ < 0) return path_ + ": " + std::strerror(errno);
+    std::string e;
+    fd_ = open_checked(path_, O_WRONLY | O_CREAT | O_APPEND, FileTrust::kState, &e);
+    if (fd_ < 0) return e;
     struct stat st {};
     size_ = ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
     return "";
@@ -164,7 +167,8 @@ class EventLog {
   void rotate() {
     ::close(fd_);
     ::rename(path_.c_str(), (path_ + ".1").c_str());
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    std::string e;
+    fd_ = open_checked(path_, O_WRONLY | O_CREAT | O_APPEND, FileTrust::kState, &e);
     size_ = 0;
   }
   std::string path_;
@@ -183,13 +187,14 @@ struct DaemonConfig {
 
 std::optional<DaemonConfig> load_daemon_config(const std::string& path, std::string* error) {
   DaemonConfig c;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return c;  // no config: defaults
-  c.exists = true;
+  // Checked and opened without blocking: a FIFO here must not stop the loop (SIGHUP reload).
   std::string rerr;
-  auto text = read_whole_file(path, &rerr, 4u << 20);
+  bool missing = false;
+  auto text = read_file_checked(path, FileTrust::kConfig, &rerr, 4u << 20, &missing);
+  if (missing) return c;  // no config: defaults
+  c.exists = true;
   if (!text) {
-    *error = path + ": " + rerr;
+    *error = rerr;
     return std::nullopt;
   }
   std::string serr;
@@ -358,9 +363,10 @@ void arm_crash_cleanup(const std::string& path) {
 
 bool Daemon::acquire_pid_file() {
   std::string path = daemon_pid_path(o_.state_dir);
-  pid_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  std::string oerr;
+  pid_fd_ = open_checked(path, O_RDWR | O_CREAT, FileTrust::kState, &oerr);
   if (pid_fd_ < 0) {
-    err_ << "error: cannot open " << path << ": " << std::strerror(errno) << "\n";
+    err_ << "error: cannot open the pid file: " << oerr << "\n";
     return false;
   }
   if (::flock(pid_fd_, LOCK_EX | LOCK_NB) != 0) {

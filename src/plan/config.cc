@@ -410,10 +410,10 @@ ConfigResult parse_config_text(const std::string& text, const std::string& file)
   return p.res;
 }
 
-ConfigResult load_config_file(const std::string& path) {
+ConfigResult load_config_file(const std::string& path, FileTrust trust) {
   std::string err;
   constexpr size_t kMax = 1u << 20;
-  auto text = read_whole_file(path, &err, kMax + 1);
+  auto text = read_file_checked(path, trust, &err, kMax + 1);
   if (!text || text->size() > kMax) {
     ConfigResult r;
     r.errors.push_back(

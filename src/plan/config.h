@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "plan/plan.h"
+#include "util/state_dir.h"
 
 namespace grey {
 
@@ -27,8 +28,10 @@ struct ConfigResult {
 
 // `file` is the name used in messages. Never throws. Empty text = no overrides.
 ConfigResult parse_config_text(const std::string& text, const std::string& file);
-// Reads and parses a file; a missing or unreadable file is an error.
-ConfigResult load_config_file(const std::string& path);
+// Reads and parses a file; a missing or unreadable file is an error, and so is one `trust`
+// refuses (a FIFO or device is never opened blocking; --config: owned by us or root and not
+// writable by others; <state dir>/config.yaml: FileTrust::kConfig, no symlink, ours).
+ConfigResult load_config_file(const std::string& path, FileTrust trust = FileTrust::kUserConfig);
 
 // The checks a config value gets, for a whole plan read from a file (`apply --plan FILE`, the
 // saved last_plan.yaml): every field within the range the planner or a config can produce, and,

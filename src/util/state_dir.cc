@@ -3,13 +3,16 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace grey {
 
@@ -39,7 +42,184 @@ bool write_all(int fd, const std::string& s) {
   return true;
 }
 
+std::string base_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string mode_text(mode_t m) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+  return buf;
+}
+
+std::string type_text(mode_t m) {
+  if (S_ISLNK(m)) return "symbolic link";
+  if (S_ISFIFO(m)) return "FIFO";
+  if (S_ISSOCK(m)) return "socket";
+  if (S_ISCHR(m)) return "character device";
+  if (S_ISBLK(m)) return "block device";
+  if (S_ISDIR(m)) return "directory";
+  return "special file";
+}
+
+// The reason `st` (of `path`) is not acceptable under `trust`, empty when it is.
+std::string judge(const std::string& path, const struct stat& st, FileTrust trust) {
+  const std::string head = "refusing " + path + ": ";
+  if (S_ISLNK(st.st_mode))
+    return head + "it is a symbolic link (a state file is never opened through a link)";
+  if (!S_ISREG(st.st_mode))
+    return head + "it is not a regular file (" + type_text(st.st_mode) + ")";
+  const uid_t me = ::geteuid();
+  const bool state = trust == FileTrust::kState || trust == FileTrust::kConfig;
+  const bool config = trust == FileTrust::kConfig || trust == FileTrust::kUserConfig;
+  if ((state && st.st_uid != me) ||
+      (trust == FileTrust::kUserConfig && st.st_uid != me && st.st_uid != 0))
+    return head + "it is owned by uid " + std::to_string(st.st_uid) + ", not by us (uid " +
+           std::to_string(me) + ")";
+  if (config && (st.st_mode & 0022) != 0)
+    return head + "it is writable by other users (mode " + mode_text(st.st_mode) +
+           "); chmod go-w it if its content is yours";
+  return "";
+}
+
+// Ancestors of `dir` (absolute form) that exist, outermost first, `dir` itself excluded.
+std::string check_parents(const std::string& dir) {
+  std::string abs = dir;
+  if (abs.empty() || abs[0] != '/') {
+    std::vector<char> cwd(4096);
+    if (!::getcwd(cwd.data(), cwd.size())) return errstr("getcwd", errno);
+    abs = std::string(cwd.data()) + "/" + abs;
+  }
+  while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
+  const uid_t me = ::geteuid();
+  for (size_t pos = abs.find('/'); pos != std::string::npos && pos < abs.size();
+       pos = abs.find('/', pos + 1)) {
+    std::string p = pos == 0 ? "/" : abs.substr(0, pos);
+    struct stat st;
+    if (::stat(p.c_str(), &st) != 0) {
+      if (errno == ENOENT) break;  // the rest is created by us
+      return errstr("parent directory " + p, errno);
+    }
+    if (!S_ISDIR(st.st_mode)) continue;  // mkdir below reports it
+    if ((st.st_mode & 0022) != 0 && (st.st_mode & S_ISVTX) == 0)
+      return "refusing state directory " + dir + ": its parent " + p +
+             " is writable by other users (mode " + mode_text(st.st_mode) +
+             ") without the sticky bit, so they could replace it; use a directory below "
+             "parents only you (or root) can change, or set GREY_CONFIG_DIR";
+    if (st.st_uid != me && st.st_uid != 0)
+      return "refusing state directory " + dir + ": its parent " + p + " is owned by uid " +
+             std::to_string(st.st_uid) +
+             ", who could replace it; set GREY_CONFIG_DIR to a "
+             "directory of ours";
+  }
+  return "";
+}
+
 }  // namespace
+
+int open_checked(const std::string& path, int flags, FileTrust trust, std::string* error) {
+  const bool state = trust == FileTrust::kState || trust == FileTrust::kConfig;
+  auto fail = [&](const std::string& msg, int e) {
+    if (error) *error = msg;
+    errno = e;
+    return -1;
+  };
+  // Look before opening: a FIFO or device is never opened at all when it is there already.
+  struct stat st;
+  if ((state ? ::lstat(path.c_str(), &st) : ::stat(path.c_str(), &st)) == 0) {
+    if (std::string why = judge(path, st, trust); !why.empty()) return fail(why, EPERM);
+  } else if (errno != ENOENT || (flags & O_CREAT) == 0) {
+    return fail(errstr(path, errno), errno);
+  }
+  // ...and check what was opened: O_NONBLOCK so that a FIFO swapped in meanwhile cannot hang us.
+  int f = flags | O_CLOEXEC | O_NONBLOCK | (state ? O_NOFOLLOW : 0);
+  int fd = ::open(path.c_str(), f, 0600);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ELOOP && state && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      return fail(judge(path, st, trust), e);
+    if (e == ENXIO && ::lstat(path.c_str(), &st) == 0) return fail(judge(path, st, trust), e);
+    return fail(errstr(path, e), e);
+  }
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return fail(errstr(path, e), e);
+  }
+  if (std::string why = judge(path, st, trust); !why.empty()) {
+    ::close(fd);
+    return fail(why, EPERM);
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+std::optional<std::string> read_file_checked(const std::string& path, FileTrust trust,
+                                             std::string* error, size_t cap, bool* missing) {
+  if (missing) *missing = false;
+  int fd = open_checked(path, O_RDONLY, trust, error);
+  if (fd < 0) {
+    if (missing && errno == ENOENT) *missing = true;
+    return std::nullopt;
+  }
+  std::string out;
+  char buf[65536];
+  while (out.size() < cap) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (error) *error = errstr(path, errno);
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+int create_temp_file(const std::string& path, int mode, std::string* tmp_path, std::string* error) {
+  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  const std::string dir = dir_of(path);
+  const std::string prefix =
+      (path.find('/') == std::string::npos ? "" : dir + "/") + "." + base_of(path) + ".tmp.";
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    unsigned char rnd[12];
+    size_t got = 0;
+    while (got < sizeof rnd) {
+      ssize_t n = ::getrandom(rnd + got, sizeof rnd - got, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (error) *error = errstr("getrandom", errno);
+        return -1;
+      }
+      got += static_cast<size_t>(n);
+    }
+    std::string name = prefix;
+    for (unsigned char c : rnd) name += kChars[c % (sizeof kChars - 1)];
+    int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    static_cast<mode_t>(mode & 0777));
+    if (fd < 0) {
+      if (errno == EEXIST) continue;
+      if (error) *error = errstr("cannot create a temporary file next to " + path, errno);
+      return -1;
+    }
+    if (::fchmod(fd, static_cast<mode_t>(mode & 0777)) != 0) {
+      int e = errno;
+      ::close(fd);
+      ::unlink(name.c_str());
+      if (error) *error = errstr("fchmod " + name, e);
+      return -1;
+    }
+    if (tmp_path) *tmp_path = name;
+    return fd;
+  }
+  if (error) *error = "cannot create a temporary file next to " + path + ": every name was taken";
+  errno = EEXIST;
+  return -1;
+}
 
 std::string default_state_dir() {
   const char* env = std::getenv("GREY_CONFIG_DIR");
@@ -56,16 +236,17 @@ std::string default_state_dir() {
   return h + "/.grey_optimizer";
 }
 
-std::string ensure_state_dir(const std::string& dir, bool* fixed) {
-  if (fixed) *fixed = false;
+std::string ensure_state_dir(const std::string& dir) {
+  if (dir.empty()) return "the state directory path is empty; set GREY_CONFIG_DIR or HOME";
+  // Parents first, so that nothing is created below a directory someone else can steer.
+  if (std::string e = check_parents(dir); !e.empty()) return e;
   struct stat st;
   if (::lstat(dir.c_str(), &st) != 0) {
     if (errno != ENOENT) return errstr("state directory " + dir, errno);
-    // Create parents as needed (0700 for the last component only).
     std::string parent = dir_of(dir);
     struct stat pst;
-    if (parent != dir && ::stat(parent.c_str(), &pst) != 0) {
-      std::string perr = ensure_state_dir(parent, nullptr);
+    if (parent != dir && ::lstat(parent.c_str(), &pst) != 0) {
+      std::string perr = ensure_state_dir(parent);
       if (!perr.empty()) return perr;
     }
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
@@ -80,26 +261,29 @@ std::string ensure_state_dir(const std::string& dir, bool* fixed) {
   if (st.st_uid != ::geteuid())
     return "refusing state directory " + dir + ": it is owned by uid " + std::to_string(st.st_uid) +
            ", not by us (uid " + std::to_string(::geteuid()) + ")";
-  if ((st.st_mode & 0077) != 0) {
-    if (::chmod(dir.c_str(), 0700) != 0) return errstr("chmod 0700 " + dir, errno);
-    if (fixed) *fixed = true;
-  }
+  if ((st.st_mode & 0022) != 0)
+    return "refusing state directory " + dir + ": it is writable by other users (mode " +
+           mode_text(st.st_mode) +
+           "), who could plant files in it; its permissions are left as they are. Use a "
+           "private directory (chmod 0700 it if it is yours) or set GREY_CONFIG_DIR";
   return "";
 }
 
 std::string write_file_atomic_parts(const std::string& path,
                                     const std::vector<std::string_view>& parts, int mode) {
   std::string dir = dir_of(path);
-  std::string tmpl = path + ".tmp.XXXXXX";
-  int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) return errstr("cannot create a temporary file next to " + path, errno);
+  struct stat dst;
+  if (::lstat(path.c_str(), &dst) == 0 && !S_ISREG(dst.st_mode))
+    return judge(path, dst, FileTrust::kAny) + "; it was not replaced";
+  std::string tmpl, terr;
+  int fd = create_temp_file(path, mode, &tmpl, &terr);
+  if (fd < 0) return terr;
   auto fail = [&](const std::string& what) {
     int e = errno;
     ::close(fd);
     ::unlink(tmpl.c_str());
     return errstr(what, e);
   };
-  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return fail("fchmod " + tmpl);
   constexpr size_t kBatch = 256;  // well under IOV_MAX
   iovec iov[kBatch];
   size_t next = 0;
@@ -151,14 +335,11 @@ std::string write_file_atomic(const std::string& path, const std::string& conten
 }
 
 std::string append_line_synced(const std::string& path, const std::string& line) {
-  // Read access too: the last byte is looked at before writing. Never through a symlink.
-  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    if (errno == ELOOP)
-      return "refusing to append to " + path +
-             ": it is a symbolic link (a link could redirect our writes elsewhere)";
-    return errstr("open " + path, errno);
-  }
+  // Read access too: the last byte is looked at before writing. Never through a symlink, and
+  // only to a regular file of ours (open_checked).
+  std::string refused;
+  int fd = open_checked(path, O_RDWR | O_APPEND | O_CREAT, FileTrust::kState, &refused);
+  if (fd < 0) return "cannot append to " + path + ": " + refused;
   auto fail = [&](const std::string& what) {
     int e = errno;
     ::close(fd);
@@ -252,26 +433,7 @@ std::string read_lines(
 
 std::optional<std::string> read_whole_file(const std::string& path, std::string* error,
                                            size_t cap) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (error) *error = errstr(path, errno);
-    return std::nullopt;
-  }
-  std::string out;
-  char buf[65536];
-  while (out.size() < cap) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (error) *error = errstr(path, errno);
-      ::close(fd);
-      return std::nullopt;
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
+  return read_file_checked(path, FileTrust::kAny, error, cap);
 }
 
 }  // namespace grey

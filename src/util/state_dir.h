@@ -14,12 +14,42 @@ namespace grey {
 // Where the state directory is (not created).
 std::string default_state_dir();
 
-// Creates the directory (0700) if needed and checks it: a symlink or a directory owned by
-// another user is refused. Returns an error message, empty on success. Group/world bits on
-// an existing directory are removed (and `*fixed` set).
-std::string ensure_state_dir(const std::string& dir, bool* fixed = nullptr);
+// Creates the directory (0700) if needed and checks it. Refused (error message returned,
+// nothing created or changed): a symlink, a directory owned by another user, one that others
+// can write (group/world write bits, sticky or not), and one below a parent that another user
+// could replace (a parent writable by others without the sticky bit, or owned by a user other
+// than us or root). The permissions of an existing directory are never changed.
+// Returns an error message, empty on success.
+std::string ensure_state_dir(const std::string& dir);
 
-// Writes `content` to `path` atomically with `mode`. Returns an error message, empty on success.
+// Who a file we open may belong to, and what it may be (SPEC §0).
+enum class FileTrust {
+  kAny,         // a regular file (a FIFO, device or socket is refused, never opened blocking)
+  kUserConfig,  // kAny, owned by us or root, not writable by group/others (symlinks followed)
+  kState,       // a state-directory file: not a symlink, regular, owned by us
+  kConfig,      // kState, and not writable by group/others (config.yaml)
+};
+
+// Opens `path` with `flags` (O_CLOEXEC added; O_NOFOLLOW for kState/kConfig; files created
+// 0600) after checking it against `trust`, and checks the opened file again (fstat). Never
+// blocks on a FIFO. Returns the descriptor, or -1 with *error set ("refusing <path>: it is a
+// symbolic link", "... not a regular file (FIFO)", "... owned by uid 1001, not by us (uid 0)",
+// "... writable by other users (mode 0666)") and errno kept (ENOENT when it does not exist).
+int open_checked(const std::string& path, int flags, FileTrust trust, std::string* error);
+
+// Whole file through open_checked; nullopt with *error set when missing or refused
+// (*missing set when it does not exist).
+std::optional<std::string> read_file_checked(const std::string& path, FileTrust trust,
+                                             std::string* error, size_t cap = 64u << 20,
+                                             bool* missing = nullptr);
+
+// Creates a temporary file next to `path` (".<name>.tmp.<random>", O_CREAT|O_EXCL|O_NOFOLLOW,
+// `mode`) for an atomic replace. Returns the descriptor (name in *tmp_path), or -1 with *error.
+int create_temp_file(const std::string& path, int mode, std::string* tmp_path, std::string* error);
+
+// Writes `content` to `path` atomically with `mode` (create_temp_file, fsync, rename). A symlink
+// or a non-regular file at `path` is refused, not replaced. Returns an error message, empty on
+// success.
 std::string write_file_atomic(const std::string& path, const std::string& content, int mode = 0600);
 // The same for text in pieces, written with writev instead of being joined first.
 std::string write_file_atomic_parts(const std::string& path,
@@ -48,7 +78,8 @@ enum class LineKind {
     const std::string& path, size_t max_line,
     const std::function<bool(std::string_view text, long line_number, LineKind kind)>& on_line);
 
-// Whole file; nullopt when it cannot be read (errno text in *error).
+// Whole file; nullopt when it cannot be read (errno text in *error) or is not a regular file
+// (read_file_checked with FileTrust::kAny: a FIFO is refused, never waited on).
 std::optional<std::string> read_whole_file(const std::string& path, std::string* error = nullptr,
                                            size_t cap = 64u << 20);
 
