@@ -76,37 +76,45 @@ GpuReclaim unmeasured_gpu(int gpu_index, const std::string& why) {
 
 void ReclaimTally::add_tick(const std::vector<ReclaimRow>& rows) {
   ++ticks_;
-  struct TickState {
+  // The rows with a GPU index, ordered by (gpu, pid) and then by their order in the tick, so
+  // that the rows of one pair are adjacent and the last one comes last.
+  std::vector<std::pair<std::pair<int, int64_t>, size_t>> order;
+  order.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].gpu_index)
+      order.push_back({{*rows[i].gpu_index, rows[i].pid}, i});
+    else
+      unattributed_.insert(rows[i].pid);
+  }
+  std::sort(order.begin(), order.end());
+  auto hint = procs_.begin();
+  for (size_t i = 0; i < order.size();) {
+    const auto key = order[i].first;
     bool busy = false, no_util = false;
     std::optional<int64_t> vram;
     const ReclaimRow* last = nullptr;
-  };
-  std::map<std::pair<int, int64_t>, TickState> tick;
-  for (const auto& r : rows) {
-    if (!r.gpu_index) {
-      unattributed_.insert(r.pid);
-      continue;
+    for (; i < order.size() && order[i].first == key; ++i) {
+      const ReclaimRow& r = rows[order[i].second];
+      if (!r.utilization_pct || !std::isfinite(*r.utilization_pct))
+        no_util = true;
+      else if (*r.utilization_pct > 0.0)
+        busy = true;
+      if (r.vram_mb) vram = r.vram_mb;
+      last = &r;
     }
-    TickState& t = tick[{*r.gpu_index, r.pid}];
-    if (!r.utilization_pct || !std::isfinite(*r.utilization_pct))
-      t.no_util = true;
-    else if (*r.utilization_pct > 0.0)
-      t.busy = true;
-    if (r.vram_mb) t.vram = r.vram_mb;
-    t.last = &r;
-  }
-  for (const auto& [key, t] : tick) {
-    Proc& p = procs_[key];
+    hint = procs_.try_emplace(hint, key);
+    Proc& p = hint->second;
+    ++hint;
     ++p.samples;
-    if (t.busy)
+    if (busy)
       ++p.busy;
-    else if (t.no_util)
+    else if (no_util)
       ++p.no_util;
     else
       ++p.idle;
-    if (t.vram) p.vram_mb = t.vram;
-    p.command.assign(t.last->command);
-    p.user.assign(t.last->user);
+    if (vram) p.vram_mb = vram;
+    p.command.assign(last->command);
+    p.user.assign(last->user);
     p.last_tick = ticks_;
   }
 }
