@@ -571,6 +571,29 @@ TEST(Planner, NoUtilizationSampleIsNotIdle) {
       << g.rationale.at("estimated_reclaimed_mb");
 }
 
+// Several rows of one (pid, GPU) in one tick are one sample: idle only if every row is idle,
+// unknown if any row has no utilization sample; a pid on two GPUs is two processes.
+TEST(Reclaim, RowsOfOnePairInATickAreOneSample) {
+  TelemetryWindow w;
+  for (int t = 0; t < 2; ++t)
+    w.samples.push_back({proc(1, "a", 0, 100, 0.0), proc(1, "a", 0, 100, std::nullopt),
+                         proc(2, "b", 0, 300, 0.0), proc(2, "b", 0, 300, 0.0),
+                         proc(3, "c", 0, 50, 0.0), proc(3, "c", 0, 50, 9.0),
+                         proc(2, "b", 1, 700, 0.0)});
+  ReclaimAnalysis a = analyze_reclaim(w);
+  ASSERT_EQ(a.gpus.size(), 2u);
+  const GpuReclaim& g0 = a.gpus[0];
+  EXPECT_EQ(g0.processes, 3u);
+  EXPECT_EQ(g0.estimated_reclaimed_mb.value, 300);  // pid 2 only
+  EXPECT_EQ(g0.no_utilization, 1u);                 // pid 1
+  ASSERT_EQ(g0.idle.size(), 1u);
+  EXPECT_EQ(g0.idle[0].pid, 2);
+  EXPECT_EQ(a.gpus[1].estimated_reclaimed_mb.value, 700);
+  EXPECT_EQ(a.for_gpu(5).dedup_buffer_count.value, std::nullopt);
+  EXPECT_NE(a.for_gpu(5).dedup_buffer_count.rationale.find("no process on this GPU was seen"),
+            std::string::npos);
+}
+
 TEST(Planner, NoConstantFractionOfVramInDedupFields) {
   // Bigger VRAM, same (empty) measurements: the dedup fields stay null.
   for (auto spec : {h100, mi300x, rx6700xt}) {
