@@ -1,7 +1,9 @@
 // The daemon's compact window (telemetry/window.h) and the artifacts rendered from it. The
-// expected texts below were produced by the renderer the window replaced (ostringstream over
+// expected CSV texts below were produced by the renderer the window replaced (ostringstream over
 // the full snapshots, before issue 5's rework) from the same snapshots: the files must stay
 // byte for byte what they were (src/report/report.cc and users' scripts read them).
+// vram_reclamation.json changed with issue 10: it is plan/reclaim.h's analysis (the plan's),
+// with null for what was not measured; its former keys keep their meaning.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +14,8 @@
 #include "daemon/artifacts.h"
 #include "daemon/json_text.h"
 #include "daemon/window.h"
+#include "plan/plan.h"
+#include "plan/plan_io.h"
 #include "test_util.h"
 #include "util/json_util.h"
 
@@ -152,18 +156,9 @@ const char* const kHeat5 = R"EXP(timestamp,gpu_index,pid,command,user,utilizatio
 2026-11-26T15:00:04.000Z,1,500,late,dave,0,64
 )EXP";
 const char* const kReclamation5 = R"EXP({
-  "dedup_buffer_count": 2,
+  "compression_ratio": 1.97,
+  "dedup_buffer_count": 1,
   "duplicate_groups": [
-    {
-      "command": "blender",
-      "gpu_index": null,
-      "pids": [
-        300,
-        301
-      ],
-      "vram_mb_each": 64,
-      "vram_mb_total": 128
-    },
     {
       "command": "idle-worker",
       "gpu_index": 0,
@@ -172,10 +167,49 @@ const char* const kReclamation5 = R"EXP({
         201
       ],
       "vram_mb_each": 512,
+      "vram_mb_largest": 530,
       "vram_mb_total": 1042
     }
   ],
   "estimated_reclaimable_mb": 1042,
+  "gpus": [
+    {
+      "compression_ratio": 1.97,
+      "dedup_buffer_count": 1,
+      "estimated_reclaimed_mb": 1042,
+      "gpu_index": 0,
+      "processes": 4,
+      "processes_without_utilization": 0,
+      "provenance": {
+        "compression_ratio": "derived",
+        "dedup_buffer_count": "derived",
+        "estimated_reclaimed_mb": "measured"
+      },
+      "rationale": {
+        "compression_ratio": "1.97: derived, not measured: inferred from the duplicate groups, which hold 1042 MiB in all against 530 MiB for one copy each (the largest member), if each group could share one copy.",
+        "dedup_buffer_count": "1: derived from the VRAM measured in the newest sample: extra processes of `idle-worker` hold VRAM within 5% of the smallest of their group (taken as duplicate buffers; their contents are not compared).",
+        "estimated_reclaimed_mb": "1042 MiB: measured over 5 samples, held by process(es) 200, 201 at 0% utilization in every sample."
+      }
+    },
+    {
+      "compression_ratio": 1.0,
+      "dedup_buffer_count": 0,
+      "estimated_reclaimed_mb": 0,
+      "gpu_index": 1,
+      "processes": 3,
+      "processes_without_utilization": 0,
+      "provenance": {
+        "compression_ratio": "derived",
+        "dedup_buffer_count": "derived",
+        "estimated_reclaimed_mb": "measured"
+      },
+      "rationale": {
+        "compression_ratio": "1.0: derived, not measured: there is no group of near-equal processes that could share one copy.",
+        "dedup_buffer_count": "0: derived from the VRAM measured in the newest sample: no two processes of the same command hold VRAM within 5% of each other.",
+        "estimated_reclaimed_mb": "0 MiB: measured over 5 samples; no process on this GPU was idle in every sample."
+      }
+    }
+  ],
   "idle_processes": [
     {
       "command": "idle-worker",
@@ -193,7 +227,18 @@ const char* const kReclamation5 = R"EXP({
     }
   ],
   "measured": true,
+  "provenance": {
+    "compression_ratio": "derived",
+    "dedup_buffer_count": "derived",
+    "estimated_reclaimable_mb": "measured"
+  },
+  "rationale": {
+    "compression_ratio": "1.97: derived, not measured: the duplicate groups' VRAM over one copy each (the largest member of each group), if each group could share one copy; 1.0 when there is no group.",
+    "dedup_buffer_count": "1: derived from measured VRAM, the sum over GPU(s) 0, 1 (see gpus).",
+    "estimated_reclaimable_mb": "1042 MiB: measured, the sum over GPU(s) 0, 1 (see gpus)."
+  },
   "samples": 5,
+  "unattributed_processes": 2,
   "window_end": "2026-11-26T15:00:04.000Z",
   "window_start": "2026-11-26T15:00:00.000Z"
 })EXP";
@@ -241,6 +286,7 @@ const char* const kHeat3 = R"EXP(timestamp,gpu_index,pid,command,user,utilizatio
 2026-11-26T15:00:04.000Z,1,500,late,dave,0,64
 )EXP";
 const char* const kReclamation3 = R"EXP({
+  "compression_ratio": 1.97,
   "dedup_buffer_count": 1,
   "duplicate_groups": [
     {
@@ -251,10 +297,49 @@ const char* const kReclamation3 = R"EXP({
         201
       ],
       "vram_mb_each": 512,
+      "vram_mb_largest": 530,
       "vram_mb_total": 1042
     }
   ],
   "estimated_reclaimable_mb": 1342,
+  "gpus": [
+    {
+      "compression_ratio": 1.97,
+      "dedup_buffer_count": 1,
+      "estimated_reclaimed_mb": 1042,
+      "gpu_index": 0,
+      "processes": 3,
+      "processes_without_utilization": 0,
+      "provenance": {
+        "compression_ratio": "derived",
+        "dedup_buffer_count": "derived",
+        "estimated_reclaimed_mb": "measured"
+      },
+      "rationale": {
+        "compression_ratio": "1.97: derived, not measured: inferred from the duplicate groups, which hold 1042 MiB in all against 530 MiB for one copy each (the largest member), if each group could share one copy.",
+        "dedup_buffer_count": "1: derived from the VRAM measured in the newest sample: extra processes of `idle-worker` hold VRAM within 5% of the smallest of their group (taken as duplicate buffers; their contents are not compared).",
+        "estimated_reclaimed_mb": "1042 MiB: measured over 3 samples, held by process(es) 200, 201 at 0% utilization in every sample."
+      }
+    },
+    {
+      "compression_ratio": 1.0,
+      "dedup_buffer_count": 0,
+      "estimated_reclaimed_mb": 300,
+      "gpu_index": 1,
+      "processes": 2,
+      "processes_without_utilization": 0,
+      "provenance": {
+        "compression_ratio": "derived",
+        "dedup_buffer_count": "derived",
+        "estimated_reclaimed_mb": "measured"
+      },
+      "rationale": {
+        "compression_ratio": "1.0: derived, not measured: there is no group of near-equal processes that could share one copy.",
+        "dedup_buffer_count": "0: derived from the VRAM measured in the newest sample: no two processes of the same command hold VRAM within 5% of each other.",
+        "estimated_reclaimed_mb": "300 MiB: measured over 3 samples, held by process(es) 600 at 0% utilization in every sample."
+      }
+    }
+  ],
   "idle_processes": [
     {
       "command": "idle-worker",
@@ -279,24 +364,26 @@ const char* const kReclamation3 = R"EXP({
     }
   ],
   "measured": true,
+  "provenance": {
+    "compression_ratio": "derived",
+    "dedup_buffer_count": "derived",
+    "estimated_reclaimable_mb": "measured"
+  },
+  "rationale": {
+    "compression_ratio": "1.97: derived, not measured: the duplicate groups' VRAM over one copy each (the largest member of each group), if each group could share one copy; 1.0 when there is no group.",
+    "dedup_buffer_count": "1: derived from measured VRAM, the sum over GPU(s) 0, 1 (see gpus).",
+    "estimated_reclaimable_mb": "1342 MiB: measured, the sum over GPU(s) 0, 1 (see gpus)."
+  },
   "samples": 3,
+  "unattributed_processes": 2,
   "window_end": "2026-11-26T15:00:04.000Z",
   "window_start": "2026-11-26T15:00:02.000Z"
 })EXP";
 // The first snapshot alone (what `apply` writes).
 const char* const kReclamation1 = R"EXP({
-  "dedup_buffer_count": 2,
+  "compression_ratio": 1.97,
+  "dedup_buffer_count": 1,
   "duplicate_groups": [
-    {
-      "command": "blender",
-      "gpu_index": null,
-      "pids": [
-        300,
-        301
-      ],
-      "vram_mb_each": 64,
-      "vram_mb_total": 128
-    },
     {
       "command": "idle-worker",
       "gpu_index": 0,
@@ -305,10 +392,49 @@ const char* const kReclamation1 = R"EXP({
         201
       ],
       "vram_mb_each": 512,
+      "vram_mb_largest": 530,
       "vram_mb_total": 1042
     }
   ],
-  "estimated_reclaimable_mb": 2042,
+  "estimated_reclaimable_mb": 2342,
+  "gpus": [
+    {
+      "compression_ratio": 1.97,
+      "dedup_buffer_count": 1,
+      "estimated_reclaimed_mb": 2142,
+      "gpu_index": 0,
+      "processes": 4,
+      "processes_without_utilization": 0,
+      "provenance": {
+        "compression_ratio": "derived",
+        "dedup_buffer_count": "derived",
+        "estimated_reclaimed_mb": "measured"
+      },
+      "rationale": {
+        "compression_ratio": "1.97: derived, not measured: inferred from the duplicate groups, which hold 1042 MiB in all against 530 MiB for one copy each (the largest member), if each group could share one copy.",
+        "dedup_buffer_count": "1: derived from the VRAM measured in the newest sample: extra processes of `idle-worker` hold VRAM within 5% of the smallest of their group (taken as duplicate buffers; their contents are not compared).",
+        "estimated_reclaimed_mb": "2142 MiB: measured over 1 sample, held by process(es) 100, 200, 201, 400 at 0% utilization in every sample."
+      }
+    },
+    {
+      "compression_ratio": 1.0,
+      "dedup_buffer_count": 0,
+      "estimated_reclaimed_mb": 200,
+      "gpu_index": 1,
+      "processes": 2,
+      "processes_without_utilization": 0,
+      "provenance": {
+        "compression_ratio": "derived",
+        "dedup_buffer_count": "derived",
+        "estimated_reclaimed_mb": "measured"
+      },
+      "rationale": {
+        "compression_ratio": "1.0: derived, not measured: there is no group of near-equal processes that could share one copy.",
+        "dedup_buffer_count": "0: derived from the VRAM measured in the newest sample: no two processes of the same command hold VRAM within 5% of each other.",
+        "estimated_reclaimed_mb": "200 MiB: measured over 1 sample, held by process(es) 400 at 0% utilization in every sample."
+      }
+    }
+  ],
   "idle_processes": [
     {
       "command": "python,train \"big\"\nx",
@@ -330,22 +456,60 @@ const char* const kReclamation1 = R"EXP({
       "pid": 201,
       "user": "bob",
       "vram_mb": 530
+    },
+    {
+      "command": "multi",
+      "gpu_index": 0,
+      "pid": 400,
+      "user": "carol",
+      "vram_mb": 100
+    },
+    {
+      "command": "multi",
+      "gpu_index": 1,
+      "pid": 400,
+      "user": "carol",
+      "vram_mb": 200
     }
   ],
   "measured": true,
   "note": "a single sample: idleness over time needs the daemon's window",
+  "provenance": {
+    "compression_ratio": "derived",
+    "dedup_buffer_count": "derived",
+    "estimated_reclaimable_mb": "measured"
+  },
+  "rationale": {
+    "compression_ratio": "1.97: derived, not measured: the duplicate groups' VRAM over one copy each (the largest member of each group), if each group could share one copy; 1.0 when there is no group.",
+    "dedup_buffer_count": "1: derived from measured VRAM, the sum over GPU(s) 0, 1 (see gpus).",
+    "estimated_reclaimable_mb": "2342 MiB: measured, the sum over GPU(s) 0, 1 (see gpus)."
+  },
   "samples": 1,
+  "unattributed_processes": 2,
   "window_end": "2026-11-26T15:00:00.000Z",
   "window_start": "2026-11-26T15:00:00.000Z"
 })EXP";
 const char* const kReclamation0 = R"EXP({
-  "dedup_buffer_count": 0,
+  "compression_ratio": null,
+  "dedup_buffer_count": null,
   "duplicate_groups": [],
-  "estimated_reclaimable_mb": 0,
+  "estimated_reclaimable_mb": null,
+  "gpus": [],
   "idle_processes": [],
   "measured": false,
-  "note": "a single sample: idleness over time needs the daemon's window",
+  "note": "not measured: no telemetry samples",
+  "provenance": {
+    "compression_ratio": "derived",
+    "dedup_buffer_count": "derived",
+    "estimated_reclaimable_mb": "measured"
+  },
+  "rationale": {
+    "compression_ratio": "null: not measured: no process telemetry was given.",
+    "dedup_buffer_count": "null: not measured: no process telemetry was given.",
+    "estimated_reclaimable_mb": "null: not measured: no process telemetry was given."
+  },
   "samples": 0,
+  "unattributed_processes": 0,
   "window_end": null,
   "window_start": null
 })EXP";
@@ -384,14 +548,13 @@ TEST(SampleWindow, RingKeepsTheNewestInOrder) {
   EXPECT_EQ(w.processes(0)[0].pid, 5);
   EXPECT_EQ(w.processes(2)[0].pid, 7);
   EXPECT_EQ(w.heatmap_rows(1), "t6,0,6,c,u,,10\n");
-  // Only pids still in the window are summarized.
-  ASSERT_EQ(w.pid_summaries().size(), 3u);
-  EXPECT_EQ(w.pid_summaries().begin()->first, 5);
+  // Only pids still in the window are analyzed.
+  EXPECT_EQ(w.reclaim(0).gpus.at(0).processes, 3u);
 
   SampleWindow none(0);
   none.push(tick("t0", {process(1, "c")}));
   EXPECT_TRUE(none.empty());
-  EXPECT_TRUE(none.pid_summaries().empty());
+  EXPECT_TRUE(none.reclaim(0).gpus.empty());
 
   SampleWindow one(1);
   one.push(tick("a", {process(1, "x")}));
@@ -441,8 +604,7 @@ TEST(SampleWindow, PrunesStringsThatLeftTheWindow) {
   EXPECT_LE(w.processes(1)[0].command, SampleWindow::kPruneMin + 1);
   auto recl = vram_reclamation(w);
   EXPECT_EQ(recl["samples"], 2);
-  EXPECT_EQ(w.pid_summaries().size(), 2u);
-  EXPECT_EQ(w.str(w.pid_summaries().at(1999).command), "cmd1999");
+  EXPECT_EQ(w.reclaim(0).gpus.at(0).processes, 2u);
   EXPECT_EQ(fairness_heatmap_csv(w),
             "timestamp,gpu_index,pid,command,user,utilization_pct,vram_mb\n"
             "t1998,0,1998,cmd1998,same,,10\nt1999,0,1999,cmd1999,same,,10\n");
@@ -460,9 +622,9 @@ TEST(SampleWindow, SnapshotOverloadsGiveTheFormerBytes) {
 }
 
 TEST(SampleWindow, SlidingWindowGivesTheFormerBytesOfItsTicks) {
-  // Ticks 0 and 1 leave a window of 3: pid 400 (two GPUs) goes, pid 300's last known VRAM
-  // goes with them (so the "blender" pair is no longer a duplicate group), and pid 600, busy
-  // only in ticks 0 and 1, becomes idle over the whole window.
+  // Ticks 0 and 1 leave a window of 3: pid 400 (two GPUs) goes, and pid 600, busy only in
+  // ticks 0 and 1, becomes idle over the whole window. The "blender" pair has no GPU index:
+  // never a duplicate group (only counted as unattributed).
   auto h = fixture_history();
   Plan plan = fixture_plan();
   SampleWindow w(3);
@@ -471,8 +633,6 @@ TEST(SampleWindow, SlidingWindowGivesTheFormerBytesOfItsTicks) {
   EXPECT_EQ(thermal_signature_csv(w, nullptr), kThermal3NoPlan);
   EXPECT_EQ(fairness_heatmap_csv(w), kHeat3);
   EXPECT_EQ(dump_json(vram_reclamation(w), 2), kReclamation3);
-  EXPECT_EQ(w.pid_summaries().at(300).vram, 0);
-  EXPECT_EQ(w.pid_summaries().count(400), 0u);
 }
 
 TEST(SampleWindow, WritesTheFilesFromTheWindow) {
@@ -565,8 +725,139 @@ TEST(SampleWindow, PlanWindowForTheDaemonsReplanning) {
   TelemetryWindow tu = u.plan_window(1.0);
   ASSERT_EQ(tu.samples.size(), 1u);
   ASSERT_EQ(tu.samples[0].size(), 1u);
-  EXPECT_EQ(tu.samples[0][0].vram_mb, 0);  // unknown VRAM counts as 0
+  EXPECT_FALSE(tu.samples[0][0].vram_mb);  // unknown VRAM stays unknown
   EXPECT_FALSE(tu.samples[0][0].utilization_pct);
+}
+
+// Issue 10: the plan and vram_reclamation.json use one analysis. Three processes of one
+// command at 100, 104 and 108 MiB: one duplicate buffer in both (the artifact said none).
+Plan plan_from(const SampleWindow& w, int gpus) {
+  PlanInput in;
+  for (int i = 0; i < gpus; ++i) {
+    GpuSpec g;
+    g.index = i;
+    g.f.vendor = "nvidia";
+    g.f.vram_total_mb = 81559;
+    in.specs.push_back(g);
+  }
+  in.telemetry = w.plan_window(0);
+  in.generated_at = "2026-11-26T15:00:00Z";
+  PlanOutcome o = build_plan(in);
+  EXPECT_TRUE(o.ok);
+  return o.plan;
+}
+
+ProcessSample worker(int pid, int64_t vram, std::optional<double> util) {
+  ProcessSample p = process(pid, "worker");
+  p.vram_mb = vram;
+  p.utilization_pct = util;
+  return p;
+}
+
+TEST(Reclamation, PlanAndArtifactGiveTheSameDedupCount) {
+  SampleWindow w(4);
+  for (int t = 0; t < 2; ++t)
+    w.push(tick("t" + std::to_string(t),
+                {worker(1, 100, 20.0), worker(2, 104, 20.0), worker(3, 108, 20.0)}));
+  Plan plan = plan_from(w, 1);
+  auto recl = vram_reclamation(w);
+  ASSERT_EQ(plan.gpus[0].dedup_buffer_count, 1);
+  EXPECT_EQ(recl["dedup_buffer_count"], 1);
+  EXPECT_EQ(recl["gpus"][0]["dedup_buffer_count"], 1);
+  EXPECT_EQ(recl["compression_ratio"], 1.96);
+  EXPECT_EQ(plan.gpus[0].compression_ratio, 1.96);
+  EXPECT_EQ(recl["estimated_reclaimable_mb"], 0);
+  EXPECT_EQ(plan.gpus[0].estimated_reclaimed_mb, 0);
+  ASSERT_EQ(recl["duplicate_groups"].size(), 1u);
+  EXPECT_EQ(recl["duplicate_groups"][0]["pids"], nlohmann::json::array({1, 2}));
+  // compression_ratio is inferred, never labelled "measured".
+  EXPECT_EQ(recl["provenance"]["compression_ratio"], "derived");
+  EXPECT_EQ(recl["gpus"][0]["provenance"]["compression_ratio"], "derived");
+}
+
+// Pseudo-random windows: per GPU, the artifact's figures are the plan's, rationale included.
+TEST(Reclamation, PlanAndArtifactAgreeOnRandomWindows) {
+  uint32_t r = 777;
+  auto next = [&r] { return r = r * 1103515245u + 12345u, (r >> 16) & 0x7fff; };
+  SampleWindow w(6);
+  for (int i = 0; i < 30; ++i) {
+    TelemetrySnapshot s;
+    s.timestamp = "t" + std::to_string(i);
+    int n = static_cast<int>(next() % 7);
+    for (int k = 0; k < n; ++k) {
+      ProcessSample p;
+      p.pid = static_cast<int>(next() % 6);
+      p.command = "c" + std::to_string(next() % 2);
+      if (next() % 5) p.gpu_index = static_cast<int>(next() % 2);
+      if (next() % 4) p.vram_mb = static_cast<int64_t>(100 + next() % 12);
+      if (next() % 3) p.utilization_pct = next() % 3 ? 0.0 : 40.0;
+      s.processes.push_back(p);
+    }
+    w.push(s);
+    Plan plan = plan_from(w, 2);
+    auto recl = vram_reclamation(w);
+    for (const auto& g : plan.gpus) {
+      nlohmann::json entry;
+      for (const auto& e : recl["gpus"])
+        if (e["gpu_index"] == g.index) entry = e;
+      auto same = [&](const char* f, const nlohmann::json& v) {
+        if (entry.is_null()) {
+          EXPECT_TRUE(v.is_null()) << i << " " << f;
+          EXPECT_NE(g.rationale.at(f).find("not measured"), std::string::npos) << i << " " << f;
+          return;
+        }
+        EXPECT_EQ(entry[f], v) << i << " GPU " << g.index << " " << f;
+        EXPECT_EQ(entry["rationale"][f], g.rationale.at(f)) << i << " " << f;
+        EXPECT_EQ(entry["provenance"][f], g.provenance.at(f)) << i << " " << f;
+      };
+      auto js = [](const auto& o) { return o ? nlohmann::json(*o) : nlohmann::json(nullptr); };
+      same("estimated_reclaimed_mb", js(g.estimated_reclaimed_mb));
+      same("dedup_buffer_count", js(g.dedup_buffer_count));
+      same("compression_ratio", js(g.compression_ratio));
+    }
+  }
+}
+
+// Nothing measured: null with "not measured", never 0 / 0 / 1.0, in the plan and the artifact.
+TEST(Reclamation, EmptyWindowIsNullNotZero) {
+  SampleWindow w(3);
+  auto recl = vram_reclamation(w);
+  for (const char* f : {"estimated_reclaimable_mb", "dedup_buffer_count", "compression_ratio"}) {
+    EXPECT_TRUE(recl[f].is_null()) << f;
+    EXPECT_EQ(recl["rationale"][f], "null: not measured: no process telemetry was given.") << f;
+  }
+  EXPECT_EQ(recl["measured"], false);
+  // Ticks without any process with a GPU index: still not measured.
+  ProcessSample nogpu = process(5, "x");
+  nogpu.gpu_index.reset();
+  w.push(tick("t0", {nogpu}));
+  recl = vram_reclamation(w);
+  EXPECT_TRUE(recl["estimated_reclaimable_mb"].is_null());
+  EXPECT_TRUE(recl["dedup_buffer_count"].is_null());
+  EXPECT_EQ(recl["unattributed_processes"], 1);
+  Plan plan = plan_from(w, 1);
+  EXPECT_FALSE(plan.gpus[0].estimated_reclaimed_mb);
+  EXPECT_FALSE(plan.gpus[0].dedup_buffer_count);
+  EXPECT_FALSE(plan.gpus[0].compression_ratio);
+  std::string js = plan_to_json_text(plan);
+  EXPECT_NE(js.find("\"compression_ratio\": null"), std::string::npos) << js;
+}
+
+// A process with no utilization sample (NVML gave none) is unknown, not idle.
+TEST(Reclamation, NoUtilizationSampleIsNotIdle) {
+  SampleWindow w(3);
+  for (int t = 0; t < 3; ++t)
+    w.push(tick("t" + std::to_string(t),
+                {worker(1, 4096, std::nullopt), worker(2, 50, t == 1 ? 30.0 : 0.0)}));
+  auto recl = vram_reclamation(w);
+  EXPECT_EQ(recl["estimated_reclaimable_mb"], 0) << recl.dump(1);
+  EXPECT_TRUE(recl["idle_processes"].empty());
+  EXPECT_EQ(recl["gpus"][0]["processes_without_utilization"], 1);
+  EXPECT_NE(recl["gpus"][0]["rationale"]["estimated_reclaimed_mb"].get<std::string>().find(
+                "1 process (pid 1) had no utilization sample"),
+            std::string::npos);
+  Plan plan = plan_from(w, 1);
+  EXPECT_EQ(plan.gpus[0].estimated_reclaimed_mb, 0);
 }
 
 // daemon_status.json is written as text (daemon/json_text.h): the bytes dump_json(j, 1) gives

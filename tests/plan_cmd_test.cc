@@ -99,6 +99,12 @@ TEST(PlanCmd, SavedSpecHumanTableAndLastPlan) {
   ASSERT_EQ(p.gpus.size(), 1u);
   EXPECT_EQ(p.gpus[0].per_process_vram_cap_mb, 61169);
   EXPECT_EQ(p.gpu_specs_hash, gpu_specs_hash({h100()}));
+  // No process telemetry: the dedup/reclaim fields print as null (not measured), never 0 / 1.0,
+  // and come back null from last_plan.yaml.
+  EXPECT_NE(r.out.find("null (not measured)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(" 0 MiB"), std::string::npos) << r.out;
+  EXPECT_FALSE(p.gpus[0].estimated_reclaimed_mb);
+  EXPECT_FALSE(p.gpus[0].compression_ratio);
 }
 
 TEST(PlanCmd, JsonOutputAggressive) {
@@ -114,6 +120,8 @@ TEST(PlanCmd, JsonOutputAggressive) {
   EXPECT_EQ(j["gpus"][0]["per_process_vram_cap_mb"], 73403);
   EXPECT_EQ(j["gpus"][0]["power_limit_w"], 630.0);
   EXPECT_EQ(j["gpus"][0]["recommended_batch_size"], 256);
+  for (const char* f : {"estimated_reclaimed_mb", "dedup_buffer_count", "compression_ratio"})
+    EXPECT_TRUE(j["gpus"][0][f].is_null()) << f;
   EXPECT_EQ(load(f.last_plan()), *plan_from_json_text(r.out, nullptr));
 }
 

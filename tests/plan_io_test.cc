@@ -136,8 +136,38 @@ TEST(PlanIo, FieldSetAndOrderOfSpec7) {
   EXPECT_EQ(j["gpus"][0]["per_process_vram_cap_mb"], 61169);
   EXPECT_TRUE(j["gpus"][0]["placement_policy"].is_null());
   EXPECT_TRUE(j["gpus"][0]["power_limit_w"].is_null());
-  EXPECT_EQ(j["gpus"][0]["compression_ratio"].dump(), "1.0");
+  // Not measured: null, never a made-up 0 / 0 / 1.0 (issue 10).
+  for (const char* f : {"estimated_reclaimed_mb", "dedup_buffer_count", "compression_ratio"})
+    EXPECT_TRUE(j["gpus"][0][f].is_null()) << f;
+  EXPECT_EQ(j["gpus"][0]["rationale"]["compression_ratio"],
+            "null: not measured: no process telemetry was given.");
   EXPECT_EQ(j["gpus"][0]["rationale"].begin().key(), "per_process_vram_cap_mb");
+}
+
+// Issue 10: not-measured dedup/reclaim fields are null in YAML and JSON and read back as null;
+// measured ones read back as numbers.
+TEST(PlanIo, UnmeasuredFieldsAreNullAndReadBack) {
+  Plan p = sample_plans()[0];
+  const GpuPlan& g = p.gpus[0];
+  ASSERT_FALSE(g.estimated_reclaimed_mb);
+  std::string y = plan_to_yaml(p);
+  for (const char* f : {"estimated_reclaimed_mb", "dedup_buffer_count", "compression_ratio"})
+    EXPECT_NE(y.find(std::string(f) + ": null"), std::string::npos) << f << "\n" << y;
+  std::string e;
+  auto back = plan_from_yaml_text(y, &e);
+  ASSERT_TRUE(back) << e;
+  EXPECT_FALSE(back->gpus[0].dedup_buffer_count);
+  EXPECT_FALSE(back->gpus[0].compression_ratio);
+  auto jback = plan_from_json_text(plan_to_json_text(p), &e);
+  ASSERT_TRUE(jback) << e;
+  EXPECT_EQ(*jback, p);
+  // The measured plan keeps its numbers.
+  Plan m = sample_plans()[2];
+  ASSERT_TRUE(m.gpus[0].dedup_buffer_count);
+  auto mback = plan_from_yaml_text(plan_to_yaml(m), &e);
+  ASSERT_TRUE(mback) << e;
+  EXPECT_EQ(mback->gpus[0].dedup_buffer_count, m.gpus[0].dedup_buffer_count);
+  EXPECT_EQ(mback->gpus[0].compression_ratio, m.gpus[0].compression_ratio);
 }
 
 TEST(PlanIo, NoGpuPlanIsValidYaml) {

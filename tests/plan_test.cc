@@ -9,6 +9,8 @@
 #include <cmath>
 #include <set>
 
+#include "plan/plan_io.h"
+
 namespace grey {
 namespace {
 
@@ -175,9 +177,9 @@ TEST(Planner, RealSpecsEveryFieldSafeMode) {
     EXPECT_EQ(g.max_concurrent_kernels, e.kernels);
     EXPECT_EQ(g.fairness_weight_per_process, 1.0);
     EXPECT_FALSE(g.utilization_heatmap_enabled);
-    EXPECT_EQ(g.estimated_reclaimed_mb, 0);
-    EXPECT_EQ(g.dedup_buffer_count, 0);
-    EXPECT_EQ(g.compression_ratio, 1.0);
+    EXPECT_EQ(g.estimated_reclaimed_mb, std::nullopt);  // no telemetry: not measured
+    EXPECT_EQ(g.dedup_buffer_count, std::nullopt);
+    EXPECT_EQ(g.compression_ratio, std::nullopt);
     EXPECT_EQ(g.model, e.spec().f.model);
     EXPECT_EQ(g.device_id, e.spec().f.bus_id);
     expect_annotated(g, e.name);
@@ -200,9 +202,9 @@ TEST(Planner, RealSpecsEveryFieldAggressiveMode) {
     EXPECT_EQ(g.max_concurrent_kernels, e.kernels);
     EXPECT_EQ(g.fairness_weight_per_process, 1.0);
     EXPECT_TRUE(g.utilization_heatmap_enabled);
-    EXPECT_EQ(g.estimated_reclaimed_mb, 0);
-    EXPECT_EQ(g.dedup_buffer_count, 0);
-    EXPECT_EQ(g.compression_ratio, 1.0);
+    EXPECT_EQ(g.estimated_reclaimed_mb, std::nullopt);  // no telemetry: not measured
+    EXPECT_EQ(g.dedup_buffer_count, std::nullopt);
+    EXPECT_EQ(g.compression_ratio, std::nullopt);
     expect_annotated(g, e.name);
   }
 }
@@ -224,7 +226,10 @@ TEST(Planner, SpecExampleRationaleSentence) {
   EXPECT_NE(a.rationale.at("power_limit_w").find("range 200 W to 700 W"), std::string::npos);
   EXPECT_NE(g.rationale.at("estimated_reclaimed_mb").find("not measured"), std::string::npos);
   EXPECT_NE(g.rationale.at("compression_ratio").find("not measured"), std::string::npos);
-  EXPECT_EQ(g.provenance.at("estimated_reclaimed_mb"), "heuristic");
+  // The kind of the field, as in SPEC §7's example; the null value and the rationale say that
+  // nothing was measured. The ratio is never "measured".
+  EXPECT_EQ(g.provenance.at("estimated_reclaimed_mb"), "measured");
+  EXPECT_EQ(g.provenance.at("compression_ratio"), "derived");
 }
 
 TEST(Planner, AggressiveNeverBelowSafeAndBiggerVramNeverSmaller) {
@@ -487,41 +492,115 @@ TEST(Planner, DedupAndReclaimOnlyFromMeasurements) {
   b.index = 1;
   Plan p = plan_of({h100(), b}, PlanMode::kSafe, w);
   const GpuPlan& g = p.gpus[0];
-  EXPECT_EQ(g.estimated_reclaimed_mb, 3000);    // pids 10 and 13
-  EXPECT_EQ(g.dedup_buffer_count, 2);           // 1000, 1020, 1040 within 5%
-  EXPECT_DOUBLE_EQ(g.compression_ratio, 2.94);  // 3060 / 1040
-  for (const char* f : {"estimated_reclaimed_mb", "dedup_buffer_count", "compression_ratio"}) {
-    EXPECT_EQ(g.provenance.at(f), "measured");
-    EXPECT_GT(g.confidence.at(f), 0.5);
-  }
+  EXPECT_EQ(g.estimated_reclaimed_mb, 3000);  // pids 10 and 13; 12 is unknown, not idle
+  EXPECT_EQ(g.dedup_buffer_count, 2);         // 1000, 1020, 1040 within 5% of 1000
+  ASSERT_TRUE(g.compression_ratio);
+  EXPECT_DOUBLE_EQ(*g.compression_ratio, 2.94);  // 3060 / 1040
+  EXPECT_EQ(g.provenance.at("estimated_reclaimed_mb"), "measured");
+  // The duplication and the ratio are inferred from measured VRAM, not measured.
+  EXPECT_EQ(g.provenance.at("dedup_buffer_count"), "derived");
+  EXPECT_EQ(g.provenance.at("compression_ratio"), "derived");
+  for (const char* f : {"estimated_reclaimed_mb", "dedup_buffer_count", "compression_ratio"})
+    EXPECT_GT(g.confidence.at(f), 0.0) << f;
   EXPECT_NE(g.rationale.at("estimated_reclaimed_mb").find("10, 13"), std::string::npos);
   EXPECT_NE(g.rationale.at("estimated_reclaimed_mb").find("3 samples over 30 s"),
             std::string::npos);
+  EXPECT_NE(g.rationale.at("estimated_reclaimed_mb").find("1 process (pid 12) had no utilization"),
+            std::string::npos)
+      << g.rationale.at("estimated_reclaimed_mb");
+  EXPECT_EQ(g.rationale.at("compression_ratio").rfind("2.94: derived, not measured", 0), 0u)
+      << g.rationale.at("compression_ratio");
   EXPECT_EQ(p.gpus[1].estimated_reclaimed_mb, 500);
   EXPECT_EQ(p.gpus[1].dedup_buffer_count, 0);
   EXPECT_EQ(p.gpus[1].compression_ratio, 1.0);
-  EXPECT_EQ(p.gpus[1].provenance.at("compression_ratio"), "measured");
+  EXPECT_EQ(p.gpus[1].provenance.at("compression_ratio"), "derived");
 
-  // The same specs with no telemetry, or an empty window: 0 / 0 / 1.0, not measured.
+  // The same specs with no telemetry, or an empty window: null / null / null, "not measured"
+  // (never a made-up 0 / 0 / 1.0).
   for (auto tel :
        {std::optional<TelemetryWindow>(), std::optional<TelemetryWindow>(TelemetryWindow{})}) {
     Plan q = plan_of({h100()}, PlanMode::kAggressive, tel);
-    EXPECT_EQ(q.gpus[0].estimated_reclaimed_mb, 0);
-    EXPECT_EQ(q.gpus[0].dedup_buffer_count, 0);
-    EXPECT_EQ(q.gpus[0].compression_ratio, 1.0);
-    EXPECT_EQ(q.gpus[0].confidence.at("estimated_reclaimed_mb"), 0.0);
+    EXPECT_FALSE(q.gpus[0].estimated_reclaimed_mb);
+    EXPECT_FALSE(q.gpus[0].dedup_buffer_count);
+    EXPECT_FALSE(q.gpus[0].compression_ratio);
+    for (const char* f : {"estimated_reclaimed_mb", "dedup_buffer_count", "compression_ratio"}) {
+      EXPECT_EQ(q.gpus[0].confidence.at(f), 0.0) << f;
+      EXPECT_EQ(q.gpus[0].rationale.at(f).rfind("null: not measured", 0), 0u) << f;
+    }
     bool noted = false;
     for (const auto& n : q.notes) noted |= n.find("not measured") != std::string::npos;
     EXPECT_TRUE(noted);
+    std::string js = plan_to_json_text(q);
+    for (const char* f : {"estimated_reclaimed_mb", "dedup_buffer_count", "compression_ratio"})
+      EXPECT_NE(js.find("\"" + std::string(f) + "\": null"), std::string::npos) << f << js;
   }
 }
 
+// Issue 10: three processes of one command at 100, 104 and 108 MiB. The rule: a group starts
+// at the smallest and takes what is within 5% of it: {100, 104} and 108 alone, one duplicate.
+TEST(Planner, NearEqualGroupsStartAtTheSmallest) {
+  TelemetryWindow w;
+  w.samples.push_back({proc(1, "worker", 0, 100, 5.0), proc(2, "worker", 0, 104, 5.0),
+                       proc(3, "worker", 0, 108, 5.0)});
+  GpuPlan g = plan_of({h100()}, PlanMode::kSafe, w).gpus[0];
+  EXPECT_EQ(g.dedup_buffer_count, 1);
+  EXPECT_EQ(g.compression_ratio, 1.96);    // 204 / 104
+  EXPECT_EQ(g.estimated_reclaimed_mb, 0);  // all busy: measured, nothing idle
+}
+
+// A process NVML gave no utilization sample for is unknown, not idle: it is not counted, the
+// rationale says so, and with nothing decided the reclaim estimate is null.
+TEST(Planner, NoUtilizationSampleIsNotIdle) {
+  TelemetryWindow w;
+  for (int t = 0; t < 2; ++t)
+    w.samples.push_back(
+        {proc(7, "python", 0, 4096, t == 0 ? std::optional<double>(0.0) : std::nullopt)});
+  GpuPlan g = plan_of({h100()}, PlanMode::kSafe, w).gpus[0];
+  EXPECT_FALSE(g.estimated_reclaimed_mb) << g.rationale.at("estimated_reclaimed_mb");
+  EXPECT_NE(g.rationale.at("estimated_reclaimed_mb").find("null: not measured"), std::string::npos);
+  EXPECT_NE(g.rationale.at("estimated_reclaimed_mb").find("no utilization sample"),
+            std::string::npos);
+  EXPECT_EQ(g.dedup_buffer_count, 0);  // VRAM is known: measured
+
+  // Next to a measured idle process, the unknown one is left out and counted.
+  for (auto& tick : w.samples) tick.push_back(proc(8, "other", 0, 100, 0.0));
+  g = plan_of({h100()}, PlanMode::kSafe, w).gpus[0];
+  EXPECT_EQ(g.estimated_reclaimed_mb, 100);
+  EXPECT_NE(g.rationale.at("estimated_reclaimed_mb").find("1 process (pid 7) had no utilization"),
+            std::string::npos)
+      << g.rationale.at("estimated_reclaimed_mb");
+}
+
+// Several rows of one (pid, GPU) in one tick are one sample: idle only if every row is idle,
+// unknown if any row has no utilization sample; a pid on two GPUs is two processes.
+TEST(Reclaim, RowsOfOnePairInATickAreOneSample) {
+  TelemetryWindow w;
+  for (int t = 0; t < 2; ++t)
+    w.samples.push_back({proc(1, "a", 0, 100, 0.0), proc(1, "a", 0, 100, std::nullopt),
+                         proc(2, "b", 0, 300, 0.0), proc(2, "b", 0, 300, 0.0),
+                         proc(3, "c", 0, 50, 0.0), proc(3, "c", 0, 50, 9.0),
+                         proc(2, "b", 1, 700, 0.0)});
+  ReclaimAnalysis a = analyze_reclaim(w);
+  ASSERT_EQ(a.gpus.size(), 2u);
+  const GpuReclaim& g0 = a.gpus[0];
+  EXPECT_EQ(g0.processes, 3u);
+  EXPECT_EQ(g0.estimated_reclaimed_mb.value, 300);  // pid 2 only
+  EXPECT_EQ(g0.no_utilization, 1u);                 // pid 1
+  ASSERT_EQ(g0.idle.size(), 1u);
+  EXPECT_EQ(g0.idle[0].pid, 2);
+  EXPECT_EQ(a.gpus[1].estimated_reclaimed_mb.value, 700);
+  EXPECT_EQ(a.for_gpu(5).dedup_buffer_count.value, std::nullopt);
+  EXPECT_NE(a.for_gpu(5).dedup_buffer_count.rationale.find("no process on this GPU was seen"),
+            std::string::npos);
+}
+
 TEST(Planner, NoConstantFractionOfVramInDedupFields) {
-  // Bigger VRAM, same (empty) measurements: the dedup fields do not move.
+  // Bigger VRAM, same (empty) measurements: the dedup fields stay null.
   for (auto spec : {h100, mi300x, rx6700xt}) {
     GpuPlan g = one(spec(), PlanMode::kAggressive);
-    EXPECT_EQ(g.estimated_reclaimed_mb, 0);
-    EXPECT_EQ(g.dedup_buffer_count, 0);
+    EXPECT_FALSE(g.estimated_reclaimed_mb);
+    EXPECT_FALSE(g.dedup_buffer_count);
+    EXPECT_FALSE(g.compression_ratio);
   }
 }
 

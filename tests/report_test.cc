@@ -223,7 +223,29 @@ TEST(Report, HeatmapAndVram) {
   EXPECT_NE(h.find("<table class=\"idle_processes\">"), std::string::npos);
   EXPECT_NE(h.find("<td>200</td><td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"),
             std::string::npos);
-  EXPECT_NE(h.find("<dd class=\"estimated_reclaimable_mb\">512</dd>"), std::string::npos);
+  EXPECT_NE(h.find("<dd class=\"estimated_reclaimable_mb\">512 (measured) "), std::string::npos)
+      << h;
+  EXPECT_NE(h.find("<dd class=\"compression_ratio\">"), std::string::npos);
+}
+
+// Issue 10: what was not measured reads "not measured" in the report, never 0; an older file
+// (numbers, no provenance or rationale) still renders.
+TEST(Report, UnmeasuredReclamationIsNotMeasured) {
+  ReportInputs in;
+  in.reclamation_json = dump_json(vram_reclamation(std::vector<TelemetrySnapshot>{}), 2);
+  ReportSummary sum;
+  std::string h = render_report_html(in, &sum);
+  EXPECT_TRUE(sum.reclamation_ok);
+  for (const char* k : {"estimated_reclaimable_mb", "dedup_buffer_count", "compression_ratio"})
+    EXPECT_NE(h.find("<dd class=\"" + std::string(k) + "\">not measured <span"), std::string::npos)
+        << k << "\n"
+        << h;
+  EXPECT_NE(h.find("no process telemetry was given"), std::string::npos);
+  in.reclamation_json =
+      R"({"samples": 2, "estimated_reclaimable_mb": 0, "dedup_buffer_count": 0,
+          "idle_processes": [], "duplicate_groups": [], "measured": true})";
+  h = render_report_html(in, &sum);
+  EXPECT_NE(h.find("<dd class=\"dedup_buffer_count\">0</dd>"), std::string::npos) << h;
 }
 
 TEST(Report, SelfContainedAndEscaped) {

@@ -56,9 +56,14 @@ std::string shown_value(const GpuPlan& p, const std::string& f) {
   if (f == "max_concurrent_kernels") return std::to_string(p.max_concurrent_kernels);
   if (f == "fairness_weight_per_process") return fmt_num(p.fairness_weight_per_process);
   if (f == "utilization_heatmap_enabled") return p.utilization_heatmap_enabled ? "true" : "false";
-  if (f == "estimated_reclaimed_mb") return std::to_string(p.estimated_reclaimed_mb) + " MiB";
-  if (f == "dedup_buffer_count") return std::to_string(p.dedup_buffer_count);
-  if (f == "compression_ratio") return fmt_num(p.compression_ratio);
+  // Not measured: "null (not measured)", never a made-up 0 or 1.0.
+  if (f == "estimated_reclaimed_mb")
+    return p.estimated_reclaimed_mb ? std::to_string(*p.estimated_reclaimed_mb) + " MiB"
+                                    : "null (not measured)";
+  if (f == "dedup_buffer_count")
+    return p.dedup_buffer_count ? std::to_string(*p.dedup_buffer_count) : "null (not measured)";
+  if (f == "compression_ratio")
+    return p.compression_ratio ? fmt_num(*p.compression_ratio) : "null (not measured)";
   return "?";
 }
 

@@ -1,7 +1,9 @@
 #include "daemon/artifacts.h"
 
 #include <algorithm>
-#include <map>
+#include <cmath>
+#include <cstdio>
+#include <optional>
 #include <string_view>
 
 #include "util/json_util.h"
@@ -60,57 +62,122 @@ std::string fairness_heatmap_csv(const SampleWindow& window) {
   return out;
 }
 
+namespace {
+
+std::string ratio_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  std::string s = buf;
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s += '0';
+  return s;
+}
+
+template <typename T>
+nlohmann::json value_json(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
 nlohmann::json vram_reclamation(const SampleWindow& window) {
   using nlohmann::json;
   const size_t n = window.size();
+  const ReclaimAnalysis a = window.reclaim(0);
   json j;
   j["samples"] = n;
   j["window_start"] = n == 0 ? json(nullptr) : json(window.timestamp(0));
   j["window_end"] = n == 0 ? json(nullptr) : json(window.timestamp(n - 1));
-  const auto& procs = window.pid_summaries();
-  json idle = json::array();
-  int64_t reclaimable = 0;
-  for (const auto& [pid, s] : procs) {
-    if (s.seen == n && s.idle == s.seen && s.vram > 0) {
-      idle.push_back({{"pid", pid},
-                      {"command", window.str(s.command)},
-                      {"user", window.str(s.user)},
-                      {"gpu_index", s.has_gpu ? json(s.gpu) : json(nullptr)},
-                      {"vram_mb", s.vram}});
-      reclaimable += s.vram;
+
+  // Per GPU: exactly the figures the plan gets for that GPU (plan/reclaim.h).
+  json gpus = json::array(), idle = json::array(), groups = json::array();
+  std::optional<int64_t> reclaimable, dedup;
+  int64_t group_total = 0, group_one = 0;
+  std::string reclaim_gpus, dedup_gpus;
+  for (const auto& g : a.gpus) {
+    gpus.push_back({{"gpu_index", g.gpu_index},
+                    {"estimated_reclaimed_mb", value_json(g.estimated_reclaimed_mb.value)},
+                    {"dedup_buffer_count", value_json(g.dedup_buffer_count.value)},
+                    {"compression_ratio", value_json(g.compression_ratio.value)},
+                    {"processes", g.processes},
+                    {"processes_without_utilization", g.no_utilization},
+                    {"provenance",
+                     {{"estimated_reclaimed_mb", g.estimated_reclaimed_mb.provenance},
+                      {"dedup_buffer_count", g.dedup_buffer_count.provenance},
+                      {"compression_ratio", g.compression_ratio.provenance}}},
+                    {"rationale",
+                     {{"estimated_reclaimed_mb", g.estimated_reclaimed_mb.rationale},
+                      {"dedup_buffer_count", g.dedup_buffer_count.rationale},
+                      {"compression_ratio", g.compression_ratio.rationale}}}});
+    const std::string gi = std::to_string(g.gpu_index);
+    if (g.estimated_reclaimed_mb.value) {
+      reclaimable = reclaimable.value_or(0) + *g.estimated_reclaimed_mb.value;
+      reclaim_gpus += (reclaim_gpus.empty() ? "" : ", ") + gi;
+    }
+    if (g.dedup_buffer_count.value) {
+      dedup = dedup.value_or(0) + *g.dedup_buffer_count.value;
+      dedup_gpus += (dedup_gpus.empty() ? "" : ", ") + gi;
+    }
+    for (const auto& p : g.idle)
+      idle.push_back({{"pid", p.pid},
+                      {"command", p.command},
+                      {"user", p.user},
+                      {"gpu_index", p.gpu_index},
+                      {"vram_mb", p.vram_mb}});
+    for (const auto& d : g.groups) {
+      groups.push_back({{"command", d.command},
+                        {"gpu_index", d.gpu_index},
+                        {"pids", d.pids},
+                        {"vram_mb_each", d.vram_mb_smallest},
+                        {"vram_mb_largest", d.vram_mb_largest},
+                        {"vram_mb_total", d.vram_mb_total}});
+      group_total += d.vram_mb_total;
+      group_one += d.vram_mb_largest;
     }
   }
-  // Same command on the same GPU holding near-equal VRAM.
-  std::map<std::pair<std::string, int>, std::vector<std::pair<int, int64_t>>> by_cmd;
-  for (const auto& [pid, s] : procs)
-    if (s.vram > 0 && !window.str(s.command).empty())
-      by_cmd[{window.str(s.command), s.has_gpu ? s.gpu : -1}].push_back({pid, s.vram});
-  json groups = json::array();
-  int64_t dup_count = 0;
-  for (const auto& [key, members] : by_cmd) {
-    if (members.size() < 2) continue;
-    int64_t lo = members.front().second, hi = lo, total = 0;
-    json pids = json::array();
-    for (const auto& [pid, v] : members) {
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
-      total += v;
-      pids.push_back(pid);
-    }
-    if (hi - lo > hi / 20) continue;  // not near-equal
-    dup_count += static_cast<int64_t>(members.size()) - 1;
-    groups.push_back({{"command", key.first},
-                      {"gpu_index", key.second >= 0 ? json(key.second) : json(nullptr)},
-                      {"pids", pids},
-                      {"vram_mb_each", lo},
-                      {"vram_mb_total", total}});
-  }
+  std::optional<double> ratio;
+  if (dedup)
+    ratio = group_one > 0 ? std::round(static_cast<double>(group_total) /
+                                       static_cast<double>(group_one) * 100.0) /
+                                100.0
+                          : 1.0;
+
+  // The whole window: the sums over the GPUs that measured them; null when none did.
+  const std::string unmeasured =
+      n == 0           ? "null: not measured: no process telemetry was given."
+      : a.gpus.empty() ? "null: not measured: no process with a GPU index was seen in the " +
+                             std::to_string(n) + (n == 1 ? " sample." : " samples.")
+                       : "null: not measured on any GPU (see gpus).";
+  j["estimated_reclaimable_mb"] = value_json(reclaimable);
+  j["dedup_buffer_count"] = value_json(dedup);
+  j["compression_ratio"] = value_json(ratio);
+  j["provenance"] = {{"estimated_reclaimable_mb", kReclaimProvenance},
+                     {"dedup_buffer_count", kDedupProvenance},
+                     {"compression_ratio", kRatioProvenance}};
+  j["rationale"] = {
+      {"estimated_reclaimable_mb", reclaimable ? std::to_string(*reclaimable) +
+                                                     " MiB: measured, the sum over GPU(s) " +
+                                                     reclaim_gpus + " (see gpus)."
+                                               : unmeasured},
+      {"dedup_buffer_count", dedup ? std::to_string(*dedup) +
+                                         ": derived from measured VRAM, the sum over GPU(s) " +
+                                         dedup_gpus + " (see gpus)."
+                                   : unmeasured},
+      {"compression_ratio",
+       ratio ? ratio_text(*ratio) +
+                   ": derived, not measured: the duplicate groups' VRAM over one copy each (the "
+                   "largest member of each group), if each group could share one copy; 1.0 when "
+                   "there is no group."
+             : unmeasured}};
+  j["gpus"] = gpus;
   j["idle_processes"] = idle;
-  j["estimated_reclaimable_mb"] = reclaimable;
   j["duplicate_groups"] = groups;
-  j["dedup_buffer_count"] = dup_count;
-  j["measured"] = n != 0;
-  if (n < 2) j["note"] = "a single sample: idleness over time needs the daemon's window";
+  j["unattributed_processes"] = a.unattributed_processes;
+  j["measured"] = reclaimable.has_value() || dedup.has_value();
+  if (n == 0)
+    j["note"] = "not measured: no telemetry samples";
+  else if (n < 2)
+    j["note"] = "a single sample: idleness over time needs the daemon's window";
   return j;
 }
 

@@ -18,8 +18,10 @@ namespace grey {
 
 std::string thermal_signature_csv(const SampleWindow& window, const Plan* plan);
 std::string fairness_heatmap_csv(const SampleWindow& window);
-// Processes that held VRAM while idle (utilization known and 0) in every sample of the window,
-// and groups of the same command holding near-equal VRAM (within 5%).
+// plan/reclaim.h's analysis of the window, the one the plan uses: per GPU the plan's
+// estimated_reclaimed_mb, dedup_buffer_count and compression_ratio (null: not measured) with
+// provenance and rationale, their sums over the GPUs, the idle processes and the duplicate
+// groups.
 nlohmann::json vram_reclamation(const SampleWindow& window);
 
 std::string thermal_signature_csv(const std::vector<TelemetrySnapshot>& history, const Plan* plan);

@@ -59,7 +59,6 @@ void SampleWindow::clear() {
   free_.clear();
   ids_.clear();
   prune_at_ = kPruneMin;
-  pids_.clear();
 }
 
 int64_t SampleWindow::find_string(const std::string& text) const {
@@ -101,28 +100,6 @@ void SampleWindow::prune() {
   prune_at_ = std::max(kPruneMin, 2 * string_count());
 }
 
-// Takes a tick that leaves the window out of the per-pid summaries.
-void SampleWindow::forget(const Slot& s) {
-  for (const auto& p : s.procs) {
-    auto it = pids_.find(p.pid);
-    if (it == pids_.end()) continue;  // never expected
-    PidSummary& ps = it->second;
-    --ps.seen;
-    if ((p.has & Process::kUtil) && p.utilization_pct <= 0.0) --ps.idle;
-  }
-  for (const auto& p : s.procs) {
-    auto it = pids_.find(p.pid);
-    if (it == pids_.end()) continue;
-    if (it->second.seen == 0) {
-      pids_.erase(it);
-    } else if (it->second.vram_seq == s.seq) {
-      // Its last known VRAM left with this tick, and no later sample knew one.
-      it->second.vram = 0;
-      it->second.vram_seq = 0;
-    }
-  }
-}
-
 void SampleWindow::push(const TelemetrySnapshot& snap) {
   if (capacity_ == 0) return;
   size_t at;
@@ -135,7 +112,6 @@ void SampleWindow::push(const TelemetrySnapshot& snap) {
     ++size_;
   } else {
     at = head_;
-    forget(slots_[at]);
     head_ = (head_ + 1) % capacity_;
   }
   Slot& s = slots_[at];
@@ -169,19 +145,6 @@ void SampleWindow::push(const TelemetrySnapshot& snap) {
     r.command = intern(p.command, seq);
     r.user = intern(p.user, seq);
     s.procs.push_back(r);
-
-    PidSummary& ps = pids_[p.pid];
-    ++ps.seen;
-    if ((r.has & Process::kUtil) && r.utilization_pct <= 0.0) ++ps.idle;
-    if (r.has & Process::kVram) {
-      ps.vram = r.vram_mb;
-      ps.vram_seq = seq;
-    }
-    ps.command = r.command;
-    ps.user = r.user;
-    ps.has_gpu = (r.has & Process::kGpu) != 0;
-    ps.gpu = r.gpu_index;
-    ps.last_seq = seq;
 
     heat += s.timestamp;
     heat += ',';
@@ -253,13 +216,37 @@ TelemetryWindow SampleWindow::plan_window(double interval_s) const {
       ps.command = str(p.command);
       ps.user = str(p.user);
       ps.gpu_index = p.gpu_index;
-      ps.vram_mb = (p.has & Process::kVram) ? p.vram_mb : 0;
+      if (p.has & Process::kVram) ps.vram_mb = p.vram_mb;
       if (p.has & Process::kUtil) ps.utilization_pct = p.utilization_pct;
       v.push_back(std::move(ps));
     }
     w.samples.push_back(std::move(v));
   }
   return w;
+}
+
+}  // namespace grey
+
+namespace grey {
+
+ReclaimAnalysis SampleWindow::reclaim(double interval_s) const {
+  ReclaimTally t;
+  std::vector<ReclaimRow> rows;
+  for (size_t i = 0; i < size_; ++i) {
+    rows.clear();
+    for (const auto& p : slot(i).procs) {
+      ReclaimRow r;
+      r.pid = p.pid;
+      if (p.has & Process::kGpu) r.gpu_index = p.gpu_index;
+      if (p.has & Process::kVram) r.vram_mb = p.vram_mb;
+      if (p.has & Process::kUtil) r.utilization_pct = p.utilization_pct;
+      r.command = str(p.command);
+      r.user = str(p.user);
+      rows.push_back(r);
+    }
+    t.add_tick(rows);
+  }
+  return t.analyze(interval_s * static_cast<double>(size_));
 }
 
 }  // namespace grey

@@ -8,8 +8,8 @@
 //     and after its two threshold cells, which come from the plan at the time of writing);
 //   - nothing else: a GPU reading that thermal_signature.csv leaves out (stale, or no
 //     temperature) is not kept.
-// vram_reclamation.json's per-process counts are kept up to date as ticks enter and leave, so
-// a rewrite of the artifacts touches only what it writes (see enforce/artifacts.h).
+// vram_reclamation.json comes from plan/reclaim.h's analysis of the window's ticks
+// (the analysis the planner runs), so the plan and the artifact agree.
 //
 // The string table holds each command and user once; a string that no tick in the window
 // uses any more is dropped when the table has grown to twice the size it had after the last
@@ -18,7 +18,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -41,19 +40,6 @@ class SampleWindow {
     double utilization_pct = 0;      // valid when has & kUtil
     uint32_t command = 0, user = 0;  // string ids (see str())
     uint8_t has = 0;
-  };
-
-  // vram_reclamation.json's view of one pid over the window, as its batch definition gives
-  // it: samples seen, samples idle (utilization known and <= 0), the last known VRAM (0 when
-  // none is known), and the command, user and GPU of its last sample.
-  struct PidSummary {
-    size_t seen = 0, idle = 0;
-    int64_t vram = 0;
-    uint32_t command = 0, user = 0;
-    bool has_gpu = false;
-    int gpu = 0;
-    // Bookkeeping: the ticks (sequence numbers) of the last sample and the last known VRAM.
-    uint64_t last_seq = 0, vram_seq = 0;
   };
 
   explicit SampleWindow(size_t capacity);
@@ -95,11 +81,12 @@ class SampleWindow {
   // Interned id of a text, or -1 when the table does not hold it.
   int64_t find_string(const std::string& text) const;
 
-  // Per pid, ascending (see PidSummary).
-  const std::map<int, PidSummary>& pid_summaries() const { return pids_; }
-
-  // The planner's view of the window (processes with a GPU index; unknown VRAM as 0).
+  // The planner's view of the window (processes with a GPU index; unknown VRAM and
+  // utilization stay unknown).
   TelemetryWindow plan_window(double interval_s) const;
+  // plan/reclaim.h's analysis of the window (what build_plan computes from plan_window(),
+  // without copying the strings); interval_s 0: the window's duration is not stated.
+  ReclaimAnalysis reclaim(double interval_s) const;
 
  private:
   struct Gpu {
@@ -121,7 +108,6 @@ class SampleWindow {
   const Slot& slot(size_t i) const { return slots_[(head_ + i) % capacity_]; }
   uint32_t intern(const std::string& text, uint64_t seq);
   void prune();
-  void forget(const Slot& s);
 
   size_t capacity_;
   std::vector<Slot> slots_;  // grows to capacity_, then reused in place
@@ -134,7 +120,6 @@ class SampleWindow {
   std::unordered_map<std::string, uint32_t> ids_;  // node-based: Entry::text stays valid
   size_t prune_at_ = kPruneMin;
 
-  std::map<int, PidSummary> pids_;
   std::string scratch_;  // rows being rendered
 };
 

@@ -565,13 +565,14 @@ std::vector<std::string> validate_plan(const Plan& p, const std::vector<GpuSpec>
     if (!(g.fairness_weight_per_process > 0 && g.fairness_weight_per_process <= kWeightMax))
       bad("fairness_weight_per_process", number_text(g.fairness_weight_per_process),
           "a number greater than 0 and at most 100");
-    // The measured fields.
-    if (g.estimated_reclaimed_mb < 0)
-      bad("estimated_reclaimed_mb", std::to_string(g.estimated_reclaimed_mb), "0 or more");
-    if (g.dedup_buffer_count < 0)
-      bad("dedup_buffer_count", std::to_string(g.dedup_buffer_count), "0 or more");
-    if (!(g.compression_ratio >= 0))
-      bad("compression_ratio", number_text(g.compression_ratio), "0 or more");
+    // The measured fields: null (not measured) or a sane measurement.
+    if (g.estimated_reclaimed_mb && *g.estimated_reclaimed_mb < 0)
+      bad("estimated_reclaimed_mb", std::to_string(*g.estimated_reclaimed_mb),
+          "0 or more, or null");
+    if (g.dedup_buffer_count && *g.dedup_buffer_count < 0)
+      bad("dedup_buffer_count", std::to_string(*g.dedup_buffer_count), "0 or more, or null");
+    if (g.compression_ratio && !(*g.compression_ratio >= 0))
+      bad("compression_ratio", number_text(*g.compression_ratio), "0 or more, or null");
   }
   return errors;
 }

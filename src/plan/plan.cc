@@ -14,7 +14,6 @@ namespace grey {
 
 namespace {
 
-constexpr const char* kNotMeasured = "not measured: no process telemetry was given.";
 
 double round2(double x) {
   return std::round(x * 100.0) / 100.0;
@@ -161,86 +160,6 @@ std::string value_text(const GpuPlan& p, const std::string& f) {
   return "?";
 }
 
-struct Measured {
-  bool measured = false;
-  size_t ticks = 0;
-  double duration_s = 0;
-  int64_t reclaimed_mb = 0;
-  std::vector<int64_t> idle_pids;
-  int64_t dedup = 0;
-  int64_t group_total_mb = 0;
-  int64_t group_one_mb = 0;
-  std::vector<std::string> group_commands;
-};
-
-Measured measure(const std::optional<TelemetryWindow>& tel, int gpu_index) {
-  Measured m;
-  if (!tel || tel->samples.empty()) return m;
-  m.measured = true;
-  m.ticks = tel->samples.size();
-  m.duration_s = std::isfinite(tel->duration_s) && tel->duration_s > 0 ? tel->duration_s : 0;
-
-  auto idle_in = [&](const std::vector<PlanProcessSample>& tick, int64_t pid) {
-    bool seen = false;
-    for (const auto& p : tick) {
-      if (p.gpu_index != gpu_index || p.pid != pid) continue;
-      seen = true;
-      if (!p.utilization_pct || !std::isfinite(*p.utilization_pct) || *p.utilization_pct != 0.0)
-        return false;
-    }
-    return seen;
-  };
-  const auto& last = tel->samples.back();
-  std::set<int64_t> done;
-  for (const auto& p : last) {
-    if (p.gpu_index != gpu_index || !done.insert(p.pid).second) continue;
-    bool idle = true;
-    for (const auto& tick : tel->samples)
-      if (!idle_in(tick, p.pid)) {
-        idle = false;
-        break;
-      }
-    if (!idle) continue;
-    int64_t held = 0;
-    for (const auto& q : last)
-      if (q.gpu_index == gpu_index && q.pid == p.pid && q.vram_mb > 0) held += q.vram_mb;
-    if (held <= 0) continue;
-    m.reclaimed_mb += held;
-    m.idle_pids.push_back(p.pid);
-  }
-
-  // Groups of the same command holding near-equal VRAM (the largest within 5% of the
-  // smallest), in the last sample.
-  std::map<std::string, std::vector<int64_t>> by_cmd;
-  std::set<int64_t> seen_pid;
-  for (const auto& p : last)
-    if (p.gpu_index == gpu_index && p.vram_mb > 0 && !p.command.empty() &&
-        seen_pid.insert(p.pid).second)
-      by_cmd[p.command].push_back(p.vram_mb);
-  for (auto& [cmd, v] : by_cmd) {
-    std::sort(v.begin(), v.end());
-    size_t i = 0;
-    while (i < v.size()) {
-      size_t j = i + 1;
-      while (j < v.size() && static_cast<double>(v[j]) <= static_cast<double>(v[i]) * 1.05) ++j;
-      if (j - i >= 2) {
-        m.dedup += static_cast<int64_t>(j - i - 1);
-        for (size_t k = i; k < j; ++k) m.group_total_mb += v[k];
-        m.group_one_mb += v[j - 1];
-        m.group_commands.push_back(cmd);
-      }
-      i = j;
-    }
-  }
-  return m;
-}
-
-std::string window_text(const Measured& m) {
-  std::string s = std::to_string(m.ticks) + (m.ticks == 1 ? " sample" : " samples");
-  if (m.duration_s > 0) s += " over " + num(m.duration_s, 1) + " s";
-  return s;
-}
-
 struct GpuContext {
   const GpuSpec* spec = nullptr;
   std::string vendor;
@@ -259,7 +178,7 @@ void set(GpuPlan& p, const std::string& field, double conf, const std::string& w
 }
 
 GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
-                 const std::optional<TelemetryWindow>& tel) {
+                 const ReclaimAnalysis& reclaim) {
   const GpuSpec& s = *c.spec;
   const bool aggr = mode == PlanMode::kAggressive;
   GpuPlan p;
@@ -461,53 +380,15 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
            : "false: safe mode records no utilization heatmap.",
       "heuristic");
 
-  // Dedup / reclaim: only from measurements.
-  Measured m = measure(tel, s.index);
-  if (!m.measured) {
-    set(p, "estimated_reclaimed_mb", 0, "0: " + std::string(kNotMeasured), "heuristic");
-    set(p, "dedup_buffer_count", 0, "0: " + std::string(kNotMeasured), "heuristic");
-    set(p, "compression_ratio", 0, "1.0: " + std::string(kNotMeasured), "heuristic");
-  } else {
-    double mconf = m.ticks >= 2 ? 0.9 : 0.6;
-    p.estimated_reclaimed_mb = m.reclaimed_mb;
-    std::string w = window_text(m);
-    if (m.idle_pids.empty()) {
-      set(p, "estimated_reclaimed_mb", mconf,
-          "0: measured over " + w + "; no process on this GPU was idle in every sample.",
-          "measured");
-    } else {
-      std::string pids;
-      for (auto pid : m.idle_pids) pids += (pids.empty() ? "" : ", ") + std::to_string(pid);
-      set(p, "estimated_reclaimed_mb", mconf,
-          mib(m.reclaimed_mb) + ": measured over " + w + ", held by process(es) " + pids +
-              " at 0% utilization in every sample.",
-          "measured");
-    }
-    p.dedup_buffer_count = m.dedup;
-    if (m.dedup == 0) {
-      p.compression_ratio = 1.0;
-      set(p, "dedup_buffer_count", mconf,
-          "0: measured in the last sample; no two processes of the same command hold near-equal "
-          "VRAM.",
-          "measured");
-      set(p, "compression_ratio", mconf,
-          "1.0: measured; there is no group of near-equal processes to share one copy.",
-          "measured");
-    } else {
-      std::string cmds;
-      for (const auto& cmd : m.group_commands) cmds += (cmds.empty() ? "`" : ", `") + cmd + "`";
-      p.compression_ratio =
-          round2(static_cast<double>(m.group_total_mb) / static_cast<double>(m.group_one_mb));
-      set(p, "dedup_buffer_count", mconf,
-          std::to_string(m.dedup) + ": measured in the last sample, extra processes of " + cmds +
-              " hold VRAM within 5% of each other.",
-          "measured");
-      set(p, "compression_ratio", mconf,
-          num(p.compression_ratio, 2) + ": measured; those groups hold " + mib(m.group_total_mb) +
-              " in all against " + mib(m.group_one_mb) + " for one copy each.",
-          "measured");
-    }
-  }
+  // Dedup / reclaim: plan/reclaim.h's analysis, the one the daemon's artifacts use too.
+  GpuReclaim r = reclaim.for_gpu(s.index);
+  auto put = [&](const char* field, const auto& fig, auto& out) {
+    out = fig.value;
+    set(p, field, fig.confidence, fig.rationale, fig.provenance);
+  };
+  put("estimated_reclaimed_mb", r.estimated_reclaimed_mb, p.estimated_reclaimed_mb);
+  put("dedup_buffer_count", r.dedup_buffer_count, p.dedup_buffer_count);
+  put("compression_ratio", r.compression_ratio, p.compression_ratio);
   return p;
 }
 
@@ -716,8 +597,9 @@ PlanOutcome build_plan(const PlanInput& in) {
   }
   plan.confidence_overall = round2(overall);
 
+  const ReclaimAnalysis reclaim = analyze_reclaim(in.telemetry);
   for (const auto& c : ctx) {
-    plan.gpus.push_back(plan_gpu(c, in.mode, in.specs.size(), in.telemetry));
+    plan.gpus.push_back(plan_gpu(c, in.mode, in.specs.size(), reclaim));
     GpuPlan& p = plan.gpus.back();
     if (!in.cuda_cap_tier.empty() && c.vendor == "nvidia" && p.per_process_vram_cap_mb &&
         *p.per_process_vram_cap_mb > 0) {

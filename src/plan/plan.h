@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "model/gpu_spec.h"
+#include "plan/reclaim.h"
 
 namespace grey {
 
@@ -34,23 +35,7 @@ inline constexpr const char* kPlanFields[] = {
     "max_concurrent_kernels",  "fairness_weight_per_process", "utilization_heatmap_enabled",
     "estimated_reclaimed_mb",  "dedup_buffer_count",          "compression_ratio"};
 
-// ---- Telemetry (measured data for the dedup/reclaim fields) ----
-// The planner's own minimal view of a process sample, so it stays independent of the
-// telemetry backends: a caller holding telemetry/telemetry.h's ProcessSample converts it
-// (gpu_index unknown -> skip the sample; vram_mb unknown -> 0).
-struct PlanProcessSample {
-  int64_t pid = 0;
-  std::string command;
-  std::string user;
-  int gpu_index = 0;  // GpuSpec::index
-  int64_t vram_mb = 0;
-  std::optional<double> utilization_pct;  // unknown when the tool could not tell
-};
-
-struct TelemetryWindow {
-  double duration_s = 0;
-  std::vector<std::vector<PlanProcessSample>> samples;  // one vector per tick, oldest first
-};
+// ---- Telemetry: PlanProcessSample and TelemetryWindow are in plan/reclaim.h ----
 
 // ---- Overrides (parsed and statically validated by plan/config.h) ----
 using OverrideValue = std::variant<std::monostate /*null*/, bool, int64_t, double, std::string>;
@@ -90,9 +75,10 @@ struct GpuPlan {
   int max_concurrent_kernels = 4;
   double fairness_weight_per_process = 1.0;
   bool utilization_heatmap_enabled = false;
-  int64_t estimated_reclaimed_mb = 0;
-  int64_t dedup_buffer_count = 0;
-  double compression_ratio = 1.0;
+  // From plan/reclaim.h's analysis of the telemetry window; null when not measured.
+  std::optional<int64_t> estimated_reclaimed_mb;
+  std::optional<int64_t> dedup_buffer_count;
+  std::optional<double> compression_ratio;
 
   std::map<std::string, double> confidence;        // field -> [0,1]
   std::map<std::string, std::string> rationale;    // field -> one sentence

@@ -54,9 +54,9 @@ ojson gpu_to_json(const GpuPlan& g) {
   o["max_concurrent_kernels"] = g.max_concurrent_kernels;
   o["fairness_weight_per_process"] = g.fairness_weight_per_process;
   o["utilization_heatmap_enabled"] = g.utilization_heatmap_enabled;
-  o["estimated_reclaimed_mb"] = g.estimated_reclaimed_mb;
-  o["dedup_buffer_count"] = g.dedup_buffer_count;
-  o["compression_ratio"] = g.compression_ratio;
+  o["estimated_reclaimed_mb"] = opt(g.estimated_reclaimed_mb);  // null: not measured
+  o["dedup_buffer_count"] = opt(g.dedup_buffer_count);
+  o["compression_ratio"] = opt(g.compression_ratio);
   o["confidence"] = field_map(g.confidence);
   o["rationale"] = field_map(g.rationale);
   o["provenance"] = field_map(g.provenance);
@@ -166,9 +166,10 @@ GpuPlan gpu_from_json(const json& o, const std::string& where) {
   g.max_concurrent_kernels = get_req(o, "max_concurrent_kernels", where, get_int32);
   g.fairness_weight_per_process = get_req(o, "fairness_weight_per_process", where, get_double);
   g.utilization_heatmap_enabled = get_req(o, "utilization_heatmap_enabled", where, get_bool);
-  g.estimated_reclaimed_mb = get_req(o, "estimated_reclaimed_mb", where, get_int);
-  g.dedup_buffer_count = get_req(o, "dedup_buffer_count", where, get_int);
-  g.compression_ratio = get_req(o, "compression_ratio", where, get_double);
+  // null (or absent): not measured.
+  g.estimated_reclaimed_mb = get_opt<int64_t>(o, "estimated_reclaimed_mb", where, get_int);
+  g.dedup_buffer_count = get_opt<int64_t>(o, "dedup_buffer_count", where, get_int);
+  g.compression_ratio = get_opt<double>(o, "compression_ratio", where, get_double);
   g.confidence = get_map<double>(o, "confidence", where, [](const json& v, const std::string& w) {
     double d = get_double(v, w);
     if (d < 0 || d > 1) fail(w, "confidence must be within [0, 1]");

@@ -633,11 +633,28 @@ std::string reclamation_section(const nlohmann::json& j) {
   o << "<dl class=\"facts\">";
   for (auto [key, label] :
        {std::pair{"samples", "samples in the window"}, std::pair{"window_start", "window start"},
-        std::pair{"window_end", "window end"},
-        std::pair{"estimated_reclaimable_mb", "estimated reclaimable (MiB)"},
-        std::pair{"dedup_buffer_count", "duplicate buffers"}})
+        std::pair{"window_end", "window end"}})
     o << "<dt>" << label << "</dt><dd class=\"" << key << "\">" << html_escape(json_text(j, key))
       << "</dd>";
+  // The analysis' figures (plan/reclaim.h): null is "not measured", never shown as 0; each
+  // with its provenance and rationale when the file has them.
+  for (auto [key, label] : {std::pair{"estimated_reclaimable_mb", "estimated reclaimable (MiB)"},
+                            std::pair{"dedup_buffer_count", "duplicate buffers"},
+                            std::pair{"compression_ratio", "compression ratio"}}) {
+    auto it = j.find(key);
+    if (it == j.end()) continue;  // an older file without it
+    std::string text = it->is_null() ? "not measured" : json_text(j, key);
+    auto prov = j.find("provenance");
+    if (prov != j.end() && prov->is_object() && !it->is_null())
+      if (auto pv = prov->find(key); pv != prov->end() && pv->is_string())
+        text += " (" + pv->get<std::string>() + ")";
+    o << "<dt>" << label << "</dt><dd class=\"" << key << "\">" << html_escape(text);
+    auto why = j.find("rationale");
+    if (why != j.end() && why->is_object())
+      if (auto w = why->find(key); w != why->end() && w->is_string())
+        o << " <span class=\"muted\">" << html_escape(w->get<std::string>()) << "</span>";
+    o << "</dd>";
+  }
   o << "</dl>\n";
   if (j.contains("note") && j["note"].is_string())
     o << "<p class=\"muted\">" << html_escape(j["note"].get<std::string>()) << "</p>\n";

@@ -7,7 +7,8 @@
 // constraints, persistence mode; processes from nvmlDeviceGetComputeRunningProcesses and
 // nvmlDeviceGetGraphicsRunningProcesses (_v3, _v2 or plain, each with its own struct layout:
 // see src/bindings/nvml_process_api.h), merged by pid; per-process SM utilization from
-// nvmlDeviceGetProcessUtilization (NOT_FOUND: no sample since the last one, i.e. idle).
+// nvmlDeviceGetProcessUtilization (NOT_FOUND, or a pid missing from the samples: no sample
+// since the last one, so its utilization is unknown, never a made-up idle 0%).
 // A failed call leaves its field unknown with a note; a missing symbol is named once.
 #include <chrono>
 #include <cstring>
@@ -248,33 +249,24 @@ struct NvmlBackend::State {
   }
 
   // pid -> average SM utilization of the samples since the last call.
-  std::map<unsigned, double> proc_util(Device& d, bool& answered,
-                                       std::vector<std::string>& notes) const {
+  std::map<unsigned, double> proc_util(Device& d, std::vector<std::string>& notes) const {
     std::map<unsigned, double> out;
-    answered = false;
     if (!process_util) return out;
     unsigned cnt = 0;
     nvmlReturn_t r = process_util(d.handle, nullptr, &cnt, d.last_seen_us);
-    if (r == NVML_ERROR_NOT_FOUND || (r == NVML_SUCCESS && cnt == 0)) {
-      answered = true;
-      return out;
-    }
+    if (r == NVML_ERROR_NOT_FOUND || (r == NVML_SUCCESS && cnt == 0)) return out;
     std::vector<nvmlProcessUtilizationSample_t> s;
     for (int attempt = 0; attempt < 3 && r == NVML_ERROR_INSUFFICIENT_SIZE; ++attempt) {
       cnt += 8;
       s.assign(cnt, nvmlProcessUtilizationSample_t{});
       r = process_util(d.handle, s.data(), &cnt, d.last_seen_us);
     }
-    if (r == NVML_ERROR_NOT_FOUND) {
-      answered = true;
-      return out;
-    }
+    if (r == NVML_ERROR_NOT_FOUND) return out;
     if (r != NVML_SUCCESS) {
       if (r != NVML_ERROR_NOT_SUPPORTED)
         notes.push_back(failure("nvmlDeviceGetProcessUtilization", r));
       return out;
     }
-    answered = true;
     std::map<unsigned, std::pair<double, int>> acc;
     cnt = std::min<unsigned>(cnt, static_cast<unsigned>(s.size()));
     for (unsigned i = 0; i < cnt; ++i) {
@@ -372,9 +364,8 @@ struct NvmlBackend::State {
     std::map<unsigned, unsigned long long> procs;
     list_procs(compute, d, procs, s.notes);
     list_procs(graphics, d, procs, s.notes);
-    bool util_answered = false;
     std::map<unsigned, double> util;
-    if (!procs.empty()) util = proc_util(d, util_answered, s.notes);
+    if (!procs.empty()) util = proc_util(d, s.notes);
     for (const auto& [pid, used] : procs) {
       ProcessSample p;
       p.pid = static_cast<int>(pid);
@@ -399,10 +390,8 @@ struct NvmlBackend::State {
       p.gpu_bus_id = d.bus_id;
       p.gpu_index = d.index;
       if (used != NVML_VALUE_NOT_AVAILABLE) p.vram_mb = bytes_to_mib(used);
-      if (auto it = util.find(pid); it != util.end())
-        p.utilization_pct = it->second;
-      else if (util_answered)
-        p.utilization_pct = 0.0;  // no sample: no SM activity since the last read
+      // No sample for this pid: unknown (not idle; plan/reclaim.h counts it as unknown).
+      if (auto it = util.find(pid); it != util.end()) p.utilization_pct = it->second;
       p.backend = "nvml";
       res.processes.push_back(std::move(p));
     }
