@@ -14,7 +14,6 @@ namespace grey {
 
 namespace {
 
-
 double round2(double x) {
   return std::round(x * 100.0) / 100.0;
 }
