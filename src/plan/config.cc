@@ -494,21 +494,24 @@ std::vector<std::string> validate_plan(const Plan& p, const std::vector<GpuSpec>
         continue;
       }
     }
-    const std::optional<int64_t> vram =
-        s && s->f.vram_total_mb && *s->f.vram_total_mb > 0 ? s->f.vram_total_mb : std::nullopt;
+    // The VRAM the saved specs give, 0 when unknown (a plain integer: GCC 12 -O2 misreads an
+    // optional here as maybe-uninitialized).
+    const int64_t vram_mb =
+        s && s->f.vram_total_mb && *s->f.vram_total_mb > 0 ? *s->f.vram_total_mb : 0;
+    const bool vram = vram_mb > 0;
     const std::string gpu = "GPU " + std::to_string(g.index);
 
     // Sizes in MiB and the batch size.
     if (g.per_process_vram_cap_mb) {
       int64_t v = *g.per_process_vram_cap_mb;
-      if (v < 1 || v > (vram ? *vram : kMibMax))
+      if (v < 1 || v > (vram ? vram_mb : kMibMax))
         bad("per_process_vram_cap_mb", shown_int(v),
-            vram ? "1 to " + std::to_string(*vram) + " (MiB), the VRAM " + gpu + " reports"
+            vram ? "1 to " + std::to_string(vram_mb) + " (MiB), the VRAM " + gpu + " reports"
                  : "1 to " + std::to_string(kMibMax) + " (MiB)");
     }
     if (g.tensor_chunk_size_mb) {
       // The planner's minimum chunk is 512 MiB, also on a GPU with less VRAM.
-      int64_t v = *g.tensor_chunk_size_mb, hi = vram ? std::max<int64_t>(*vram, 512) : kMibMax;
+      int64_t v = *g.tensor_chunk_size_mb, hi = vram ? std::max<int64_t>(vram_mb, 512) : kMibMax;
       if (v < 1 || v > hi)
         bad("tensor_chunk_size_mb", shown_int(v),
             "1 to " + std::to_string(hi) + " (MiB)" +
