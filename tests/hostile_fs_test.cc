@@ -172,8 +172,7 @@ TEST(HostileFs, StateFileChecksNameTheReason) {
   EXPECT_EQ(err, "refusing " + fifo + ": it is not a regular file (FIFO)");
   EXPECT_EQ(open_checked(open, O_RDONLY, FileTrust::kConfig, &err), -1);
   EXPECT_NE(err.find("writable by other users (mode 0666)"), std::string::npos) << err;
-  // A state file may be written by others' group bits only for non-config files? No: a state
-  // file that is not a config only has to be ours and regular.
+  // The write-bit rule is for config files only: other state files have to be ours and regular.
   int fd = open_checked(open, O_RDONLY, FileTrust::kState, &err);
   EXPECT_GE(fd, 0) << err;
   if (fd >= 0) ::close(fd);

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "sources/source.h"
+#include "util/state_dir.h"
 #include "util/strings.h"
 
 namespace grey {
@@ -32,11 +33,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::optional<std::string> read_capped(const std::string& path, size_t cap, bool* truncated) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string data(cap + 1, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(cap + 1));
-  data.resize(static_cast<size_t>(in.gcount()));
+  // read_whole_file refuses a FIFO or device instead of waiting on it (a replay path is the
+  // user's).
+  auto read = read_whole_file(path, nullptr, cap + 1);
+  if (!read) return std::nullopt;
+  std::string data = std::move(*read);
   *truncated = data.size() > cap;
   if (*truncated) data.resize(cap);
   return data;
