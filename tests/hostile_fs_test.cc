@@ -283,6 +283,28 @@ TEST(HostileFsCli, PlanRefusesAStateDirBelowAWorldWritableParent) {
   EXPECT_FALSE(exists(open + "/grey"));
 }
 
+TEST(HostileFsCli, RestoreWithAFifoAsJournalFailsPromptly) {
+  TempDir t;
+  std::string state = t / "state";
+  ASSERT_EQ(::mkdir(state.c_str(), 0700), 0);
+  ASSERT_EQ(::mkfifo((state + "/journal.jsonl").c_str(), 0600), 0);
+  auto r = test::run_grey({"restore"}, {{"GREY_CONFIG_DIR", state}}, std::chrono::seconds(30));
+  EXPECT_FALSE(r.timed_out) << "restore blocked on the FIFO";
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("not a regular file (FIFO)"), std::string::npos) << r.err;
+}
+
+TEST(HostileFsCli, RestoreRefusesASymlinkedJournalEvenADanglingOne) {
+  TempDir t;
+  std::string state = t / "state";
+  ASSERT_EQ(::mkdir(state.c_str(), 0700), 0);
+  // A dangling link was taken for "no journal" (exit 0, nothing to restore).
+  ASSERT_EQ(::symlink((t / "gone").c_str(), (state + "/journal.jsonl").c_str()), 0);
+  auto r = test::run_grey({"restore"}, {{"GREY_CONFIG_DIR", state}}, std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("symbolic link"), std::string::npos) << r.err;
+}
+
 TEST(HostileFsCli, EnvRefusesAPlantedSymlink) {
   TempDir t;
   std::string state = t / "state";

@@ -1,9 +1,11 @@
 #include "enforce/journal.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <ctime>
@@ -313,7 +315,10 @@ std::string Journal::append_restore(const JournalSet& s, const std::string& from
 }
 
 JournalContents Journal::load() const {
-  if (::access(path_.c_str(), F_OK) != 0) {
+  // lstat, not access: a symlink planted at the journal (even a dangling one) is refused by
+  // read_lines below, never taken for "no journal".
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) != 0 && errno == ENOENT) {
     JournalContents c;
     c.notes.push_back("no journal at " + path_ + ": nothing was ever applied from here");
     return c;

@@ -70,7 +70,8 @@ enum class LineKind {
   kTooLong,       // longer than max_line: `text` is its first max_line bytes, the rest skipped
 };
 
-// Streams a file of any size line by line, never holding more than one line (at most
+// Streams a state file (opened with open_checked, FileTrust::kState: a symlink, FIFO or file
+// not ours is refused) of any size line by line, never holding more than one line (at most
 // `max_line` bytes) in memory; `on_line(text, line_number, kind)` (1-based numbers) returning
 // false stops early. Returns an error message (open or read failure, naming the path) or empty;
 // after an error the lines seen so far are only part of the file.
