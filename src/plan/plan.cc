@@ -14,20 +14,8 @@ namespace grey {
 
 namespace {
 
-double round2(double x) {
-  return std::round(x * 100.0) / 100.0;
-}
-
 std::string num(double v, int max_decimals = 1) {
-  // Shortest of: integer, or up to max_decimals decimals without trailing zeros.
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", max_decimals, v);
-  std::string s = buf;
-  if (s.find('.') != std::string::npos) {
-    while (!s.empty() && s.back() == '0') s.pop_back();
-    if (!s.empty() && s.back() == '.') s.pop_back();
-  }
-  return s;
+  return compact_decimal(v, max_decimals);
 }
 
 std::string mib(int64_t v) {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "util/strings.h"
+
 namespace grey {
 
 namespace {
@@ -11,23 +13,8 @@ namespace {
 constexpr const char* kNoTelemetry = "null: not measured: no process telemetry was given.";
 constexpr size_t kPidsShown = 8;
 
-double round2(double x) {
-  return std::round(x * 100.0) / 100.0;
-}
-
-std::string num(double v, int max_decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", max_decimals, v);
-  std::string s = buf;
-  if (s.find('.') != std::string::npos) {
-    while (!s.empty() && s.back() == '0') s.pop_back();
-    if (!s.empty() && s.back() == '.') s.pop_back();
-  }
-  return s;
-}
-
 std::string ratio_text(double v) {
-  std::string s = num(v, 2);
+  std::string s = compact_decimal(v, 2);
   if (s.find('.') == std::string::npos) s += ".0";
   return s;
 }
@@ -50,7 +37,7 @@ std::string processes(size_t n) {
 
 std::string window_text(size_t ticks, double duration_s) {
   std::string s = std::to_string(ticks) + (ticks == 1 ? " sample" : " samples");
-  if (duration_s > 0) s += " over " + num(duration_s, 1) + " s";
+  if (duration_s > 0) s += " over " + compact_decimal(duration_s, 1) + " s";
   return s;
 }
 

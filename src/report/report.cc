@@ -105,10 +105,6 @@ std::optional<int64_t> days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 int num(std::string_view s) {
   int v = 0;
   for (char c : s) v = v * 10 + (c - '0');
@@ -200,18 +196,13 @@ CsvTable<Row> parse_table(std::string_view text, const std::vector<std::string>&
 // ---- formatting ------------------------------------------------------------------------------
 
 std::string fmt(double v, int decimals = 1) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
+  return fixed_decimals(v, decimals);
 }
 
 // A value for people: integers without decimals, else up to 2 decimals.
 std::string human(double v) {
   if (std::fabs(v - std::round(v)) < 1e-9 && std::fabs(v) < 1e15) return fmt(v, 0);
-  std::string s = fmt(v, 2);
-  while (!s.empty() && s.back() == '0') s.pop_back();
-  if (!s.empty() && s.back() == '.') s.pop_back();
-  return s;
+  return compact_decimal(v, 2);
 }
 
 std::string time_text(double t, bool with_date) {

@@ -9,33 +9,6 @@
 
 namespace grey::amd {
 
-std::string quote_line(std::string_view s) {
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find('\n', start);
-    if (end == std::string_view::npos) end = s.size();
-    std::string_view line = trim(s.substr(start, end - start));
-    start = end + 1;
-    if (line.empty()) continue;
-    std::string out;
-    for (char c : line.substr(0, 160)) {
-      unsigned char u = static_cast<unsigned char>(c);
-      out += (u >= 0x20 && u < 0x7f) || u >= 0x80 ? c : '?';
-    }
-    // Drop a trailing partial UTF-8 sequence left by the cut.
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xc0) == 0x80) out.pop_back();
-    if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xc0) out.pop_back();
-    return out;
-  }
-  return "";
-}
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isdigit(static_cast<unsigned char>(c));
-  });
-}
-
 std::string normalize_gfx(std::string_view raw, bool* changed) {
   *changed = false;
   std::string s = to_lower(trim(raw));
@@ -79,14 +52,6 @@ bool reject_too_deep(std::string_view body, std::string_view tool, ParseResult& 
   r.notes.push_back("JSON nested deeper than " + std::string(tool) + " ever writes: not " +
                     std::string(tool) + " output");
   return true;
-}
-
-void note_unreadable(ParseResult& r, std::string_view what, const char* detail) {
-  r.devices.clear();
-  r.recognized = false;
-  std::string note = std::string(what) + " could not be read";
-  if (detail) note += std::string(": ") + detail;
-  r.notes.push_back(note);
 }
 
 std::string json_scalar(const nlohmann::json& v) {

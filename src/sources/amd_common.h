@@ -13,13 +13,6 @@ namespace grey::amd {
 // Deeper JSON than amd-smi or rocm-smi ever write; deeper input is rejected unparsed.
 constexpr size_t kMaxJsonDepth = 64;
 
-// First non-empty line of `s`, trimmed, non-printable bytes replaced, at most 160 chars: safe to
-// quote in a note whatever the input was.
-std::string quote_line(std::string_view s);
-
-// True for a non-empty string of ASCII digits.
-bool all_digits(std::string_view s);
-
 // rocm-smi and old amd-smi print the gfx target with a decimal stepping ("gfx9010" for gfx90a).
 // LLVM names use one hex digit per minor/stepping. Returns the normalized name (or the input
 // when it is already in LLVM form or cannot be interpreted); *changed says whether it was
@@ -32,10 +25,6 @@ size_t json_depth(std::string_view s);
 // When `body` nests deeper than kMaxJsonDepth: marks `r` not recognized with the note "JSON
 // nested deeper than <tool> ever writes: not <tool> output" and returns true.
 bool reject_too_deep(std::string_view body, std::string_view tool, ParseResult& r);
-
-// After an exception: drops the devices read so far, marks `r` not recognized and notes
-// "<what> could not be read[: <detail>]" (no detail when `detail` is null).
-void note_unreadable(ParseResult& r, std::string_view what, const char* detail);
 
 // A JSON string or number as text ("%.6g" for floats); "" for anything else.
 std::string json_scalar(const nlohmann::json& v);

@@ -16,15 +16,14 @@
 #include <vector>
 
 #include "sources/amd_common.h"
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
 namespace grey {
 namespace {
 
-using amd::all_digits;
 using amd::normalize_gfx;
-using amd::quote_line;
 using Path = std::vector<std::string>;
 
 bool missing(std::string_view v) {
@@ -63,7 +62,7 @@ std::optional<uint32_t> hex_id(Acc& a, std::string_view v, const char* what) {
   if (missing(v)) return std::nullopt;
   auto id = parse_hex(v);
   if (!id || *id > 0xffff) {
-    a.obs.notes.push_back(std::string(what) + " '" + quote_line(v) +
+    a.obs.notes.push_back(std::string(what) + " '" + quote_first_line(v) +
                           "' is not a 16-bit hex id; ignored");
     return std::nullopt;
   }
@@ -74,7 +73,7 @@ void set_bus(Acc& a, std::string_view v) {
   if (missing(v)) return;
   auto b = normalize_bus_id(v);
   if (!b) {
-    a.obs.notes.push_back("BDF '" + quote_line(v) + "' is not a PCI address; ignored");
+    a.obs.notes.push_back("BDF '" + quote_first_line(v) + "' is not a PCI address; ignored");
     return;
   }
   a.obs.f.bus_id = *b;
@@ -92,7 +91,7 @@ void set_watts(Acc& a, std::optional<double>& field, std::string_view v, bool po
   auto w = number(v);
   if (!w || *w < 0 || *w > 100000) return;
   if (positive && *w <= 0) {
-    a.obs.notes.push_back(std::string(what) + " reads '" + quote_line(v) + "'; ignored");
+    a.obs.notes.push_back(std::string(what) + " reads '" + quote_first_line(v) + "'; ignored");
     return;
   }
   field = *w;
@@ -117,7 +116,7 @@ std::string clean_driver_version(Acc& a, std::string_view v) {
     ++e;
   std::string out(rest.substr(0, e));
   a.obs.notes.push_back("driver version printed as the kernel banner '" +
-                        quote_line(v.substr(0, 60)) + "...'; kept the kernel release " + out);
+                        quote_first_line(v.substr(0, 60)) + "...'; kept the kernel release " + out);
   return out;
 }
 
@@ -147,7 +146,7 @@ void apply(Acc& a, const Path& p, std::string_view v) {
       if (auto id = hex_id(a, v, "vendor id")) f.pci_vendor_id = *id;
     } else if (leaf == "vendor_name") {
       if (!missing(v) && !icontains(v, "advanced micro") && !icontains(v, "amd"))
-        a.obs.notes.push_back("vendor name reads '" + quote_line(v) + "'");
+        a.obs.notes.push_back("vendor name reads '" + quote_first_line(v) + "'");
     } else if (leaf == "device_id") {
       if (auto id = hex_id(a, v, "pci device id")) f.pci_device_id = *id;
     } else if (leaf == "num_compute_units") {
@@ -157,7 +156,7 @@ void apply(Acc& a, const Path& p, std::string_view v) {
       bool changed = false;
       std::string g = normalize_gfx(v, &changed);
       if (!starts_with(g, "gfx")) return;
-      if (changed) a.obs.notes.push_back("gfx target '" + quote_line(v) + "' read as " + g);
+      if (changed) a.obs.notes.push_back("gfx target '" + quote_first_line(v) + "' read as " + g);
       f.compute_capability = g;
     } else if (leaf == "bdf" || leaf == "pci_bdf") {
       set_bus(a, v);
@@ -306,7 +305,7 @@ void classify_no_data(std::string_view text, std::string_view what, ParseResult&
         contains(l, "driver not initialized") || contains(t, "AMDSMI_STATUS") ||
         contains(l, "traceback") || contains(l, "permission denied")) {
       // Prefer the GPU line when amd-smi prints several.
-      if (error.empty() || contains(t, "GPU")) error = quote_line(t);
+      if (error.empty() || contains(t, "GPU")) error = quote_first_line(t);
       if (contains(t, "GPU")) break;
     }
   }
@@ -316,7 +315,8 @@ void classify_no_data(std::string_view text, std::string_view what, ParseResult&
   } else if (trim(text).empty()) {
     r.notes.push_back("output is empty");
   } else {
-    r.notes.push_back("not " + std::string(what) + ": starts with '" + quote_line(text) + "'");
+    r.notes.push_back("not " + std::string(what) + ": starts with '" + quote_first_line(text) +
+                      "'");
   }
 }
 
@@ -403,120 +403,113 @@ const char* fragment_section(const nlohmann::json& o) {
 
 }  // namespace
 
-ParseResult parse_amd_smi_json(std::string_view text) {
-  ParseResult r;
-  try {
-    if (trim(text).empty()) {
-      r.recognized = false;
-      r.notes.push_back("output is empty");
-      return r;
-    }
-    size_t b = text.find_first_of("[{");
-    if (b == std::string_view::npos) {
-      classify_no_data(text, "amd-smi JSON output", r);
-      return r;
-    }
-    std::string_view body = text.substr(b);
-    if (amd::reject_too_deep(body, "amd-smi", r)) return r;
-    nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded()) {
-      size_t e = body.find_last_of("]}");
-      if (e != std::string_view::npos)
-        j = nlohmann::json::parse(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(e + 1),
-                                  nullptr, false);
-    }
-    if (j.is_discarded()) {
-      classify_no_data(text, "amd-smi JSON output", r);
-      if (r.notes.size() == 1 && starts_with(r.notes[0], "not "))
-        r.notes[0] = "amd-smi JSON does not parse (truncated or not JSON): starts with '" +
-                     quote_line(text) + "'";
-      return r;
-    }
-    if (b > 0 && !trim(text.substr(0, b)).empty())
-      r.notes.push_back("text before the JSON document: '" + quote_line(text.substr(0, b)) + "'");
+namespace {
 
-    const nlohmann::json* list = nullptr;
-    if (j.is_array()) {
-      list = &j;
-    } else if (j.is_object() && j.contains("gpu_data")) {
-      if (!j["gpu_data"].is_array()) {
-        r.recognized = false;
-        r.notes.push_back("\"gpu_data\" is not an array: not amd-smi JSON");
-        return r;
-      }
-      list = &j["gpu_data"];
-    }
-    if (list) {
-      size_t others = 0;
-      for (const auto& e : *list) {
-        if (!e.is_object() || (!has_key(e, "gpu") &&
-                               (has_key(e, "cpu") || has_key(e, "core") || !looks_like_gpu(e)))) {
-          ++others;
-          continue;
-        }
-        Acc a;
-        Path path;
-        walk(a, e, path, 0);
-        if (!a.obs.f.tool_index) a.obs.notes.push_back("GPU entry without a \"gpu\" index");
-        finish_device(a, true);
-        r.devices.push_back(std::move(a.obs));
-      }
-      if (r.devices.empty()) {
-        if (!list->empty() && others == list->size() && !j.is_object()) {
-          // An array of non-GPU things: amd-smi CPU entries, or some other tool's array.
-          bool cpu = false;
-          for (const auto& e : *list)
-            cpu = cpu || (e.is_object() && (has_key(e, "cpu") || has_key(e, "core")));
-          if (!cpu) {
-            r.recognized = false;
-            r.notes.push_back("JSON array entries are not amd-smi GPU objects");
-            return r;
-          }
-        }
-        r.notes.push_back("amd-smi JSON lists no GPU");
-      }
-      return r;
-    }
-    if (!j.is_object()) {
+ParseResult parse_amd_smi_json_unguarded(std::string_view text) {
+  ParseResult r;
+  if (reject_empty(text, r)) return r;
+  size_t b = text.find_first_of("[{");
+  if (b == std::string_view::npos) {
+    classify_no_data(text, "amd-smi JSON output", r);
+    return r;
+  }
+  std::string_view body = text.substr(b);
+  if (amd::reject_too_deep(body, "amd-smi", r)) return r;
+  nlohmann::json j = parse_json_tolerant(body, "]}");
+  if (j.is_discarded()) {
+    classify_no_data(text, "amd-smi JSON output", r);
+    if (r.notes.size() == 1 && starts_with(r.notes[0], "not "))
+      r.notes[0] = "amd-smi JSON does not parse (truncated or not JSON): starts with '" +
+                   quote_first_line(text) + "'";
+    return r;
+  }
+  if (b > 0 && !trim(text.substr(0, b)).empty())
+    r.notes.push_back("text before the JSON document: '" + quote_first_line(text.substr(0, b)) +
+                      "'");
+
+  const nlohmann::json* list = nullptr;
+  if (j.is_array()) {
+    list = &j;
+  } else if (j.is_object() && j.contains("gpu_data")) {
+    if (!j["gpu_data"].is_array()) {
       r.recognized = false;
-      r.notes.push_back("JSON top level is neither an array nor an object: not amd-smi JSON");
+      r.notes.push_back("\"gpu_data\" is not an array: not amd-smi JSON");
       return r;
     }
-    if (looks_like_gpu(j)) {
+    list = &j["gpu_data"];
+  }
+  if (list) {
+    size_t others = 0;
+    for (const auto& e : *list) {
+      if (!e.is_object() ||
+          (!has_key(e, "gpu") && (has_key(e, "cpu") || has_key(e, "core") || !looks_like_gpu(e)))) {
+        ++others;
+        continue;
+      }
       Acc a;
       Path path;
-      walk(a, j, path, 0);
-      if (!has_key(j, "gpu")) {
-        std::string n =
-            "amd-smi JSON is a single GPU object without its \"gpu\" index (a filtered fragment)";
-        a.obs.notes.push_back(n);
-        r.notes.push_back(n);
-      }
+      walk(a, e, path, 0);
+      if (!a.obs.f.tool_index) a.obs.notes.push_back("GPU entry without a \"gpu\" index");
       finish_device(a, true);
       r.devices.push_back(std::move(a.obs));
-      return r;
     }
-    if (const char* section = fragment_section(j)) {
-      Acc a;
-      Path path{section};
-      walk(a, j, path, 1);
-      std::string n = std::string("amd-smi JSON is a fragment: only the \"") + section +
-                      "\" object of one GPU (e.g. filtered with jq); the GPU's identity is unknown";
+    if (r.devices.empty()) {
+      if (!list->empty() && others == list->size() && !j.is_object()) {
+        // An array of non-GPU things: amd-smi CPU entries, or some other tool's array.
+        bool cpu = false;
+        for (const auto& e : *list)
+          cpu = cpu || (e.is_object() && (has_key(e, "cpu") || has_key(e, "core")));
+        if (!cpu) {
+          r.recognized = false;
+          r.notes.push_back("JSON array entries are not amd-smi GPU objects");
+          return r;
+        }
+      }
+      r.notes.push_back("amd-smi JSON lists no GPU");
+    }
+    return r;
+  }
+  if (!j.is_object()) {
+    r.recognized = false;
+    r.notes.push_back("JSON top level is neither an array nor an object: not amd-smi JSON");
+    return r;
+  }
+  if (looks_like_gpu(j)) {
+    Acc a;
+    Path path;
+    walk(a, j, path, 0);
+    if (!has_key(j, "gpu")) {
+      std::string n =
+          "amd-smi JSON is a single GPU object without its \"gpu\" index (a filtered fragment)";
       a.obs.notes.push_back(n);
       r.notes.push_back(n);
-      finish_device(a, false);
-      r.devices.push_back(std::move(a.obs));
-      return r;
     }
-    r.recognized = false;
-    r.notes.push_back(
-        "JSON object has no amd-smi GPU data (no \"gpu_data\", \"gpu\", \"asic\", ...)");
-  } catch (const std::exception& e) {
-    amd::note_unreadable(r, "amd-smi JSON", e.what());
-  } catch (...) {
-    amd::note_unreadable(r, "amd-smi JSON", nullptr);
+    finish_device(a, true);
+    r.devices.push_back(std::move(a.obs));
+    return r;
   }
+  if (const char* section = fragment_section(j)) {
+    Acc a;
+    Path path{section};
+    walk(a, j, path, 1);
+    std::string n = std::string("amd-smi JSON is a fragment: only the \"") + section +
+                    "\" object of one GPU (e.g. filtered with jq); the GPU's identity is unknown";
+    a.obs.notes.push_back(n);
+    r.notes.push_back(n);
+    finish_device(a, false);
+    r.devices.push_back(std::move(a.obs));
+    return r;
+  }
+  r.recognized = false;
+  r.notes.push_back(
+      "JSON object has no amd-smi GPU data (no \"gpu_data\", \"gpu\", \"asic\", ...)");
   return r;
+}
+
+}  // namespace
+
+ParseResult parse_amd_smi_json(std::string_view text) {
+  return guarded_parse("amd-smi JSON", parse_amd_smi_json_unguarded, text);
 }
 
 namespace {
@@ -723,46 +716,48 @@ int parse_monitor(const std::vector<std::string_view>& lines, std::map<int, Acc>
 
 }  // namespace
 
-ParseResult parse_amd_smi_text(std::string_view text) {
+namespace {
+
+ParseResult parse_amd_smi_text_unguarded(std::string_view text) {
   ParseResult r;
-  try {
-    std::string_view t = trim(text);
-    if (t.empty()) {
-      r.recognized = false;
-      r.notes.push_back("output is empty");
+  std::string_view t = trim(text);
+  if (t.empty()) {
+    r.recognized = false;
+    r.notes.push_back("output is empty");
+    return r;
+  }
+  if (t.front() == '{' || t.front() == '[') return parse_amd_smi_json(text);
+  std::vector<std::string_view> lines = split_lines(text);
+  std::map<int, Acc> devs;
+  int other_blocks = 0;
+  int blocks = parse_blocks(lines, devs, other_blocks);
+  int rows = blocks > 0 ? 0 : parse_monitor(lines, devs, r);
+  if (blocks == 0 && rows == 0) {
+    if (other_blocks > 0) {
+      r.notes.push_back("amd-smi listed no GPU (only CPU/NIC entries)");
       return r;
     }
-    if (t.front() == '{' || t.front() == '[') return parse_amd_smi_json(text);
-    std::vector<std::string_view> lines = split_lines(text);
-    std::map<int, Acc> devs;
-    int other_blocks = 0;
-    int blocks = parse_blocks(lines, devs, other_blocks);
-    int rows = blocks > 0 ? 0 : parse_monitor(lines, devs, r);
-    if (blocks == 0 && rows == 0) {
-      if (other_blocks > 0) {
-        r.notes.push_back("amd-smi listed no GPU (only CPU/NIC entries)");
+    std::vector<std::string> cols;
+    for (std::string_view line : lines) {
+      if (monitor_header(line, cols)) {
+        r.notes.push_back("amd-smi monitor table has no device rows");
         return r;
       }
-      std::vector<std::string> cols;
-      for (std::string_view line : lines) {
-        if (monitor_header(line, cols)) {
-          r.notes.push_back("amd-smi monitor table has no device rows");
-          return r;
-        }
-      }
-      classify_no_data(text, "amd-smi output", r);
-      return r;
     }
-    for (auto& [idx, a] : devs) {
-      finish_device(a, true);
-      r.devices.push_back(std::move(a.obs));
-    }
-  } catch (const std::exception& e) {
-    amd::note_unreadable(r, "amd-smi output", e.what());
-  } catch (...) {
-    amd::note_unreadable(r, "amd-smi output", nullptr);
+    classify_no_data(text, "amd-smi output", r);
+    return r;
+  }
+  for (auto& [idx, a] : devs) {
+    finish_device(a, true);
+    r.devices.push_back(std::move(a.obs));
   }
   return r;
+}
+
+}  // namespace
+
+ParseResult parse_amd_smi_text(std::string_view text) {
+  return guarded_parse("amd-smi output", parse_amd_smi_text_unguarded, text);
 }
 
 }  // namespace grey

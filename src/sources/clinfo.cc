@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
@@ -29,22 +30,7 @@ constexpr size_t kMaxNoteLen = 300;
 constexpr size_t kMaxJsonDepth = 128;
 
 std::string clip(std::string_view s) {
-  s = trim(s);
-  std::string out;
-  out.reserve(std::min(s.size(), kMaxNoteLen));
-  for (char c : s.substr(0, kMaxNoteLen)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > kMaxNoteLen) out += "...";
-  return out;
-}
-
-bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-  return true;
+  return quote_for_note(s, kMaxNoteLen);
 }
 
 std::string upper(std::string_view s) {
@@ -758,19 +744,7 @@ ParseResult parse_impl(std::string_view text) {
 }  // namespace
 
 ParseResult parse_clinfo(std::string_view text) {
-  try {
-    return parse_impl(text);
-  } catch (const std::exception& e) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back(std::string("clinfo parser failed: ") + e.what());
-    return r;
-  } catch (...) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back("clinfo parser failed");
-    return r;
-  }
+  return guarded_parse("clinfo output", parse_impl, text);
 }
 
 }  // namespace grey

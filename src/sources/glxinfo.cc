@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
@@ -17,14 +18,7 @@ namespace {
 constexpr size_t kMaxQuote = 160;
 
 std::string quote_line(std::string_view s) {
-  s = trim(s);
-  std::string out;
-  for (char c : s.substr(0, kMaxQuote)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > kMaxQuote) out += "...";
-  return out;
+  return quote_for_note(s, kMaxQuote);
 }
 
 // "4096MB" / "4096 MB" -> 4096; a number without a unit (a cut-off line) is not read.
@@ -220,131 +214,129 @@ bool error_line(std::string_view t) {
 
 }  // namespace
 
-ParseResult parse_glxinfo(std::string_view text) {
-  ParseResult r;
-  try {
-    if (trim(text).empty()) {
-      r.recognized = false;
-      r.notes.push_back("output is empty");
-      return r;
-    }
-    std::vector<Screen> screens(1);
-    Block block = Block::none;
-    std::optional<std::string> first_error, first_libgl_error, first_line;
-    bool saw_glxinfo_header = false;
-    for (auto raw : split_lines(text)) {
-      std::string_view t = trim(raw);
-      if (t.empty()) continue;
-      if (!first_line) first_line = quote_line(t);
-      bool indented = raw[0] == ' ' || raw[0] == '\t';
-      if (!indented) block = Block::none;
-      Screen& s = screens.back();
-      auto value_of = [&](std::string_view key) -> std::optional<std::string> {
-        if (!starts_with(t, key)) return std::nullopt;
-        return std::string(trim(t.substr(key.size())));
-      };
-      if (indented) {
-        switch (block) {
-          case Block::mesa_renderer:
-            if (auto v = value_of("Vendor:")) {
-              s.ext_vendor = v;
-            } else if (auto v2 = value_of("Device:")) {
-              s.ext_device = v2;
-            } else if (auto v3 = value_of("Version:")) {
-              s.ext_version = v3;
-            } else if (auto v4 = value_of("Accelerated:")) {
-              if (starts_with(*v4, "yes")) s.accelerated = true;
-              if (starts_with(*v4, "no")) s.accelerated = false;
-            } else if (auto v5 = value_of("Video memory:")) {
-              s.ext_video_mb = mib_with_unit(*v5);
-            } else if (auto v6 = value_of("Unified memory:")) {
-              if (starts_with(*v6, "yes")) s.unified = true;
-              if (starts_with(*v6, "no")) s.unified = false;
-            }
-            break;
-          case Block::nvx_meminfo:
-            if (auto v = value_of("Dedicated video memory:")) {
-              s.nvx_dedicated_mb = mib_with_unit(*v);
-            } else if (auto v2 = value_of("Currently available dedicated video memory:")) {
-              s.nvx_avail_mb = mib_with_unit(*v2);
-            }
-            break;
-          case Block::ati_meminfo:
-            if (auto v = value_of("VBO free memory - total:")) {
-              s.ati_vbo_free_mb = mib_with_unit(v->substr(0, v->find(',')));
-            }
-            break;
-          case Block::none:
-            break;
-        }
-        continue;
-      }
-      if (starts_with(t, "name of display:")) {
-        saw_glxinfo_header = true;
-      } else if (starts_with(t, "display:") && contains(t, "screen:")) {
-        saw_glxinfo_header = true;
-        if (s.any()) screens.emplace_back();
-        screens.back().display = std::string(t.substr(0, 80));
-      } else if (starts_with(t, "Extended renderer info")) {
-        block = Block::mesa_renderer;
-      } else if (starts_with(t, "Memory info (GL_NVX_gpu_memory_info)")) {
-        block = Block::nvx_meminfo;
-      } else if (starts_with(t, "Memory info (GL_ATI_meminfo)")) {
-        block = Block::ati_meminfo;
-      } else if (auto v = value_of("OpenGL vendor string:")) {
-        s.gl_vendor = v;
-      } else if (auto v2 = value_of("OpenGL renderer string:")) {
-        s.gl_renderer = v2;
-      } else if (auto v3 = value_of("OpenGL version string:")) {
-        s.gl_version = v3;
-      } else if (auto v4 = value_of("OpenGL core profile version string:")) {
-        s.gl_core_version = v4;
-      } else if (starts_with(t, "libGL error:") || starts_with(t, "MESA-LOADER:")) {
-        if (!first_libgl_error) first_libgl_error = quote_line(t);
-      } else if (!first_error && error_line(t)) {
-        first_error = quote_line(t);
-      }
-    }
+namespace {
 
-    std::vector<std::string> seen;
-    size_t with_gl = 0;
-    for (const Screen& s : screens) {
-      if (!s.any()) continue;
-      ++with_gl;
-      Observation o = build(s);
-      std::string key = o.f.model.value_or("") + "|" + o.f.vendor.value_or("") + "|" +
-                        (o.f.pci_device_id ? std::to_string(*o.f.pci_device_id) : "");
-      if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;  // same GPU
-      seen.push_back(key);
-      r.devices.push_back(std::move(o));
-    }
-    // With a single screen the display line is noise.
-    if (with_gl <= 1) {
-      for (auto& o : r.devices) {
-        o.notes.erase(std::remove_if(o.notes.begin(), o.notes.end(),
-                                     [](const std::string& n) { return starts_with(n, "X "); }),
-                      o.notes.end());
+ParseResult parse_glxinfo_unguarded(std::string_view text) {
+  ParseResult r;
+  if (reject_empty(text, r)) return r;
+  std::vector<Screen> screens(1);
+  Block block = Block::none;
+  std::optional<std::string> first_error, first_libgl_error, first_line;
+  bool saw_glxinfo_header = false;
+  for (auto raw : split_lines(text)) {
+    std::string_view t = trim(raw);
+    if (t.empty()) continue;
+    if (!first_line) first_line = quote_line(t);
+    bool indented = raw[0] == ' ' || raw[0] == '\t';
+    if (!indented) block = Block::none;
+    Screen& s = screens.back();
+    auto value_of = [&](std::string_view key) -> std::optional<std::string> {
+      if (!starts_with(t, key)) return std::nullopt;
+      return std::string(trim(t.substr(key.size())));
+    };
+    if (indented) {
+      switch (block) {
+        case Block::mesa_renderer:
+          if (auto v = value_of("Vendor:")) {
+            s.ext_vendor = v;
+          } else if (auto v2 = value_of("Device:")) {
+            s.ext_device = v2;
+          } else if (auto v3 = value_of("Version:")) {
+            s.ext_version = v3;
+          } else if (auto v4 = value_of("Accelerated:")) {
+            if (starts_with(*v4, "yes")) s.accelerated = true;
+            if (starts_with(*v4, "no")) s.accelerated = false;
+          } else if (auto v5 = value_of("Video memory:")) {
+            s.ext_video_mb = mib_with_unit(*v5);
+          } else if (auto v6 = value_of("Unified memory:")) {
+            if (starts_with(*v6, "yes")) s.unified = true;
+            if (starts_with(*v6, "no")) s.unified = false;
+          }
+          break;
+        case Block::nvx_meminfo:
+          if (auto v = value_of("Dedicated video memory:")) {
+            s.nvx_dedicated_mb = mib_with_unit(*v);
+          } else if (auto v2 = value_of("Currently available dedicated video memory:")) {
+            s.nvx_avail_mb = mib_with_unit(*v2);
+          }
+          break;
+        case Block::ati_meminfo:
+          if (auto v = value_of("VBO free memory - total:")) {
+            s.ati_vbo_free_mb = mib_with_unit(v->substr(0, v->find(',')));
+          }
+          break;
+        case Block::none:
+          break;
       }
+      continue;
     }
-    if (first_libgl_error) r.notes.push_back("glxinfo reported: " + *first_libgl_error);
-    if (r.devices.empty()) {
-      r.recognized = false;
-      if (first_error) {
-        r.notes.push_back("glxinfo reported: " + *first_error);
-      } else if (saw_glxinfo_header) {
-        r.notes.push_back(
-            "glxinfo printed no 'OpenGL renderer string': no GL context could be created");
-      } else {
-        r.notes.push_back("no 'OpenGL renderer string' line: not glxinfo output (first line: '" +
-                          first_line.value_or("") + "')");
-      }
+    if (starts_with(t, "name of display:")) {
+      saw_glxinfo_header = true;
+    } else if (starts_with(t, "display:") && contains(t, "screen:")) {
+      saw_glxinfo_header = true;
+      if (s.any()) screens.emplace_back();
+      screens.back().display = std::string(t.substr(0, 80));
+    } else if (starts_with(t, "Extended renderer info")) {
+      block = Block::mesa_renderer;
+    } else if (starts_with(t, "Memory info (GL_NVX_gpu_memory_info)")) {
+      block = Block::nvx_meminfo;
+    } else if (starts_with(t, "Memory info (GL_ATI_meminfo)")) {
+      block = Block::ati_meminfo;
+    } else if (auto v = value_of("OpenGL vendor string:")) {
+      s.gl_vendor = v;
+    } else if (auto v2 = value_of("OpenGL renderer string:")) {
+      s.gl_renderer = v2;
+    } else if (auto v3 = value_of("OpenGL version string:")) {
+      s.gl_version = v3;
+    } else if (auto v4 = value_of("OpenGL core profile version string:")) {
+      s.gl_core_version = v4;
+    } else if (starts_with(t, "libGL error:") || starts_with(t, "MESA-LOADER:")) {
+      if (!first_libgl_error) first_libgl_error = quote_line(t);
+    } else if (!first_error && error_line(t)) {
+      first_error = quote_line(t);
     }
-  } catch (...) {
-    r.devices.clear();
+  }
+
+  std::vector<std::string> seen;
+  size_t with_gl = 0;
+  for (const Screen& s : screens) {
+    if (!s.any()) continue;
+    ++with_gl;
+    Observation o = build(s);
+    std::string key = o.f.model.value_or("") + "|" + o.f.vendor.value_or("") + "|" +
+                      (o.f.pci_device_id ? std::to_string(*o.f.pci_device_id) : "");
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;  // same GPU
+    seen.push_back(key);
+    r.devices.push_back(std::move(o));
+  }
+  // With a single screen the display line is noise.
+  if (with_gl <= 1) {
+    for (auto& o : r.devices) {
+      o.notes.erase(std::remove_if(o.notes.begin(), o.notes.end(),
+                                   [](const std::string& n) { return starts_with(n, "X "); }),
+                    o.notes.end());
+    }
+  }
+  if (first_libgl_error) r.notes.push_back("glxinfo reported: " + *first_libgl_error);
+  if (r.devices.empty()) {
     r.recognized = false;
-    r.notes.push_back("internal error while parsing glxinfo output");
+    if (first_error) {
+      r.notes.push_back("glxinfo reported: " + *first_error);
+    } else if (saw_glxinfo_header) {
+      r.notes.push_back(
+          "glxinfo printed no 'OpenGL renderer string': no GL context could be created");
+    } else {
+      r.notes.push_back("no 'OpenGL renderer string' line: not glxinfo output (first line: '" +
+                        first_line.value_or("") + "')");
+    }
   }
   return r;
+}
+
+}  // namespace
+
+ParseResult parse_glxinfo(std::string_view text) {
+  return guarded_parse("glxinfo output", parse_glxinfo_unguarded, text);
 }
 
 }  // namespace grey

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
@@ -177,86 +178,78 @@ void read_sample(const json& s, Observation& o) {
 
 }  // namespace
 
-ParseResult parse_intel_gpu_top_json(std::string_view text) {
+namespace {
+
+ParseResult parse_intel_gpu_top_json_unguarded(std::string_view text) {
   ParseResult r;
-  try {
-    if (trim(text).empty()) {
-      r.recognized = false;
-      r.notes.push_back("output is empty");
-      return r;
+  if (reject_empty(text, r)) return r;
+  Split sp = split_objects(text);
+  // Parse from the end: only the last complete sample is used, so a long capture costs one
+  // parse, not one per sample.
+  std::optional<json> last;
+  size_t unparsable = 0, skipped = 0;
+  for (size_t k = sp.objects.size(); k-- > 0;) {
+    auto obj = sp.objects[k];
+    json j = json::parse(obj.begin(), obj.end(), nullptr, false);
+    if (j.is_discarded()) {
+      ++unparsable;
+    } else if (looks_like_sample(j)) {
+      last = std::move(j);
+      break;
     }
-    Split sp = split_objects(text);
-    // Parse from the end: only the last complete sample is used, so a long capture costs one
-    // parse, not one per sample.
-    std::optional<json> last;
-    size_t unparsable = 0, skipped = 0;
-    for (size_t k = sp.objects.size(); k-- > 0;) {
-      auto obj = sp.objects[k];
-      json j = json::parse(obj.begin(), obj.end(), nullptr, false);
-      if (j.is_discarded()) {
-        ++unparsable;
-      } else if (looks_like_sample(j)) {
-        last = std::move(j);
-        break;
-      }
-      if (++skipped >= 64) break;  // 64 non-samples at the end: this is not a sample stream
-    }
-    if (!last) {
-      r.recognized = false;
-      for (const char* m : kErrorMarkers) {
-        if (contains(text, m)) {
-          // Quote the tool's line that carries the error.
-          for (auto line : split_lines(text)) {
-            if (contains(line, m)) {
-              r.notes.push_back("intel_gpu_top reported: " +
-                                std::string(trim(line).substr(0, 300)));
-              break;
-            }
+    if (++skipped >= 64) break;  // 64 non-samples at the end: this is not a sample stream
+  }
+  if (!last) {
+    r.recognized = false;
+    for (const char* m : kErrorMarkers) {
+      if (contains(text, m)) {
+        // Quote the tool's line that carries the error.
+        for (auto line : split_lines(text)) {
+          if (contains(line, m)) {
+            r.notes.push_back("intel_gpu_top reported: " + std::string(trim(line).substr(0, 300)));
+            break;
           }
-          return r;
         }
+        return r;
       }
-      if (sp.truncated && sp.objects.empty()) {
-        r.notes.push_back(
-            "intel_gpu_top -J output ends inside its first sample: no complete sample");
-      } else if (!sp.objects.empty()) {
-        r.notes.push_back(
-            "JSON objects found but none is an intel_gpu_top sample (no engines/period/rc6 "
-            "keys)" +
-            std::string(unparsable ? "; some objects are not valid JSON" : ""));
-      } else if (sp.saw_bracket && sp.stray == 0) {
-        r.notes.push_back("intel_gpu_top -J printed no sample (stopped before the first period)");
-      } else {
-        std::string fl = first_line(text);
-        r.notes.push_back("no JSON object found: not intel_gpu_top -J output (first line: '" +
-                          fl.substr(0, 120) + "')");
-      }
-      return r;
     }
-
-    Observation o;
-    o.f.vendor = "intel";
-    read_sample(*last, o);
-    o.notes.push_back("intel_gpu_top -J has no device name, bus id or memory size");
-    r.devices.push_back(std::move(o));
-
-    r.notes.push_back("intel_gpu_top: " + std::to_string(sp.objects.size()) +
-                      " complete sample(s); used the last one");
-    if (sp.truncated) r.notes.push_back("intel_gpu_top: last sample truncated; ignored");
-    if (unparsable) {
-      r.notes.push_back("intel_gpu_top: " + std::to_string(unparsable) +
-                        " object(s) after the last sample are not valid JSON; ignored");
+    if (sp.truncated && sp.objects.empty()) {
+      r.notes.push_back("intel_gpu_top -J output ends inside its first sample: no complete sample");
+    } else if (!sp.objects.empty()) {
+      r.notes.push_back(
+          "JSON objects found but none is an intel_gpu_top sample (no engines/period/rc6 "
+          "keys)" +
+          std::string(unparsable ? "; some objects are not valid JSON" : ""));
+    } else if (sp.saw_bracket && sp.stray == 0) {
+      r.notes.push_back("intel_gpu_top -J printed no sample (stopped before the first period)");
+    } else {
+      std::string fl = first_line(text);
+      r.notes.push_back("no JSON object found: not intel_gpu_top -J output (first line: '" +
+                        fl.substr(0, 120) + "')");
     }
-  } catch (const std::exception& e) {
-    r = ParseResult{};
-    r.recognized = false;
-    r.notes.push_back(std::string("intel_gpu_top parse error: ") + e.what());
-  } catch (...) {
-    r = ParseResult{};
-    r.recognized = false;
-    r.notes.push_back("intel_gpu_top parse error");
+    return r;
+  }
+
+  Observation o;
+  o.f.vendor = "intel";
+  read_sample(*last, o);
+  o.notes.push_back("intel_gpu_top -J has no device name, bus id or memory size");
+  r.devices.push_back(std::move(o));
+
+  r.notes.push_back("intel_gpu_top: " + std::to_string(sp.objects.size()) +
+                    " complete sample(s); used the last one");
+  if (sp.truncated) r.notes.push_back("intel_gpu_top: last sample truncated; ignored");
+  if (unparsable) {
+    r.notes.push_back("intel_gpu_top: " + std::to_string(unparsable) +
+                      " object(s) after the last sample are not valid JSON; ignored");
   }
   return r;
+}
+
+}  // namespace
+
+ParseResult parse_intel_gpu_top_json(std::string_view text) {
+  return guarded_parse("intel_gpu_top JSON", parse_intel_gpu_top_json_unguarded, text);
 }
 
 }  // namespace grey

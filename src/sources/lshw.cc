@@ -12,14 +12,16 @@
 #include <utility>
 #include <vector>
 
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
 namespace grey {
 namespace {
 
+// Tool text quoted in a note (control bytes replaced, cut to n).
 std::string clip(std::string_view s, size_t n = 200) {
-  return std::string(s.substr(0, n));
+  return quote_for_note(s, n);
 }
 
 // No machine has this many GPUs; beyond it the input is junk and the rest is ignored (keeps
@@ -590,42 +592,40 @@ ParseResult parse_json(std::string_view text) {
 
 }  // namespace
 
-ParseResult parse_lshw(std::string_view text) {
+namespace {
+
+ParseResult parse_lshw_unguarded(std::string_view text) {
   ParseResult r;
-  try {
-    std::string_view t = trim(text);
-    if (t.empty()) {
-      r.recognized = false;
-      r.notes.push_back(
-          "output is empty (lshw -C display prints nothing when there is no display device)");
-      return r;
-    }
-    // Skip lshw's "WARNING: you should run this program as super-user." before deciding.
-    std::string_view body = t;
-    while (starts_with(body, "WARNING:")) {
-      size_t nl = body.find('\n');
-      if (nl == std::string_view::npos) {
-        body = {};
-        break;
-      }
-      body = trim(body.substr(nl + 1));
-    }
-    if (!body.empty() && (body.front() == '{' || body.front() == '[')) {
-      ParseResult j = parse_json(body);
-      if (body != t) j.notes.insert(j.notes.begin(), "lshw: not run as root (WARNING printed)");
-      return j;
-    }
-    return parse_text(text);
-  } catch (const std::exception& e) {
-    r = ParseResult{};
+  std::string_view t = trim(text);
+  if (t.empty()) {
     r.recognized = false;
-    r.notes.push_back(std::string("lshw parse error: ") + e.what());
-  } catch (...) {
-    r = ParseResult{};
-    r.recognized = false;
-    r.notes.push_back("lshw parse error");
+    r.notes.push_back(
+        "output is empty (lshw -C display prints nothing when there is no display device)");
+    return r;
   }
+  // Skip lshw's "WARNING: you should run this program as super-user." before deciding.
+  std::string_view body = t;
+  while (starts_with(body, "WARNING:")) {
+    size_t nl = body.find('\n');
+    if (nl == std::string_view::npos) {
+      body = {};
+      break;
+    }
+    body = trim(body.substr(nl + 1));
+  }
+  if (!body.empty() && (body.front() == '{' || body.front() == '[')) {
+    ParseResult j = parse_json(body);
+    if (body != t) j.notes.insert(j.notes.begin(), "lshw: not run as root (WARNING printed)");
+    return j;
+  }
+  return parse_text(text);
   return r;
+}
+
+}  // namespace
+
+ParseResult parse_lshw(std::string_view text) {
+  return guarded_parse("lshw output", parse_lshw_unguarded, text);
 }
 
 }  // namespace grey

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
@@ -25,14 +26,7 @@ namespace {
 constexpr size_t kMaxQuote = 160;
 
 std::string quote_line(std::string_view s) {
-  s = trim(s);
-  std::string out;
-  for (char c : s.substr(0, kMaxQuote)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > kMaxQuote) out += "...";
-  return out;
+  return quote_for_note(s, kMaxQuote);
 }
 
 bool is_hex_digits(std::string_view s, size_t n) {
@@ -588,56 +582,54 @@ void first_nonblank(std::string_view text, std::string& line) {
 
 }  // namespace
 
-ParseResult parse_lspci(std::string_view text) {
+namespace {
+
+ParseResult parse_lspci_unguarded(std::string_view text) {
   ParseResult r;
-  try {
-    if (trim(text).empty()) {
-      r.recognized = false;
-      r.notes.push_back("output is empty");
-      return r;
-    }
-    auto lines = split_lines(text);
-    Collected c;
-    if (is_vmm(lines)) {
-      parse_vmm(lines, c);
-    } else {
-      parse_lines(lines, c);
-    }
-    if (c.pci_devices == 0) {
-      r.recognized = false;
-      std::string first;
-      first_nonblank(text, first);
-      if (icontains(first, "lspci") || icontains(first, "pcilib") ||
-          icontains(first, "not found") || icontains(first, "permission denied"))
-        r.notes.push_back("lspci reported: " + first);
-      else
-        r.notes.push_back("no PCI device lines: not lspci output (first line: '" + first + "')");
-      return r;
-    }
-    // One observation per bus id; a repeated slot (concatenated outputs) fills the gaps.
-    std::map<std::string, size_t> by_bus;
-    for (Dev& d : c.devs) {
-      finish(d);
-      const std::string bus = d.obs.f.bus_id.value_or("");
-      auto it = by_bus.find(bus);
-      if (!bus.empty() && it != by_bus.end()) {
-        Observation& prev = r.devices[it->second];
-        fill_missing(prev.f, d.obs.f);
-        if (!prev.software_reason) prev.software_reason = d.obs.software_reason;
-        continue;
-      }
-      if (!bus.empty()) by_bus[bus] = r.devices.size();
-      r.devices.push_back(std::move(d.obs));
-    }
-    if (r.devices.empty())
-      r.notes.push_back("no display-class PCI device (VGA/XGA/3D/Display controller) among " +
-                        std::to_string(c.pci_devices) + " PCI devices");
-  } catch (...) {
-    r.devices.clear();
-    r.recognized = false;
-    r.notes.push_back("internal error while parsing lspci output");
+  if (reject_empty(text, r)) return r;
+  auto lines = split_lines(text);
+  Collected c;
+  if (is_vmm(lines)) {
+    parse_vmm(lines, c);
+  } else {
+    parse_lines(lines, c);
   }
+  if (c.pci_devices == 0) {
+    r.recognized = false;
+    std::string first;
+    first_nonblank(text, first);
+    if (icontains(first, "lspci") || icontains(first, "pcilib") || icontains(first, "not found") ||
+        icontains(first, "permission denied"))
+      r.notes.push_back("lspci reported: " + first);
+    else
+      r.notes.push_back("no PCI device lines: not lspci output (first line: '" + first + "')");
+    return r;
+  }
+  // One observation per bus id; a repeated slot (concatenated outputs) fills the gaps.
+  std::map<std::string, size_t> by_bus;
+  for (Dev& d : c.devs) {
+    finish(d);
+    const std::string bus = d.obs.f.bus_id.value_or("");
+    auto it = by_bus.find(bus);
+    if (!bus.empty() && it != by_bus.end()) {
+      Observation& prev = r.devices[it->second];
+      fill_missing(prev.f, d.obs.f);
+      if (!prev.software_reason) prev.software_reason = d.obs.software_reason;
+      continue;
+    }
+    if (!bus.empty()) by_bus[bus] = r.devices.size();
+    r.devices.push_back(std::move(d.obs));
+  }
+  if (r.devices.empty())
+    r.notes.push_back("no display-class PCI device (VGA/XGA/3D/Display controller) among " +
+                      std::to_string(c.pci_devices) + " PCI devices");
   return r;
+}
+
+}  // namespace
+
+ParseResult parse_lspci(std::string_view text) {
+  return guarded_parse("lspci output", parse_lspci_unguarded, text);
 }
 
 }  // namespace grey

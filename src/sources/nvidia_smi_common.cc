@@ -8,12 +8,7 @@ constexpr size_t kMaxQuoted = 240;
 }  // namespace
 
 std::string clip(std::string_view s) {
-  s = trim(s);
-  std::string out(s.substr(0, kMaxQuoted));
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  if (s.size() > kMaxQuoted) out += "...";
-  return out;
+  return quote_for_note(s, kMaxQuoted);
 }
 
 bool is_error_marker(std::string_view s) {

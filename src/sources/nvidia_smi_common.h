@@ -27,23 +27,4 @@ bool is_missing_value(std::string_view s);
 // format-specific patterns (lower case, matched as substrings).
 bool is_tool_error_line(std::string_view line, std::initializer_list<const char*> extra = {});
 
-// Runs `parse(text)` and turns any exception into recognized=false with the note
-// "<what> parser failed[: <message>]".
-template <class F>
-ParseResult guarded_parse(const char* what, F&& parse, std::string_view text) {
-  try {
-    return parse(text);
-  } catch (const std::exception& e) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back(std::string(what) + " parser failed: " + e.what());
-    return r;
-  } catch (...) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back(std::string(what) + " parser failed");
-    return r;
-  }
-}
-
 }  // namespace grey::nvsmi

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "sources/nvidia_smi_common.h"
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
@@ -479,7 +480,7 @@ ParseResult parse_csv(std::string_view text) {
 }  // namespace
 
 ParseResult parse_nvidia_smi_csv(std::string_view text) {
-  return nvsmi::guarded_parse("nvidia-smi CSV", parse_csv, text);
+  return guarded_parse("nvidia-smi CSV", parse_csv, text);
 }
 
 }  // namespace grey

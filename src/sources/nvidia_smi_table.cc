@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "sources/nvidia_smi_common.h"
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
@@ -339,7 +340,7 @@ ParseResult parse_table(std::string_view text) {
 }  // namespace
 
 ParseResult parse_nvidia_smi_table(std::string_view text) {
-  return nvsmi::guarded_parse("nvidia-smi table", parse_table, text);
+  return guarded_parse("nvidia-smi table", parse_table, text);
 }
 
 }  // namespace grey

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "sources/nvidia_smi_common.h"
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
@@ -372,7 +373,7 @@ ParseResult parse_document(std::string_view text) {
 }  // namespace
 
 ParseResult parse_nvidia_smi_xml(std::string_view text) {
-  return nvsmi::guarded_parse("nvidia-smi XML", parse_document, text);
+  return guarded_parse("nvidia-smi XML", parse_document, text);
 }
 
 }  // namespace grey

@@ -17,15 +17,14 @@
 #include <vector>
 
 #include "sources/amd_common.h"
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
 namespace grey {
 namespace {
 
-using amd::all_digits;
 using amd::normalize_gfx;
-using amd::quote_line;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -112,7 +111,8 @@ void set_device_id(Acc& a, std::string_view v) {
   if (missing(v)) return;
   auto id = parse_hex(v);
   if (!id || *id > 0xffff) {
-    a.obs.notes.push_back("pci device id '" + quote_line(v) + "' is not a 16-bit hex id; ignored");
+    a.obs.notes.push_back("pci device id '" + quote_first_line(v) +
+                          "' is not a 16-bit hex id; ignored");
     return;
   }
   a.obs.f.pci_device_id = static_cast<uint32_t>(*id);
@@ -122,7 +122,7 @@ void set_bus(Acc& a, std::string_view v) {
   if (missing(v)) return;
   auto b = normalize_bus_id(v);
   if (!b) {
-    a.obs.notes.push_back("PCI bus '" + quote_line(v) + "' is not a PCI address; ignored");
+    a.obs.notes.push_back("PCI bus '" + quote_first_line(v) + "' is not a PCI address; ignored");
     return;
   }
   a.obs.f.bus_id = *b;
@@ -149,7 +149,7 @@ void set_cap(Acc& a, std::string_view v) {
   auto w = leading_number(v);
   if (!w || *w > 100000) return;
   if (*w <= 0) {
-    a.obs.notes.push_back("power cap reads '" + quote_line(v) + "'; ignored");
+    a.obs.notes.push_back("power cap reads '" + quote_first_line(v) + "'; ignored");
     return;
   }
   a.obs.f.power_limit_w = *w;
@@ -168,7 +168,7 @@ void set_gfx(Acc& a, std::string_view v) {
   std::string g = normalize_gfx(v, &changed);
   if (!starts_with(g, "gfx")) return;
   if (changed)
-    a.obs.notes.push_back("rocm-smi printed gfx target '" + quote_line(v) +
+    a.obs.notes.push_back("rocm-smi printed gfx target '" + quote_first_line(v) +
                           "' (decimal stepping); read as " + g);
   a.obs.f.compute_capability = g;
 }
@@ -222,7 +222,7 @@ void apply_key(Acc& a, std::string_view raw_key, std::string_view value) {
   } else if (k == "card vendor") {
     if (!missing(value) && !icontains(value, "advanced micro") && !icontains(value, "amd") &&
         !icontains(value, "ati"))
-      a.obs.notes.push_back("card vendor reads '" + quote_line(value) + "'");
+      a.obs.notes.push_back("card vendor reads '" + quote_first_line(value) + "'");
   } else if (k == "driver version") {
     if (!missing(value)) a.obs.f.driver_version = std::string(value);
   } else if (k == "valid sclk range") {
@@ -275,10 +275,10 @@ void classify_no_data(std::string_view text, std::string_view what, ParseResult&
     if (error.empty() && (starts_with(t, "ERROR") || contains(l, "driver not initialized") ||
                           contains(l, "amdgpu not found") || contains(l, "rsmi_init") ||
                           contains(l, "permission denied") || contains(l, "traceback")))
-      error = quote_line(t);
+      error = quote_first_line(t);
     if (nogpu.empty() && (contains(l, "no amd gpus") || contains(l, "no gpus found") ||
                           contains(l, "no gpu devices")))
-      nogpu = quote_line(t);
+      nogpu = quote_first_line(t);
   }
   if (!error.empty()) {
     r.recognized = false;
@@ -295,7 +295,8 @@ void classify_no_data(std::string_view text, std::string_view what, ParseResult&
   if (trim(text).empty()) {
     r.notes.push_back("output is empty");
   } else {
-    r.notes.push_back("not " + std::string(what) + ": starts with '" + quote_line(text) + "'");
+    r.notes.push_back("not " + std::string(what) + ": starts with '" + quote_first_line(text) +
+                      "'");
   }
 }
 
@@ -613,136 +614,130 @@ int parse_csv(const std::vector<std::string_view>& lines, Devices& devs) {
 
 // ---------------------------------------------------------------------------------------------
 
-ParseResult parse_rocm_smi_json(std::string_view text) {
+namespace {
+
+ParseResult parse_rocm_smi_json_unguarded(std::string_view text) {
   ParseResult r;
-  try {
-    if (trim(text).empty()) {
-      r.recognized = false;
-      r.notes.push_back("output is empty");
-      return r;
-    }
-    size_t b = text.find('{');
-    if (b == std::string_view::npos) {
-      classify_no_data(text, "rocm-smi JSON output", r);
-      return r;
-    }
-    std::string_view body = text.substr(b);
-    if (!trim(text.substr(0, b)).empty())
-      r.notes.push_back("text before the JSON document: '" + quote_line(text.substr(0, b)) + "'");
-    if (amd::reject_too_deep(body, "rocm-smi", r)) return r;
-    nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded()) {
-      size_t e = body.rfind('}');
-      if (e != std::string_view::npos)
-        j = nlohmann::json::parse(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(e + 1),
-                                  nullptr, false);
-    }
-    Devices devs;
-    std::optional<std::string> driver;
-    if (j.is_discarded()) {
-      lenient_scan(body, devs, driver);
-      if (devs.empty()) {
-        classify_no_data(text, "rocm-smi JSON output", r);
-        if (!r.recognized) r.notes.push_back("the JSON document does not parse");
-        return r;
-      }
-      r.notes.push_back("rocm-smi JSON is truncated or malformed; read " +
-                        std::to_string(devs.size()) + " card(s) from what is there");
-      finish(devs, driver, r);
-      return r;
-    }
-    if (!j.is_object()) {
-      r.recognized = false;
-      r.notes.push_back("JSON top level is not an object: not rocm-smi --json output");
-      return r;
-    }
-    bool system = false;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      const std::string& key = it.key();
-      if (auto idx = card_index(key)) {
-        Acc& a = device(devs, *idx);
-        if (!it->is_object()) continue;
-        for (auto kv = it->begin(); kv != it->end(); ++kv) {
-          std::string v = json_scalar(*kv);
-          if (!v.empty()) apply_key(a, kv.key(), v);
-        }
-      } else if (to_lower(key) == "system" && it->is_object()) {
-        system = true;
-        for (auto kv = it->begin(); kv != it->end(); ++kv) {
-          if (norm_key(kv.key()) != "driver version") continue;
-          std::string v = json_scalar(*kv);
-          if (!missing(v)) driver = std::string(trim(v));
-        }
-      }
-    }
-    if (devs.empty()) {
-      if (j.empty() || system) {
-        r.notes.push_back("rocm-smi JSON lists no cards");
-      } else {
-        r.recognized = false;
-        r.notes.push_back("JSON object has no \"cardN\" entries: not rocm-smi --json output");
-      }
-      return r;
-    }
-    finish(devs, driver, r);
-  } catch (const std::exception& e) {
-    amd::note_unreadable(r, "rocm-smi JSON", e.what());
-  } catch (...) {
-    amd::note_unreadable(r, "rocm-smi JSON", nullptr);
+  if (reject_empty(text, r)) return r;
+  size_t b = text.find('{');
+  if (b == std::string_view::npos) {
+    classify_no_data(text, "rocm-smi JSON output", r);
+    return r;
   }
+  std::string_view body = text.substr(b);
+  if (!trim(text.substr(0, b)).empty())
+    r.notes.push_back("text before the JSON document: '" + quote_first_line(text.substr(0, b)) +
+                      "'");
+  if (amd::reject_too_deep(body, "rocm-smi", r)) return r;
+  nlohmann::json j = parse_json_tolerant(body, "}");
+  Devices devs;
+  std::optional<std::string> driver;
+  if (j.is_discarded()) {
+    lenient_scan(body, devs, driver);
+    if (devs.empty()) {
+      classify_no_data(text, "rocm-smi JSON output", r);
+      if (!r.recognized) r.notes.push_back("the JSON document does not parse");
+      return r;
+    }
+    r.notes.push_back("rocm-smi JSON is truncated or malformed; read " +
+                      std::to_string(devs.size()) + " card(s) from what is there");
+    finish(devs, driver, r);
+    return r;
+  }
+  if (!j.is_object()) {
+    r.recognized = false;
+    r.notes.push_back("JSON top level is not an object: not rocm-smi --json output");
+    return r;
+  }
+  bool system = false;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    if (auto idx = card_index(key)) {
+      Acc& a = device(devs, *idx);
+      if (!it->is_object()) continue;
+      for (auto kv = it->begin(); kv != it->end(); ++kv) {
+        std::string v = json_scalar(*kv);
+        if (!v.empty()) apply_key(a, kv.key(), v);
+      }
+    } else if (to_lower(key) == "system" && it->is_object()) {
+      system = true;
+      for (auto kv = it->begin(); kv != it->end(); ++kv) {
+        if (norm_key(kv.key()) != "driver version") continue;
+        std::string v = json_scalar(*kv);
+        if (!missing(v)) driver = std::string(trim(v));
+      }
+    }
+  }
+  if (devs.empty()) {
+    if (j.empty() || system) {
+      r.notes.push_back("rocm-smi JSON lists no cards");
+    } else {
+      r.recognized = false;
+      r.notes.push_back("JSON object has no \"cardN\" entries: not rocm-smi --json output");
+    }
+    return r;
+  }
+  finish(devs, driver, r);
   return r;
 }
 
-ParseResult parse_rocm_smi_text(std::string_view text) {
+}  // namespace
+
+ParseResult parse_rocm_smi_json(std::string_view text) {
+  return guarded_parse("rocm-smi JSON", parse_rocm_smi_json_unguarded, text);
+}
+
+namespace {
+
+ParseResult parse_rocm_smi_text_unguarded(std::string_view text) {
   ParseResult r;
-  try {
-    std::string_view t = trim(text);
-    if (t.empty()) {
-      r.recognized = false;
-      r.notes.push_back("output is empty");
-      return r;
-    }
-    if (t.front() == '{') return parse_rocm_smi_json(text);
-    std::vector<std::string_view> lines = split_lines(text);
-    Devices devs;
-    std::optional<std::string> driver;
-    // "GPU[0]		: Card series: 		Navi 22 ..." and "Driver version: 6.7.0".
-    for (std::string_view line : lines) {
-      std::string_view l = trim(line);
-      if (starts_with(l, "GPU[")) {
-        size_t close = l.find(']');
-        if (close == std::string_view::npos) continue;
-        auto idx = parse_int(l.substr(4, close - 4));
-        if (!idx || *idx < 0 || *idx >= 100000) continue;
-        std::string_view rest = trim(l.substr(close + 1));
-        if (!starts_with(rest, ":")) continue;
-        rest = trim(rest.substr(1));
-        size_t colon = rest.find(':');
-        if (colon == std::string_view::npos) continue;
-        std::string_view key = rest.substr(0, colon);
-        if (starts_with(to_lower(trim(key)), "warning") ||
-            starts_with(to_lower(trim(key)), "error"))
-          continue;
-        apply_key(device(devs, static_cast<int>(*idx)), key, rest.substr(colon + 1));
-      } else if (starts_with(to_lower(l.substr(0, 15)), "driver version")) {
-        size_t colon = l.find(':');
-        if (colon != std::string_view::npos && !missing(l.substr(colon + 1)))
-          driver = std::string(trim(l.substr(colon + 1)));
-      }
-    }
-    parse_tables(lines, devs, r);
-    parse_csv(lines, devs);
-    if (devs.empty()) {
-      classify_no_data(text, "rocm-smi output", r);
-      return r;
-    }
-    finish(devs, driver, r);
-  } catch (const std::exception& e) {
-    amd::note_unreadable(r, "rocm-smi output", e.what());
-  } catch (...) {
-    amd::note_unreadable(r, "rocm-smi output", nullptr);
+  std::string_view t = trim(text);
+  if (t.empty()) {
+    r.recognized = false;
+    r.notes.push_back("output is empty");
+    return r;
   }
+  if (t.front() == '{') return parse_rocm_smi_json(text);
+  std::vector<std::string_view> lines = split_lines(text);
+  Devices devs;
+  std::optional<std::string> driver;
+  // "GPU[0]		: Card series: 		Navi 22 ..." and "Driver version: 6.7.0".
+  for (std::string_view line : lines) {
+    std::string_view l = trim(line);
+    if (starts_with(l, "GPU[")) {
+      size_t close = l.find(']');
+      if (close == std::string_view::npos) continue;
+      auto idx = parse_int(l.substr(4, close - 4));
+      if (!idx || *idx < 0 || *idx >= 100000) continue;
+      std::string_view rest = trim(l.substr(close + 1));
+      if (!starts_with(rest, ":")) continue;
+      rest = trim(rest.substr(1));
+      size_t colon = rest.find(':');
+      if (colon == std::string_view::npos) continue;
+      std::string_view key = rest.substr(0, colon);
+      if (starts_with(to_lower(trim(key)), "warning") || starts_with(to_lower(trim(key)), "error"))
+        continue;
+      apply_key(device(devs, static_cast<int>(*idx)), key, rest.substr(colon + 1));
+    } else if (starts_with(to_lower(l.substr(0, 15)), "driver version")) {
+      size_t colon = l.find(':');
+      if (colon != std::string_view::npos && !missing(l.substr(colon + 1)))
+        driver = std::string(trim(l.substr(colon + 1)));
+    }
+  }
+  parse_tables(lines, devs, r);
+  parse_csv(lines, devs);
+  if (devs.empty()) {
+    classify_no_data(text, "rocm-smi output", r);
+    return r;
+  }
+  finish(devs, driver, r);
   return r;
+}
+
+}  // namespace
+
+ParseResult parse_rocm_smi_text(std::string_view text) {
+  return guarded_parse("rocm-smi output", parse_rocm_smi_text_unguarded, text);
 }
 
 }  // namespace grey

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
@@ -31,22 +32,7 @@ constexpr uint32_t kVendorNvidia = 0x10de;
 constexpr uint32_t kVendorMesa = 0x10005;  // VK_VENDOR_ID_MESA (llvmpipe/lavapipe)
 
 std::string clip(std::string_view s) {
-  s = trim(s);
-  std::string out;
-  out.reserve(std::min(s.size(), kMaxNoteLen));
-  for (char c : s.substr(0, kMaxNoteLen)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > kMaxNoteLen) out += "...";
-  return out;
-}
-
-bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-  return true;
+  return quote_for_note(s, kMaxNoteLen);
 }
 
 // Splits a value like "4206847 (1.3.255)" into its tokens: "4206847", "1.3.255".
@@ -580,19 +566,7 @@ ParseResult parse_impl(std::string_view text) {
 }  // namespace
 
 ParseResult parse_vulkaninfo(std::string_view text) {
-  try {
-    return parse_impl(text);
-  } catch (const std::exception& e) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back(std::string("vulkaninfo parser failed: ") + e.what());
-    return r;
-  } catch (...) {
-    ParseResult r;
-    r.recognized = false;
-    r.notes.push_back("vulkaninfo parser failed");
-    return r;
-  }
+  return guarded_parse("vulkaninfo output", parse_impl, text);
 }
 
 }  // namespace grey

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "sources/parse_common.h"
 #include "sources/parsers.h"
 #include "util/strings.h"
 
@@ -20,8 +21,9 @@ namespace {
 using nlohmann::json;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
+// Tool text quoted in a note (control bytes replaced, cut to n).
 std::string clip(std::string_view s, size_t n = 200) {
-  return std::string(s.substr(0, n));
+  return quote_for_note(s, n);
 }
 
 // No machine has this many GPUs; beyond it the input is junk and the rest is ignored (keeps
@@ -343,63 +345,61 @@ bool is_dump_header(std::string_view line) {
 
 }  // namespace
 
-ParseResult parse_xpu_smi(std::string_view text) {
+namespace {
+
+ParseResult parse_xpu_smi_unguarded(std::string_view text) {
   ParseResult r;
-  try {
-    std::string_view t = trim(text);
-    if (t.empty()) {
+  std::string_view t = trim(text);
+  if (t.empty()) {
+    r.recognized = false;
+    r.notes.push_back("output is empty");
+    return r;
+  }
+  if (t.front() == '{') return parse_json(t);
+
+  auto lines = split_lines(text);
+  for (auto line : lines) {
+    auto l = trim(line);
+    if (starts_with(l, "Error") || starts_with(l, "error:")) {
       r.recognized = false;
-      r.notes.push_back("output is empty");
+      r.notes.push_back("xpu-smi reported: " + clip(l, 300));
       return r;
     }
-    if (t.front() == '{') return parse_json(t);
-
-    auto lines = split_lines(text);
-    for (auto line : lines) {
-      auto l = trim(line);
-      if (starts_with(l, "Error") || starts_with(l, "error:")) {
-        r.recognized = false;
-        r.notes.push_back("xpu-smi reported: " + clip(l, 300));
-        return r;
-      }
-      if (l == "No device discovered" || starts_with(l, "No device discovered")) {
-        r.notes.push_back("xpu-smi reported: No device discovered");
-        return r;
-      }
+    if (l == "No device discovered" || starts_with(l, "No device discovered")) {
+      r.notes.push_back("xpu-smi reported: No device discovered");
+      return r;
     }
-    for (auto line : lines) {
-      if (contains(line, "| Device ID") && contains(line, "Device Information")) {
-        return parse_table(lines);
-      }
-    }
-    for (size_t i = 0; i < lines.size(); ++i) {
-      auto l = trim(lines[i]);
-      if (l.empty()) continue;
-      if (is_dump_header(l)) return parse_csv(lines, i);
-      break;  // the dump header is the first non-empty line
-    }
-    r.recognized = false;
-    std::string first;
-    for (auto line : lines) {
-      if (!trim(line).empty()) {
-        first = clip(trim(line), 120);
-        break;
-      }
-    }
-    r.notes.push_back(
-        "no xpu-smi discovery table, JSON or --dump header: not xpu-smi discovery output "
-        "(first line: '" +
-        first + "')");
-  } catch (const std::exception& e) {
-    r = ParseResult{};
-    r.recognized = false;
-    r.notes.push_back(std::string("xpu-smi parse error: ") + e.what());
-  } catch (...) {
-    r = ParseResult{};
-    r.recognized = false;
-    r.notes.push_back("xpu-smi parse error");
   }
+  for (auto line : lines) {
+    if (contains(line, "| Device ID") && contains(line, "Device Information")) {
+      return parse_table(lines);
+    }
+  }
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto l = trim(lines[i]);
+    if (l.empty()) continue;
+    if (is_dump_header(l)) return parse_csv(lines, i);
+    break;  // the dump header is the first non-empty line
+  }
+  r.recognized = false;
+  std::string first;
+  for (auto line : lines) {
+    if (!trim(line).empty()) {
+      first = clip(trim(line), 120);
+      break;
+    }
+  }
+  r.notes.push_back(
+      "no xpu-smi discovery table, JSON or --dump header: not xpu-smi discovery output "
+      "(first line: '" +
+      first + "')");
   return r;
+}
+
+}  // namespace
+
+ParseResult parse_xpu_smi(std::string_view text) {
+  return guarded_parse("xpu-smi output", parse_xpu_smi_unguarded, text);
 }
 
 }  // namespace grey

@@ -274,4 +274,55 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
+std::string fixed_decimals(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string compact_decimal(double v, int max_decimals) {
+  std::string s = fixed_decimals(v, max_decimals);
+  if (s.find('.') != std::string::npos) {
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+  }
+  return s;
+}
+
+double round2(double x) {
+  return std::round(x * 100.0) / 100.0;
+}
+
+std::string quote_for_note(std::string_view s, size_t max) {
+  s = trim(s);
+  size_t n = std::min(s.size(), max);
+  // Back off a cut that would split a UTF-8 sequence (continuation bytes are 10xxxxxx).
+  if (n < s.size())
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+  std::string out;
+  out.reserve(n + 3);
+  for (char c : s.substr(0, n)) {
+    auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
+  }
+  if (n < s.size()) out += "...";
+  return out;
+}
+
+std::string quote_first_line(std::string_view s, size_t max) {
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find('\n', start);
+    if (end == std::string_view::npos) end = s.size();
+    std::string_view line = trim(s.substr(start, end - start));
+    start = end + 1;
+    if (!line.empty()) return quote_for_note(line, max);
+  }
+  return "";
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 }  // namespace grey

@@ -29,6 +29,23 @@ void append_utf8(std::string& out, uint32_t cp);
 // always valid UTF-8, and sanitizing it again changes nothing.
 std::string sanitize_utf8(std::string_view s);
 
+// `v` with exactly `decimals` decimals ("%.*f").
+std::string fixed_decimals(double v, int decimals);
+// `v` with at most `max_decimals` decimals, trailing zeros (and a bare '.') dropped: 2.50 -> "2.5",
+// 3.0 -> "3".
+std::string compact_decimal(double v, int max_decimals);
+// `x` rounded to 2 decimals.
+double round2(double x);
+
+// Tool text made safe to quote in a note: trimmed, control bytes as '?', cut to at most `max`
+// bytes (never inside a UTF-8 sequence) with "..." when cut.
+std::string quote_for_note(std::string_view s, size_t max);
+// The first non-empty line of `s`, through quote_for_note.
+std::string quote_first_line(std::string_view s, size_t max = 160);
+
+// True for a non-empty string of ASCII digits.
+bool all_digits(std::string_view s);
+
 // Stops at the first NUL (some sysfs snapshots are NUL padded) and trims whitespace.
 std::string clean_value(std::string_view raw);
 
