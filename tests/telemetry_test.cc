@@ -51,7 +51,7 @@ std::vector<GpuSample> sysfs_sample(const std::string& fixture, uint64_t now = 1
   TempDir t;
   install_fixture(t.path(), fixture);
   SysfsTelemetry s(std::make_shared<RootedFs>(t.path(), t / "proc"));
-  return s.sample(now);
+  return s.sample(now).gpus;
 }
 
 TEST(SysfsTelemetry, Vega56) {
@@ -123,7 +123,7 @@ TEST(SysfsTelemetry, IntelA380PowerFromEnergyNeedsTwoSamples) {
   TempDir t;
   install_fixture(t.path(), "intel-arc-a380-i915-lact");
   SysfsTelemetry s(std::make_shared<RootedFs>(t.path(), t / "proc"));
-  auto v = s.sample(1'000'000'000);
+  auto v = s.sample(1'000'000'000).gpus;
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].bus_id, "0000:0b:00.0");
   EXPECT_EQ(v[0].temperature_c, 55.0);
@@ -135,13 +135,13 @@ TEST(SysfsTelemetry, IntelA380PowerFromEnergyNeedsTwoSamples) {
   // 20 J more, 2 s later: 10 W.
   std::string energy = t / "class/drm/card1/device/hwmon/hwmon1/energy1_input";
   write_file(energy, std::to_string(25637161804ull + 20'000'000) + "\n");
-  v = s.sample(3'000'000'000);
+  v = s.sample(3'000'000'000).gpus;
   ASSERT_EQ(v.size(), 1u);
   EXPECT_NEAR(v[0].power_w.value_or(-1), 10.0, 1e-9);
   EXPECT_TRUE(v[0].notes.empty()) << joined(v[0].notes);
   // A counter that went backwards (driver reload): unknown, said so.
   write_file(energy, "5\n");
-  v = s.sample(4'000'000'000);
+  v = s.sample(4'000'000'000).gpus;
   EXPECT_FALSE(v[0].power_w);
   EXPECT_TRUE(has_note(v[0].notes, "went backwards"));
 }
@@ -164,9 +164,9 @@ TEST(SysfsTelemetry, NvidiaAndVirtualCardsAreSkipped) {
              "DRIVER=virtio-pci\nPCI_ID=1AF4:1050\nPCI_SLOT_NAME=0000:00:02.0\n");
   write_file(t / "class/drm/card1-Virtual-1/status", "connected\n");
   SysfsTelemetry s(std::make_shared<RootedFs>(t.path(), t / "proc"));
-  EXPECT_TRUE(s.sample(1).empty());
+  EXPECT_TRUE(s.sample(1).gpus.empty());
   SysfsTelemetry none(std::make_shared<RootedFs>(t / "nothing", t / "proc"));
-  EXPECT_TRUE(none.sample(1).empty());
+  EXPECT_TRUE(none.sample(1).gpus.empty());
 }
 
 // ---- nvidia-smi fallback ---------------------------------------------------------------------
