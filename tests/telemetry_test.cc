@@ -406,4 +406,89 @@ TEST(TelemetryJson, NullsForUnknownAndEveryField) {
 }
 
 }  // namespace
+// ---- One backend interface -------------------------------------------------------------------
+
+// Answers the nvidia-smi fallback's two queries; records them.
+class SmiRunner : public Runner {
+ public:
+  CommandResult run(const std::vector<std::string>& argv, const RunOptions& opt) override {
+    calls.push_back(argv);
+    timeouts.push_back(opt.timeout);
+    CommandResult r;
+    r.started = true;
+    r.exit_code = 0;
+    if (argv.size() > 1 && starts_with(argv[1], "--query-gpu="))
+      r.out = "0, 00000000:01:00.0, GPU-1, 1474, 8192, 45, 3, 20.5, 170.00, Enabled\n";
+    else
+      r.out =
+          "gpu_bus_id, pid, process_name, used_gpu_memory [MiB]\n"
+          "00000000:01:00.0, 4242, /usr/bin/python3, 1200 MiB\n";
+    return r;
+  }
+  std::vector<std::vector<std::string>> calls;
+  std::vector<std::chrono::milliseconds> timeouts;
+};
+
+TEST(TelemetryBackend, EveryBackendAnswersThroughTheOneInterface) {
+  TempDir t;
+  install_fixture(t / "sys", "amd-radeon-rx-vega56-lact");
+  auto fs = std::make_shared<RootedFs>(t / "sys", t / "proc");
+  auto runner = std::make_shared<SmiRunner>();
+  setenv("GREY_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1", 1);
+  std::vector<std::unique_ptr<TelemetryBackend>> backends;
+  backends.push_back(std::make_unique<NvmlTelemetry>(std::make_shared<DlLoader>(), fs));
+  backends.push_back(std::make_unique<SysfsTelemetry>(fs));
+  backends.push_back(std::make_unique<FdinfoScanner>(fs));
+  backends.push_back(std::make_unique<NvidiaSmiTelemetry>(runner, fs, 1500ms));
+  std::vector<std::string> names;
+  std::map<std::string, BackendSample> got;
+  for (auto& b : backends) {
+    names.push_back(b->name());
+    got[b->name()] = b->sample(1);
+  }
+  unsetenv("GREY_NVML_LIBRARY");
+  EXPECT_EQ(names, (std::vector<std::string>{"nvml", "sysfs", "fdinfo", "nvidia-smi"}));
+  // NVML: not there, so unavailable, and the note says why.
+  EXPECT_FALSE(got["nvml"].available);
+  EXPECT_TRUE(got["nvml"].gpus.empty());
+  ASSERT_FALSE(got["nvml"].notes.empty());
+  EXPECT_TRUE(starts_with(got["nvml"].notes[0], "NVML unavailable: /nonexistent/libnvidia-ml.so.1"))
+      << got["nvml"].notes[0];
+  // sysfs: the Vega 56.
+  EXPECT_TRUE(got["sysfs"].available);
+  ASSERT_EQ(got["sysfs"].gpus.size(), 1u);
+  EXPECT_EQ(got["sysfs"].gpus[0].backend, "sysfs");
+  // fdinfo: no /proc here, no processes.
+  EXPECT_TRUE(got["fdinfo"].available);
+  EXPECT_TRUE(got["fdinfo"].processes.empty());
+  // nvidia-smi: both queries under the one deadline.
+  EXPECT_TRUE(got["nvidia-smi"].available);
+  ASSERT_EQ(got["nvidia-smi"].gpus.size(), 1u);
+  EXPECT_EQ(got["nvidia-smi"].gpus[0].bus_id, "0000:01:00.0");
+  ASSERT_EQ(got["nvidia-smi"].processes.size(), 1u);
+  EXPECT_EQ(got["nvidia-smi"].processes[0].pid, 4242);
+  ASSERT_EQ(runner->calls.size(), 2u);
+  EXPECT_EQ(runner->timeouts[0], 1500ms);
+  EXPECT_LE(runner->timeouts[1], 1500ms);
+}
+
+TEST(TelemetryBackend, NvidiaSmiThatCannotStartIsUnavailable) {
+  class NotFound : public Runner {
+   public:
+    CommandResult run(const std::vector<std::string>&, const RunOptions&) override {
+      CommandResult r;
+      r.error = "not found on PATH";
+      return r;
+    }
+  };
+  TempDir t;
+  NvidiaSmiTelemetry b(std::make_shared<NotFound>(),
+                       std::make_shared<RootedFs>(t / "sys", t / "proc"), 1000ms);
+  BackendSample s = b.sample(1);
+  EXPECT_FALSE(s.available);
+  EXPECT_TRUE(s.gpus.empty());
+  ASSERT_EQ(s.notes.size(), 1u);
+  EXPECT_EQ(s.notes[0], "nvidia-smi --query-gpu: not found on PATH");
+}
+
 }  // namespace grey
