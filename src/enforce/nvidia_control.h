@@ -33,9 +33,10 @@ class NvmlAccess : public DeviceControl {
   virtual void prefetch(const std::vector<std::string>& bus_ids) { (void)bus_ids; }
 };
 
-// NVML through dlopen (libnvidia-ml.so.1 or $GREY_NVML_LIBRARY). Initialized on first use,
-// shut down when destroyed. Devices are found by PCI bus id. Runs the library in THIS process:
-// a hang or a crash inside NVML is ours (use IsolatedNvmlControl outside tests).
+// NVML through the one binding (nvml::Api: libnvidia-ml.so.1 or $GREY_NVML_LIBRARY).
+// Initialized on first use, shut down when destroyed. Devices are found by PCI bus id. Runs the
+// library in THIS process: a hang or a crash inside NVML is ours (use IsolatedNvmlControl
+// outside tests).
 class NvmlControl : public NvmlAccess {
  public:
   explicit NvmlControl(LibLoader& loader);
