@@ -51,7 +51,7 @@ std::vector<GpuSample> sysfs_sample(const std::string& fixture, uint64_t now = 1
   TempDir t;
   install_fixture(t.path(), fixture);
   SysfsTelemetry s(std::make_shared<RootedFs>(t.path(), t / "proc"));
-  return s.sample(now);
+  return s.sample(now).gpus;
 }
 
 TEST(SysfsTelemetry, Vega56) {
@@ -123,7 +123,7 @@ TEST(SysfsTelemetry, IntelA380PowerFromEnergyNeedsTwoSamples) {
   TempDir t;
   install_fixture(t.path(), "intel-arc-a380-i915-lact");
   SysfsTelemetry s(std::make_shared<RootedFs>(t.path(), t / "proc"));
-  auto v = s.sample(1'000'000'000);
+  auto v = s.sample(1'000'000'000).gpus;
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].bus_id, "0000:0b:00.0");
   EXPECT_EQ(v[0].temperature_c, 55.0);
@@ -135,13 +135,13 @@ TEST(SysfsTelemetry, IntelA380PowerFromEnergyNeedsTwoSamples) {
   // 20 J more, 2 s later: 10 W.
   std::string energy = t / "class/drm/card1/device/hwmon/hwmon1/energy1_input";
   write_file(energy, std::to_string(25637161804ull + 20'000'000) + "\n");
-  v = s.sample(3'000'000'000);
+  v = s.sample(3'000'000'000).gpus;
   ASSERT_EQ(v.size(), 1u);
   EXPECT_NEAR(v[0].power_w.value_or(-1), 10.0, 1e-9);
   EXPECT_TRUE(v[0].notes.empty()) << joined(v[0].notes);
   // A counter that went backwards (driver reload): unknown, said so.
   write_file(energy, "5\n");
-  v = s.sample(4'000'000'000);
+  v = s.sample(4'000'000'000).gpus;
   EXPECT_FALSE(v[0].power_w);
   EXPECT_TRUE(has_note(v[0].notes, "went backwards"));
 }
@@ -164,9 +164,9 @@ TEST(SysfsTelemetry, NvidiaAndVirtualCardsAreSkipped) {
              "DRIVER=virtio-pci\nPCI_ID=1AF4:1050\nPCI_SLOT_NAME=0000:00:02.0\n");
   write_file(t / "class/drm/card1-Virtual-1/status", "connected\n");
   SysfsTelemetry s(std::make_shared<RootedFs>(t.path(), t / "proc"));
-  EXPECT_TRUE(s.sample(1).empty());
+  EXPECT_TRUE(s.sample(1).gpus.empty());
   SysfsTelemetry none(std::make_shared<RootedFs>(t / "nothing", t / "proc"));
-  EXPECT_TRUE(none.sample(1).empty());
+  EXPECT_TRUE(none.sample(1).gpus.empty());
 }
 
 // ---- nvidia-smi fallback ---------------------------------------------------------------------
@@ -406,4 +406,89 @@ TEST(TelemetryJson, NullsForUnknownAndEveryField) {
 }
 
 }  // namespace
+// ---- One backend interface -------------------------------------------------------------------
+
+// Answers the nvidia-smi fallback's two queries; records them.
+class SmiRunner : public Runner {
+ public:
+  CommandResult run(const std::vector<std::string>& argv, const RunOptions& opt) override {
+    calls.push_back(argv);
+    timeouts.push_back(opt.timeout);
+    CommandResult r;
+    r.started = true;
+    r.exit_code = 0;
+    if (argv.size() > 1 && starts_with(argv[1], "--query-gpu="))
+      r.out = "0, 00000000:01:00.0, GPU-1, 1474, 8192, 45, 3, 20.5, 170.00, Enabled\n";
+    else
+      r.out =
+          "gpu_bus_id, pid, process_name, used_gpu_memory [MiB]\n"
+          "00000000:01:00.0, 4242, /usr/bin/python3, 1200 MiB\n";
+    return r;
+  }
+  std::vector<std::vector<std::string>> calls;
+  std::vector<std::chrono::milliseconds> timeouts;
+};
+
+TEST(TelemetryBackend, EveryBackendAnswersThroughTheOneInterface) {
+  TempDir t;
+  install_fixture(t / "sys", "amd-radeon-rx-vega56-lact");
+  auto fs = std::make_shared<RootedFs>(t / "sys", t / "proc");
+  auto runner = std::make_shared<SmiRunner>();
+  setenv("GREY_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1", 1);
+  std::vector<std::unique_ptr<TelemetryBackend>> backends;
+  backends.push_back(std::make_unique<NvmlTelemetry>(std::make_shared<DlLoader>(), fs));
+  backends.push_back(std::make_unique<SysfsTelemetry>(fs));
+  backends.push_back(std::make_unique<FdinfoScanner>(fs));
+  backends.push_back(std::make_unique<NvidiaSmiTelemetry>(runner, fs, 1500ms));
+  std::vector<std::string> names;
+  std::map<std::string, BackendSample> got;
+  for (auto& b : backends) {
+    names.push_back(b->name());
+    got[b->name()] = b->sample(1);
+  }
+  unsetenv("GREY_NVML_LIBRARY");
+  EXPECT_EQ(names, (std::vector<std::string>{"nvml", "sysfs", "fdinfo", "nvidia-smi"}));
+  // NVML: not there, so unavailable, and the note says why.
+  EXPECT_FALSE(got["nvml"].available);
+  EXPECT_TRUE(got["nvml"].gpus.empty());
+  ASSERT_FALSE(got["nvml"].notes.empty());
+  EXPECT_TRUE(starts_with(got["nvml"].notes[0], "NVML unavailable: /nonexistent/libnvidia-ml.so.1"))
+      << got["nvml"].notes[0];
+  // sysfs: the Vega 56.
+  EXPECT_TRUE(got["sysfs"].available);
+  ASSERT_EQ(got["sysfs"].gpus.size(), 1u);
+  EXPECT_EQ(got["sysfs"].gpus[0].backend, "sysfs");
+  // fdinfo: no /proc here, no processes.
+  EXPECT_TRUE(got["fdinfo"].available);
+  EXPECT_TRUE(got["fdinfo"].processes.empty());
+  // nvidia-smi: both queries under the one deadline.
+  EXPECT_TRUE(got["nvidia-smi"].available);
+  ASSERT_EQ(got["nvidia-smi"].gpus.size(), 1u);
+  EXPECT_EQ(got["nvidia-smi"].gpus[0].bus_id, "0000:01:00.0");
+  ASSERT_EQ(got["nvidia-smi"].processes.size(), 1u);
+  EXPECT_EQ(got["nvidia-smi"].processes[0].pid, 4242);
+  ASSERT_EQ(runner->calls.size(), 2u);
+  EXPECT_EQ(runner->timeouts[0], 1500ms);
+  EXPECT_LE(runner->timeouts[1], 1500ms);
+}
+
+TEST(TelemetryBackend, NvidiaSmiThatCannotStartIsUnavailable) {
+  class NotFound : public Runner {
+   public:
+    CommandResult run(const std::vector<std::string>&, const RunOptions&) override {
+      CommandResult r;
+      r.error = "not found on PATH";
+      return r;
+    }
+  };
+  TempDir t;
+  NvidiaSmiTelemetry b(std::make_shared<NotFound>(),
+                       std::make_shared<RootedFs>(t / "sys", t / "proc"), 1000ms);
+  BackendSample s = b.sample(1);
+  EXPECT_FALSE(s.available);
+  EXPECT_TRUE(s.gpus.empty());
+  ASSERT_EQ(s.notes.size(), 1u);
+  EXPECT_EQ(s.notes[0], "nvidia-smi --query-gpu: not found on PATH");
+}
+
 }  // namespace grey

@@ -1,7 +1,7 @@
 // Our own minimal declarations of the NVIDIA Management Library (NVML) C API: only the types,
-// constants and function-pointer types the probe (src/sources/nvml_source.cc), the telemetry
-// layer and device control use. No vendor header is needed; the library is dlopen'ed at run
-// time.
+// constants and function-pointer types the project uses. No vendor header is needed; the
+// library is dlopen'ed at run time. The one function table over these is nvml.h (nvml::Api),
+// shared by the probe (src/sources/nvml_source.cc), telemetry and device control.
 //
 // Every value here was checked against the public NVML API reference:
 //   https://docs.nvidia.com/deploy/nvml-api/group__nvmlDeviceEnumvs.html   (nvmlReturn_t, enums)
@@ -16,85 +16,12 @@
 //   (Return: 0..29, 999; TemperatureThresholds: SHUTDOWN 0, SLOWDOWN 1, MEM_MAX 2, GPU_MAX 3).
 #pragma once
 
-#include <cstring>
-#include <string>
-
 namespace grey::nvml {
 
 // nvmlReturn_t is a C enum: int-sized on every ABI NVML ships for.
 using nvmlReturn_t = int;
 constexpr nvmlReturn_t NVML_SUCCESS = 0;
 constexpr nvmlReturn_t NVML_ERROR_NOT_SUPPORTED = 3;
-
-// Names of every documented nvmlReturn_t value, for notes ("NVML_ERROR_DRIVER_NOT_LOADED (9)").
-inline const char* return_name(nvmlReturn_t r) {
-  switch (r) {
-    case 0:
-      return "NVML_SUCCESS";
-    case 1:
-      return "NVML_ERROR_UNINITIALIZED";
-    case 2:
-      return "NVML_ERROR_INVALID_ARGUMENT";
-    case 3:
-      return "NVML_ERROR_NOT_SUPPORTED";
-    case 4:
-      return "NVML_ERROR_NO_PERMISSION";
-    case 5:
-      return "NVML_ERROR_ALREADY_INITIALIZED";
-    case 6:
-      return "NVML_ERROR_NOT_FOUND";
-    case 7:
-      return "NVML_ERROR_INSUFFICIENT_SIZE";
-    case 8:
-      return "NVML_ERROR_INSUFFICIENT_POWER";
-    case 9:
-      return "NVML_ERROR_DRIVER_NOT_LOADED";
-    case 10:
-      return "NVML_ERROR_TIMEOUT";
-    case 11:
-      return "NVML_ERROR_IRQ_ISSUE";
-    case 12:
-      return "NVML_ERROR_LIBRARY_NOT_FOUND";
-    case 13:
-      return "NVML_ERROR_FUNCTION_NOT_FOUND";
-    case 14:
-      return "NVML_ERROR_CORRUPTED_INFOROM";
-    case 15:
-      return "NVML_ERROR_GPU_IS_LOST";
-    case 16:
-      return "NVML_ERROR_RESET_REQUIRED";
-    case 17:
-      return "NVML_ERROR_OPERATING_SYSTEM";
-    case 18:
-      return "NVML_ERROR_LIB_RM_VERSION_MISMATCH";
-    case 19:
-      return "NVML_ERROR_IN_USE";
-    case 20:
-      return "NVML_ERROR_MEMORY";
-    case 21:
-      return "NVML_ERROR_NO_DATA";
-    case 22:
-      return "NVML_ERROR_VGPU_ECC_NOT_SUPPORTED";
-    case 23:
-      return "NVML_ERROR_INSUFFICIENT_RESOURCES";
-    case 24:
-      return "NVML_ERROR_FREQ_NOT_SUPPORTED";
-    case 25:
-      return "NVML_ERROR_ARGUMENT_VERSION_MISMATCH";
-    case 26:
-      return "NVML_ERROR_DEPRECATED";
-    case 27:
-      return "NVML_ERROR_NOT_READY";
-    case 28:
-      return "NVML_ERROR_GPU_NOT_FOUND";
-    case 29:
-      return "NVML_ERROR_INVALID_STATE";
-    case 999:
-      return "NVML_ERROR_UNKNOWN";
-    default:
-      return nullptr;
-  }
-}
 
 struct nvmlDevice_st;
 using nvmlDevice_t = nvmlDevice_st*;
@@ -194,18 +121,81 @@ using nvmlDeviceSetPersistenceMode_fn = nvmlReturn_t (*)(nvmlDevice_t, int);
 using nvmlDeviceGetHandleByPciBusId_fn = nvmlReturn_t (*)(const char*, nvmlDevice_t*);
 }
 
-// "nvmlInit_v2 failed: NVML_ERROR_DRIVER_NOT_LOADED (9): Driver Not Loaded": the call, the
-// code's name and number, and nvmlErrorString's text when there is one that adds something.
-inline std::string describe_failure(const std::string& call, nvmlReturn_t r,
-                                    nvmlErrorString_fn error_string) {
-  const char* n = return_name(r);
-  std::string s =
-      call + " failed: " + (n ? n : "unknown NVML error") + " (" + std::to_string(r) + ")";
-  if (error_string) {
-    const char* text = error_string(r);
-    if (text && *text && (!n || std::strcmp(text, n) != 0)) s += std::string(": ") + text;
-  }
-  return s;
+// ---- Versioned memory info, running processes, per-process utilization, process names ----
+//
+// Checked against the public NVML API reference:
+//   https://docs.nvidia.com/deploy/nvml-api/structnvmlProcessInfo__v1__t.html
+//     nvmlProcessInfo_v1_t {unsigned int pid; unsigned long long usedGpuMemory;}   (16 bytes)
+//   https://docs.nvidia.com/deploy/nvml-api/structnvmlProcessInfo__v2__t.html and
+//   https://docs.nvidia.com/deploy/nvml-api/structnvmlProcessInfo__t.html
+//     {pid; usedGpuMemory; gpuInstanceId; computeInstanceId}                       (24 bytes)
+//   Which layout a symbol fills (nvml.h): nvmlDeviceGetComputeRunningProcesses and
+//   nvmlDeviceGetGraphicsRunningProcesses (unversioned) -> v1; the _v2 symbols -> v2; the _v3
+//   symbols -> nvmlProcessInfo_t (the v2 layout). usedGpuMemory is NVML_VALUE_NOT_AVAILABLE
+//   (all bits set) when unknown (always under WDDM, and for other users' processes in some
+//   containers).
+//   https://docs.nvidia.com/deploy/nvml-api/structnvmlProcessUtilizationSample__t.html
+//     {unsigned pid; unsigned long long timeStamp (us); unsigned smUtil, memUtil, encUtil,
+//     decUtil} (32 bytes); nvmlDeviceGetProcessUtilization returns NVML_ERROR_NOT_FOUND when
+//     there is no sample newer than lastSeenTimeStamp.
+//   https://docs.nvidia.com/deploy/nvml-api/structnvmlMemory__v2__t.html
+//     {unsigned version; unsigned long long total, reserved, free, used}: nvmlMemory_v2 is
+//     nvmlVersion(nvmlMemory_v2_t, 2) = sizeof | 2 << 24. v1 "used" counts the memory the
+//     driver reserves; v2 "used" does not (what nvidia-smi prints since R510).
+
+constexpr nvmlReturn_t NVML_ERROR_NO_PERMISSION = 4;
+constexpr nvmlReturn_t NVML_ERROR_NOT_FOUND = 6;
+constexpr nvmlReturn_t NVML_ERROR_INSUFFICIENT_SIZE = 7;
+constexpr nvmlReturn_t NVML_ERROR_ARGUMENT_VERSION_MISMATCH = 25;
+constexpr unsigned long long NVML_VALUE_NOT_AVAILABLE = ~0ULL;
+
+struct nvmlProcessInfo_v1_t {
+  unsigned int pid;
+  unsigned long long usedGpuMemory;  // bytes
+};
+static_assert(sizeof(nvmlProcessInfo_v1_t) == 16, "nvmlProcessInfo_v1_t layout");
+
+struct nvmlProcessInfo_v2_t {
+  unsigned int pid;
+  unsigned long long usedGpuMemory;  // bytes
+  unsigned int gpuInstanceId;
+  unsigned int computeInstanceId;
+};
+static_assert(sizeof(nvmlProcessInfo_v2_t) == 24, "nvmlProcessInfo_v2_t layout");
+
+struct nvmlProcessUtilizationSample_t {
+  unsigned int pid;
+  unsigned long long timeStamp;  // CPU timestamp, microseconds
+  unsigned int smUtil;
+  unsigned int memUtil;
+  unsigned int encUtil;
+  unsigned int decUtil;
+};
+static_assert(sizeof(nvmlProcessUtilizationSample_t) == 32, "nvmlProcessUtilizationSample_t");
+
+struct nvmlMemory_v2_t {
+  unsigned int version;
+  unsigned long long total;
+  unsigned long long reserved;
+  unsigned long long free;
+  unsigned long long used;
+};
+static_assert(sizeof(nvmlMemory_v2_t) == 40, "nvmlMemory_v2_t layout");
+constexpr unsigned int nvmlMemory_v2 =
+    static_cast<unsigned int>(sizeof(nvmlMemory_v2_t)) | 2u << 24;
+
+extern "C" {
+// Every *RunningProcesses symbol: `infoCount` in: capacity of `infos`, out: entries (or the
+// number needed with NVML_ERROR_INSUFFICIENT_SIZE). `infos` points at the version's layout.
+using nvmlDeviceGetRunningProcesses_fn = nvmlReturn_t (*)(nvmlDevice_t device,
+                                                          unsigned int* infoCount, void* infos);
+using nvmlDeviceGetMemoryInfo_v2_fn = nvmlReturn_t (*)(nvmlDevice_t device,
+                                                       nvmlMemory_v2_t* memory);
+using nvmlDeviceGetProcessUtilization_fn =
+    nvmlReturn_t (*)(nvmlDevice_t device, nvmlProcessUtilizationSample_t* utilization,
+                     unsigned int* processSamplesCount, unsigned long long lastSeenTimeStamp);
+using nvmlSystemGetProcessName_fn = nvmlReturn_t (*)(unsigned int pid, char* name,
+                                                     unsigned int length);
 }
 
 }  // namespace grey::nvml

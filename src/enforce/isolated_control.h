@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "enforce/device_control.h"
+#include "enforce/nvidia_control.h"
 #include "util/lib_loader.h"
 #include "util/runner.h"
 

@@ -276,6 +276,12 @@ std::string process_user(HostFs& fs, int pid) {
 
 FdinfoScanner::FdinfoScanner(std::shared_ptr<HostFs> fs) : fs_(std::move(fs)) {}
 
+BackendSample FdinfoScanner::sample(uint64_t now_ns) {
+  BackendSample res;
+  res.processes = scan(now_ns, res.notes);
+  return res;
+}
+
 std::vector<ProcessSample> FdinfoScanner::scan(uint64_t now_ns, std::vector<std::string>& notes) {
   std::vector<ProcessSample> out;
   if (!fs_) return out;

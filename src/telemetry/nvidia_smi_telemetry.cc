@@ -115,10 +115,13 @@ std::vector<ProcessSample> parse_smi_apps_query(std::string_view text,
   return out;
 }
 
-namespace telemetry_internal {
-
-SmiResult run_nvidia_smi(Runner& runner, HostFs& fs, std::chrono::milliseconds deadline) {
-  SmiResult res;
+BackendSample NvidiaSmiTelemetry::sample(uint64_t /*now_ns*/) {
+  BackendSample res;
+  res.available = false;
+  if (!runner_ || !fs_) return res;
+  Runner& runner = *runner_;
+  HostFs& fs = *fs_;
+  const std::chrono::milliseconds deadline = deadline_;
   auto t0 = std::chrono::steady_clock::now();
   RunOptions opt;
   opt.timeout = deadline;
@@ -134,7 +137,7 @@ SmiResult run_nvidia_smi(Runner& runner, HostFs& fs, std::chrono::milliseconds d
     res.notes.push_back("nvidia-smi --query-gpu: " + why);
     return res;
   }
-  res.ran = true;
+  res.available = true;
   res.gpus = parse_smi_gpu_query(r.out, res.notes);
   double gpu_ms = r.duration_ms;
   for (GpuSample& s : res.gpus) s.collect_ms = gpu_ms;
@@ -167,5 +170,4 @@ SmiResult run_nvidia_smi(Runner& runner, HostFs& fs, std::chrono::milliseconds d
   return res;
 }
 
-}  // namespace telemetry_internal
 }  // namespace grey

@@ -99,9 +99,10 @@ std::optional<double> watts(std::optional<int64_t> uw) {
 
 SysfsTelemetry::SysfsTelemetry(std::shared_ptr<HostFs> fs) : fs_(std::move(fs)) {}
 
-std::vector<GpuSample> SysfsTelemetry::sample(uint64_t now_ns) {
-  std::vector<GpuSample> out;
-  if (!fs_) return out;
+BackendSample SysfsTelemetry::sample(uint64_t now_ns) {
+  BackendSample res;
+  std::vector<GpuSample>& out = res.gpus;
+  if (!fs_) return res;
   Reader r(*fs_);
   const std::string drm = "/sys/class/drm";
   std::vector<std::pair<int, std::string>> cards;
@@ -195,7 +196,7 @@ std::vector<GpuSample> SysfsTelemetry::sample(uint64_t now_ns) {
     out.push_back(std::move(s));
   }
   energy_ = std::move(energy_next);
-  return out;
+  return res;
 }
 
 }  // namespace grey

@@ -1,11 +1,13 @@
-// The telemetry model's JSON form and the collector that runs the backends under a deadline.
+// The telemetry model's JSON form and the collector that composes the backends (each a
+// TelemetryBackend) under a deadline.
 //
-// Threads: the collector owns two long-lived workers, one for NVML and one for sysfs+fdinfo.
-// sample() hands each its job and waits until the deadline. A worker whose job is still
-// running when the next sample() comes is not given another: its GPUs are marked stale at
-// once. So a stuck driver call costs one blocked thread, never one per sample. A worker stuck
-// when the collector is destroyed is detached; it keeps the backend (and the library) alive
-// until its call returns, and NVML is then not shut down (it cannot be, mid-call).
+// Threads: the collector owns one long-lived worker per lane: NVML on one, sysfs then fdinfo
+// on the other. sample() hands each lane its job and waits until the deadline. A lane whose job
+// is still running when the next sample() comes is not given another: its GPUs are marked
+// stale at once. So a stuck driver call costs one blocked thread, never one per sample. A
+// worker stuck when the collector is destroyed is detached; it keeps its backends (and the
+// library) alive until its call returns, and NVML is then not shut down (it cannot be,
+// mid-call). The nvidia-smi fallback runs on the caller's thread, under the Runner's deadline.
 #include "telemetry/telemetry.h"
 
 #include <time.h>
@@ -130,16 +132,16 @@ struct Known {
   std::optional<std::string> bus_id, uuid;
 };
 
-struct FsResult {
-  std::vector<GpuSample> gpus;
-  std::vector<ProcessSample> processes;
-  std::vector<std::string> notes;
-  double sysfs_ms = 0, fdinfo_ms = 0;
+// What one backend of a lane answered, and how long it took.
+struct Answer {
+  std::string backend;
+  BackendSample r;
+  double ms = 0;
 };
 
-struct NvmlSlot {
-  telemetry_internal::NvmlBackend::Result r;
-  double ms = 0;
+// The answers of one lane's job, in the lane's order.
+struct LaneResult {
+  std::vector<Answer> answers;
 };
 
 bool is_nvidia(const GpuSpec& s) {
@@ -193,19 +195,33 @@ nlohmann::json to_json(const TelemetrySnapshot& s) {
           {"source_ms", s.source_ms}};
 }
 
+namespace {
+
+// Backends that run one after the other on one worker thread, under one deadline.
+struct Lane {
+  std::string label;  // in notes: "NVML did not answer within ..."
+  std::string what;   // "call" | "read": "(its previous call is still running)"
+  std::vector<std::shared_ptr<TelemetryBackend>> backends;
+  // When nothing of the lane answered yet and it is stuck: the spec GPUs it would have
+  // answered for are marked stale (NVML: the NVIDIA ones).
+  bool (*stale_for_spec)(const GpuSpec&) = nullptr;
+  std::vector<Known> known;           // GPUs of its last answer
+  std::set<std::string> fatal_noted;  // backends whose "unavailable" notes were said
+  Worker worker;
+};
+
+}  // namespace
+
 struct TelemetryCollector::Impl {
   std::shared_ptr<HostFs> fs;
-  std::shared_ptr<Runner> runner;
   std::vector<GpuSpec> specs;
   std::vector<std::optional<std::string>> spec_bus;  // normalize_bus_id of each spec's bus id
   std::chrono::milliseconds deadline;
-  std::shared_ptr<telemetry_internal::NvmlBackend> nvml;
-  std::shared_ptr<SysfsTelemetry> sysfs;
-  std::shared_ptr<FdinfoScanner> fdinfo;
-  std::vector<Known> nvml_known, fs_known;
-  bool nvml_fatal_noted = false;
-  // Declared last: destroyed (joined or detached) first, while the backends still exist.
-  Worker nvml_worker, fs_worker;
+  // Used when a backend named `fallback_for` is unavailable and an NVIDIA GPU went unanswered.
+  std::shared_ptr<TelemetryBackend> fallback;
+  std::string fallback_for;
+  // Declared last: destroyed (joined or detached) first, while the other members still exist.
+  std::vector<std::unique_ptr<Lane>> lanes;
 
   std::vector<GpuSample> stale(const std::vector<Known>& known, const std::string& backend,
                                const std::string& note, double ms) {
@@ -230,6 +246,29 @@ struct TelemetryCollector::Impl {
     return k;
   }
 
+  // Adds `more` to `gpus`, leaving out a GPU whose bus id is there already.
+  static void merge_gpus(std::vector<GpuSample>& gpus, std::vector<GpuSample>& more) {
+    if (gpus.empty()) {
+      gpus = std::move(more);  // the first backend's GPUs: taken whole
+      return;
+    }
+    gpus.reserve(gpus.size() + more.size());
+    for (auto& g : more) {
+      bool dup = g.bus_id && std::any_of(gpus.begin(), gpus.end(),
+                                         [&](const GpuSample& x) { return x.bus_id == g.bus_id; });
+      if (!dup) gpus.push_back(std::move(g));
+    }
+  }
+
+  static void merge_processes(std::vector<ProcessSample>& procs, std::vector<ProcessSample>& more) {
+    if (procs.empty()) {
+      procs = std::move(more);
+      return;
+    }
+    procs.reserve(procs.size() + more.size());
+    for (auto& p : more) procs.push_back(std::move(p));
+  }
+
   TelemetrySnapshot sample() {
     TelemetrySnapshot snap;
     snap.timestamp = utc_now_text_ms();
@@ -237,79 +276,66 @@ struct TelemetryCollector::Impl {
     auto until = t0 + deadline;
     uint64_t now = mono_ns();
 
-    auto nslot = std::make_shared<NvmlSlot>();
-    bool n_started = nvml_worker.start([b = nvml, nslot] {
-      auto s = Clock::now();
-      nslot->r = b->sample();
-      nslot->ms = ms_since(s);
-    });
-    auto fslot = std::make_shared<FsResult>();
-    bool f_started = fs_worker.start([sy = sysfs, fd = fdinfo, fslot, now] {
-      auto s = Clock::now();
-      fslot->gpus = sy->sample(now);
-      fslot->sysfs_ms = ms_since(s);
-      auto s2 = Clock::now();
-      fslot->processes = fd->scan(now, fslot->notes);
-      fslot->fdinfo_ms = ms_since(s2);
-    });
-    bool n_done = n_started && nvml_worker.wait_until(until);
-    bool f_done = f_started && fs_worker.wait_until(until);
+    std::vector<std::shared_ptr<LaneResult>> results;
+    std::vector<bool> started;
+    for (auto& lane : lanes) {
+      auto slot = std::make_shared<LaneResult>();
+      results.push_back(slot);
+      started.push_back(lane->worker.start([bs = lane->backends, slot, now] {
+        for (const auto& b : bs) {
+          auto s = Clock::now();
+          Answer a;
+          a.backend = b->name();
+          a.r = b->sample(now);
+          a.ms = ms_since(s);
+          slot->answers.push_back(std::move(a));
+        }
+      }));
+    }
+    std::vector<bool> done;
+    for (size_t i = 0; i < lanes.size(); ++i)
+      done.push_back(started[i] && lanes[i]->worker.wait_until(until));
 
     std::vector<GpuSample> gpus;
-    bool nvml_unavailable = false;
-    if (n_done) {
-      NvmlSlot& ns = *nslot;
-      snap.source_ms["nvml"] = ns.ms;
-      if (ns.r.available) {
-        nvml_known = known_of(ns.r.gpus);
-        for (auto& n : ns.r.notes) snap.notes.push_back(n);
-        // The first GPUs and processes of the sample: taken whole (no per-element copy).
-        gpus = std::move(ns.r.gpus);
-        snap.processes = std::move(ns.r.processes);
-      } else {
-        nvml_unavailable = true;
-        if (!nvml_fatal_noted)
-          for (auto& n : ns.r.notes) snap.notes.push_back(n);
-        nvml_fatal_noted = true;
+    std::set<std::string> unavailable;
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      Lane& lane = *lanes[i];
+      if (!done[i]) {
+        std::string note = lane.label + " did not answer within " + fmt_ms(deadline) +
+                           (started[i] ? "" : " (its previous " + lane.what + " is still running)");
+        snap.notes.push_back(note);
+        snap.source_ms[lane.backends.front()->name()] = ms_since(t0);
+        std::vector<Known> k = lane.known;
+        if (k.empty() && lane.stale_for_spec)
+          for (const auto& s : specs)
+            if (lane.stale_for_spec(s)) k.push_back({s.index, s.f.bus_id, s.f.uuid});
+        std::vector<GpuSample> st = stale(k, lane.backends.front()->name(), note, ms_since(t0));
+        for (auto& g : st) gpus.push_back(std::move(g));
+        continue;
       }
-    } else {
-      std::string note = "NVML did not answer within " + fmt_ms(deadline) +
-                         (n_started ? "" : " (its previous call is still running)");
-      snap.notes.push_back(note);
-      snap.source_ms["nvml"] = ms_since(t0);
-      std::vector<Known> k = nvml_known;
-      if (k.empty())
-        for (const auto& s : specs)
-          if (is_nvidia(s)) k.push_back({s.index, s.f.bus_id, s.f.uuid});
-      for (auto& g : stale(k, "nvml", note, ms_since(t0))) gpus.push_back(std::move(g));
+      std::vector<GpuSample> lane_gpus;
+      bool any_available = false;
+      for (Answer& a : results[i]->answers) {
+        snap.source_ms[a.backend] = a.ms;
+        if (!a.r.available) {
+          unavailable.insert(a.backend);
+          if (lane.fatal_noted.insert(a.backend).second)
+            for (auto& n : a.r.notes) snap.notes.push_back(n);
+          continue;
+        }
+        any_available = true;
+        for (auto& n : a.r.notes) snap.notes.push_back(n);
+        for (auto& g : a.r.gpus) lane_gpus.push_back(std::move(g));
+        merge_processes(snap.processes, a.r.processes);
+      }
+      if (any_available) lane.known = known_of(lane_gpus);
+      merge_gpus(gpus, lane_gpus);
     }
 
-    if (f_done) {
-      FsResult& fr = *fslot;
-      snap.source_ms["sysfs"] = fr.sysfs_ms;
-      snap.source_ms["fdinfo"] = fr.fdinfo_ms;
-      fs_known = known_of(fr.gpus);
-      for (auto& n : fr.notes) snap.notes.push_back(n);
-      gpus.reserve(gpus.size() + fr.gpus.size());
-      for (auto& g : fr.gpus) {
-        bool dup = g.bus_id && std::any_of(gpus.begin(), gpus.end(), [&](const GpuSample& x) {
-                     return x.bus_id == g.bus_id;
-                   });
-        if (!dup) gpus.push_back(std::move(g));
-      }
-      snap.processes.reserve(snap.processes.size() + fr.processes.size());
-      for (auto& p : fr.processes) snap.processes.push_back(std::move(p));
-    } else {
-      std::string note = "sysfs did not answer within " + fmt_ms(deadline) +
-                         (f_started ? "" : " (its previous read is still running)");
-      snap.notes.push_back(note);
-      snap.source_ms["sysfs"] = ms_since(t0);
-      for (auto& g : stale(fs_known, "sysfs", note, ms_since(t0))) gpus.push_back(std::move(g));
-    }
-
-    // nvidia-smi, only when NVML itself is unavailable (not merely slow: a stuck driver would
-    // hang nvidia-smi as well) and an NVIDIA GPU went unanswered.
-    if (nvml_unavailable && runner) {
+    // The fallback (nvidia-smi), only when the backend it stands in for (NVML) is itself
+    // unavailable (not merely slow: a stuck driver would hang nvidia-smi as well) and an NVIDIA
+    // GPU went unanswered.
+    if (fallback && unavailable.count(fallback_for)) {
       bool need = false;
       if (specs.empty()) {
         need = gpus.empty();
@@ -323,18 +349,11 @@ struct TelemetryCollector::Impl {
       }
       if (need) {
         auto ts = Clock::now();
-        telemetry_internal::SmiResult sr =
-            fs ? telemetry_internal::run_nvidia_smi(*runner, *fs, deadline)
-               : telemetry_internal::SmiResult{};
-        snap.source_ms["nvidia-smi"] = ms_since(ts);
+        BackendSample sr = fallback->sample(now);
+        snap.source_ms[fallback->name()] = ms_since(ts);
         for (auto& n : sr.notes) snap.notes.push_back(n);
-        for (auto& g : sr.gpus) {
-          bool dup = g.bus_id && std::any_of(gpus.begin(), gpus.end(), [&](const GpuSample& x) {
-                       return x.bus_id == g.bus_id;
-                     });
-          if (!dup) gpus.push_back(std::move(g));
-        }
-        for (auto& p : sr.processes) snap.processes.push_back(std::move(p));
+        merge_gpus(gpus, sr.gpus);
+        merge_processes(snap.processes, sr.processes);
       }
     }
 
@@ -389,14 +408,27 @@ TelemetryCollector::TelemetryCollector(std::shared_ptr<HostFs> fs,
                                        std::chrono::milliseconds per_source_deadline)
     : impl_(std::make_shared<Impl>()) {
   impl_->fs = fs;
-  impl_->runner = std::move(runner);
   impl_->specs = specs;
   for (const auto& s : specs)
     impl_->spec_bus.push_back(s.f.bus_id ? normalize_bus_id(*s.f.bus_id) : std::nullopt);
   impl_->deadline = per_source_deadline;
-  impl_->nvml = std::make_shared<telemetry_internal::NvmlBackend>(std::move(loader), fs);
-  impl_->sysfs = std::make_shared<SysfsTelemetry>(fs);
-  impl_->fdinfo = std::make_shared<FdinfoScanner>(fs);
+  auto nvml = std::make_unique<Lane>();
+  nvml->label = "NVML";
+  nvml->what = "call";
+  nvml->backends.push_back(std::make_shared<NvmlTelemetry>(std::move(loader), fs));
+  nvml->stale_for_spec = is_nvidia;
+  impl_->lanes.push_back(std::move(nvml));
+  auto drm = std::make_unique<Lane>();
+  drm->label = "sysfs";
+  drm->what = "read";
+  drm->backends.push_back(std::make_shared<SysfsTelemetry>(fs));
+  drm->backends.push_back(std::make_shared<FdinfoScanner>(fs));
+  impl_->lanes.push_back(std::move(drm));
+  if (runner) {
+    impl_->fallback =
+        std::make_shared<NvidiaSmiTelemetry>(std::move(runner), fs, per_source_deadline);
+    impl_->fallback_for = "nvml";
+  }
 }
 
 TelemetryCollector::~TelemetryCollector() = default;

@@ -1,16 +1,21 @@
 // The telemetry layer: one sample per GPU (VRAM used/total, temperature, utilization, power,
 // power limit, persistence mode) and per GPU process (pid, command, user, VRAM, utilization).
 //
-// Backends, tried in this order by TelemetryCollector::sample():
-//   1. NVML ("nvml"): libnvidia-ml.so.1 or $GREY_NVML_LIBRARY through the LibLoader, loaded and
-//      initialized once (on the first sample) and shut down by the collector's destructor. It
-//      runs on a worker thread; the caller waits at most the per-source deadline.
-//   2. sysfs ("sysfs"): amdgpu, i915, xe (and other non-NVIDIA DRM drivers) under
-//      /sys/class/drm through HostFs; processes from DRM fdinfo under /proc (backend "fdinfo").
-//      Also on a worker thread under the same deadline, in parallel with NVML.
-//   3. nvidia-smi ("nvidia-smi"): only when NVML did not load or initialize AND an NVIDIA GPU
-//      (from the specs, or any GPU when there are no specs) was answered by no other backend.
-//      Runs through the Runner with the deadline as its timeout.
+// Every backend implements one interface, TelemetryBackend (name() and sample()):
+//   NvmlTelemetry ("nvml"): libnvidia-ml.so.1 or $GREY_NVML_LIBRARY through the one NVML
+//     binding (bindings/nvml.h), loaded and initialized once (on the first sample) and shut
+//     down when the backend is destroyed.
+//   SysfsTelemetry ("sysfs"): amdgpu, i915, xe (and other non-NVIDIA DRM drivers) under
+//     /sys/class/drm through HostFs.
+//   FdinfoScanner ("fdinfo"): processes from DRM fdinfo under /proc.
+//   NvidiaSmiTelemetry ("nvidia-smi"): the fallback, through the Runner.
+// TelemetryCollector::sample() composes them:
+//   1. NVML on a worker thread; the caller waits at most the per-source deadline.
+//   2. sysfs then fdinfo on a second worker thread under the same deadline, in parallel with
+//      NVML.
+//   3. nvidia-smi only when NVML did not load or initialize AND an NVIDIA GPU (from the specs,
+//      or any GPU when there are no specs) was answered by no other backend. Runs through the
+//      Runner with the deadline as its timeout.
 // Read-only: nothing here writes to a device.
 #pragma once
 
@@ -71,6 +76,30 @@ nlohmann::json to_json(const GpuSample& s);
 nlohmann::json to_json(const ProcessSample& p);
 nlohmann::json to_json(const TelemetrySnapshot& s);
 
+// ---- The backend interface --------------------------------------------------------------
+
+// What one backend answered in one sample.
+struct BackendSample {
+  // False when the backend cannot work on this host at all (NVML did not load or initialize):
+  // `notes` then say why, and the collector reports them once.
+  bool available = true;
+  std::vector<GpuSample> gpus;
+  std::vector<ProcessSample> processes;
+  std::vector<std::string> notes;
+};
+
+// One telemetry backend. Not thread-safe: the collector calls each from one worker thread at a
+// time, and waits for it at most its deadline.
+class TelemetryBackend {
+ public:
+  virtual ~TelemetryBackend() = default;
+  // "nvml" | "sysfs" | "fdinfo" | "nvidia-smi": the TelemetrySnapshot::source_ms key.
+  virtual std::string name() const = 0;
+  // One sample; `now_ns` is the monotonic time of the sample (rates from two samples use it;
+  // tests pass their own). Never throws.
+  virtual BackendSample sample(uint64_t now_ns) = 0;
+};
+
 class TelemetryCollector {
  public:
   TelemetryCollector(std::shared_ptr<HostFs> fs, std::shared_ptr<LibLoader> loader,
@@ -126,10 +155,12 @@ std::optional<double> drm_busy_pct(const DrmFdinfo& before, const DrmFdinfo& aft
 // a non-NVIDIA driver. A client (drm-pdev + drm-client-id) shared by several fds or processes
 // is counted once, for the lowest pid holding it. Utilization needs two scans: the first
 // leaves it unknown. `now_ns` is the monotonic time of the scan (tests pass their own).
-class FdinfoScanner {
+class FdinfoScanner : public TelemetryBackend {
  public:
   explicit FdinfoScanner(std::shared_ptr<HostFs> fs);
   std::vector<ProcessSample> scan(uint64_t now_ns, std::vector<std::string>& notes);
+  std::string name() const override { return "fdinfo"; }
+  BackendSample sample(uint64_t now_ns) override;  // scan(): processes and notes
 
  private:
   std::shared_ptr<HostFs> fs_;
@@ -142,10 +173,11 @@ class FdinfoScanner {
 
 // The sysfs backend: one GpuSample per DRM card not driven by the NVIDIA driver. Power from
 // energy1_input (i915/xe) needs two samples. `now_ns` as for FdinfoScanner.
-class SysfsTelemetry {
+class SysfsTelemetry : public TelemetryBackend {
  public:
   explicit SysfsTelemetry(std::shared_ptr<HostFs> fs);
-  std::vector<GpuSample> sample(uint64_t now_ns);
+  std::string name() const override { return "sysfs"; }
+  BackendSample sample(uint64_t now_ns) override;  // gpus only
 
  private:
   std::shared_ptr<HostFs> fs_;
@@ -165,40 +197,40 @@ std::vector<ProcessSample> parse_smi_apps_query(std::string_view text,
 std::string process_command(HostFs& fs, int pid);
 std::string process_user(HostFs& fs, int pid);
 
-}  // namespace grey
-
-namespace grey::telemetry_internal {
-
-// The NVML backend (nvml_telemetry.cc). Not thread-safe: the collector calls it from one
-// worker thread at a time.
-class NvmlBackend {
+// The NVML backend (nvml_telemetry.cc). Per sample and device: memory, temperature,
+// utilization, power, power limit and range, persistence mode; processes with their VRAM and
+// SM utilization.
+class NvmlTelemetry : public TelemetryBackend {
  public:
-  NvmlBackend(std::shared_ptr<LibLoader> loader, std::shared_ptr<HostFs> fs);
-  ~NvmlBackend();  // nvmlShutdown when nvmlInit succeeded
-  NvmlBackend(const NvmlBackend&) = delete;
-  NvmlBackend& operator=(const NvmlBackend&) = delete;
+  NvmlTelemetry(std::shared_ptr<LibLoader> loader, std::shared_ptr<HostFs> fs);
+  ~NvmlTelemetry() override;  // nvmlShutdown when nvmlInit succeeded
+  NvmlTelemetry(const NvmlTelemetry&) = delete;
+  NvmlTelemetry& operator=(const NvmlTelemetry&) = delete;
 
-  struct Result {
-    bool available = false;  // the library loaded and initialized
-    std::vector<GpuSample> gpus;
-    std::vector<ProcessSample> processes;
-    std::vector<std::string> notes;
-  };
-  // Loads and initializes on the first call (never retried after a failure).
-  Result sample();
+  std::string name() const override { return "nvml"; }
+  // Loads and initializes on the first call (never retried after a failure); `available` is
+  // false until then and after a failure.
+  BackendSample sample(uint64_t now_ns) override;
 
  private:
   struct State;
   std::unique_ptr<State> s_;
 };
 
-struct SmiResult {
-  bool ran = false;  // nvidia-smi started and answered the GPU query
-  std::vector<GpuSample> gpus;
-  std::vector<ProcessSample> processes;
-  std::vector<std::string> notes;
-};
-// Both nvidia-smi queries (nvidia_smi_telemetry.cc); they share `deadline`.
-SmiResult run_nvidia_smi(Runner& runner, HostFs& fs, std::chrono::milliseconds deadline);
+// The nvidia-smi fallback (nvidia_smi_telemetry.cc): both queries, sharing `deadline`.
+class NvidiaSmiTelemetry : public TelemetryBackend {
+ public:
+  NvidiaSmiTelemetry(std::shared_ptr<Runner> runner, std::shared_ptr<HostFs> fs,
+                     std::chrono::milliseconds deadline)
+      : runner_(std::move(runner)), fs_(std::move(fs)), deadline_(deadline) {}
+  std::string name() const override { return "nvidia-smi"; }
+  // `available` is false when nvidia-smi did not start or its GPU query failed.
+  BackendSample sample(uint64_t now_ns) override;
 
-}  // namespace grey::telemetry_internal
+ private:
+  std::shared_ptr<Runner> runner_;
+  std::shared_ptr<HostFs> fs_;
+  std::chrono::milliseconds deadline_;
+};
+
+}  // namespace grey

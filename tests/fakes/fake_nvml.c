@@ -1,6 +1,6 @@
 /* A fake libnvidia-ml for the NVML probe's tests. Exported names are the real NVML API names
  * (https://docs.nvidia.com/deploy/nvml-api/); types are re-declared here from the same
- * documentation, independently of src/vendor/nvml_api.h, so a layout mistake there shows.
+ * documentation, independently of src/bindings/nvml_api.h, so a layout mistake there shows.
  *
  * All values are INVENTED (plausible, not captured from real hardware):
  *   GPU 0: "NVIDIA H100 80GB HBM3" at 0000:1b:00.0, 10de:2330, 81559 MiB, CC 9.0, 1980 MHz,
@@ -58,6 +58,15 @@
  *   A value set by ANOTHER process is read back from the FAKE_NVML_RECORD file (the last "set"
  *   line of that function and GPU), as a real device keeps it: grey-gpu-opt sets in a child
  *   process and reads back in the next one.
+ *
+ * FAKE_NVML_LEGACY (built as fake_nvml_legacy.so by fake_nvml_legacy.c): the same GPUs as an
+ * older driver's library exports them, for the binding's fallbacks (tests/nvml_binding_test.cc):
+ * only the unversioned nvmlInit, nvmlDeviceGetCount, nvmlDeviceGetHandleByIndex,
+ * nvmlDeviceGetPciInfo (the older, shorter struct: only its first 16 bytes, busIdLegacy's place,
+ * are its own; the fake writes a WRONG bus id where the newer struct's busId is, which a caller
+ * must not read) and nvmlDeviceGetComputeRunningProcesses / nvmlDeviceGetGraphicsRunningProcesses
+ * (nvmlProcessInfo_v1_t, 16 bytes); and no nvmlErrorString, nvmlDeviceGetMemoryInfo_v2 or
+ * nvmlDeviceGetPowerUsage.
  *   Also exported: nvmlDeviceGetMemoryInfo_v2 (checks the version field; reserves 64 MiB,
  *   which v1's "used" includes and v2's does not; FAKE_NVML_NO_MEMORY_V2=1 makes it answer
  *   NVML_ERROR_NOT_SUPPORTED), nvmlDeviceGetComputeRunningProcesses_v3,
@@ -70,6 +79,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifdef FAKE_NVML_LEGACY
+#define nvmlInit_v2 nvmlInit
+#define nvmlDeviceGetCount_v2 nvmlDeviceGetCount
+#define nvmlDeviceGetHandleByIndex_v2 nvmlDeviceGetHandleByIndex
+#define nvmlDeviceGetPciInfo_v3 nvmlDeviceGetPciInfo
+#define nvmlDeviceGetComputeRunningProcesses_v3 nvmlDeviceGetComputeRunningProcesses
+#define nvmlDeviceGetGraphicsRunningProcesses_v3 nvmlDeviceGetGraphicsRunningProcesses
+/* Not exported by the legacy library. */
+#define FAKE_NEWER_ONLY static __attribute__((unused))
+#else
+#define FAKE_NEWER_ONLY
+#endif
 
 typedef int nvmlReturn_t;
 
@@ -370,7 +392,7 @@ nvmlReturn_t nvmlShutdown(void) {
   return 0;
 }
 
-const char* nvmlErrorString(nvmlReturn_t r) {
+FAKE_NEWER_ONLY const char* nvmlErrorString(nvmlReturn_t r) {
   switch (r) {
     case 0:
       return "Success";
@@ -448,7 +470,11 @@ nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t* p) {
   p->pciDeviceId = g->pci_id;
   p->pciSubSystemId = 0x16c110de;
   snprintf(p->busIdLegacy, sizeof p->busIdLegacy, "0000:%02X:00.0", bus);
+#ifdef FAKE_NVML_LEGACY
+  snprintf(p->busId, sizeof p->busId, "00000000:99:00.0"); /* not the old struct's bytes */
+#else
   snprintf(p->busId, sizeof p->busId, "00000000:%02X:00.0", bus);
+#endif
   return 0;
 }
 
@@ -475,7 +501,7 @@ typedef struct {
   unsigned long long total, reserved, free, used;
 } nvmlMemory_v2_t;
 
-nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t* m) {
+FAKE_NEWER_ONLY nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t* m) {
   GPU_OR_FAIL(d);
   if (env_int("FAKE_NVML_NO_MEMORY_V2", 0)) return 3; /* NVML_ERROR_NOT_SUPPORTED */
   if (!m || m->version != ((unsigned)sizeof(nvmlMemory_v2_t) | (2u << 24)))
@@ -629,7 +655,7 @@ nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t d, unsigned i
   return 0;
 }
 
-nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned int* v) {
+FAKE_NEWER_ONLY nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned int* v) {
   GPU_OR_FAIL(d);
   pthread_mutex_lock(&g_mu);
   const script_line* l = tick_line(d->index);
@@ -672,12 +698,20 @@ nvmlReturn_t nvmlDeviceSetPersistenceMode(nvmlDevice_t d, int mode) {
   return 0;
 }
 
+#ifdef FAKE_NVML_LEGACY
+/* nvmlProcessInfo_v1_t, as the unversioned symbols fill it. */
+typedef struct {
+  unsigned int pid;
+  unsigned long long usedGpuMemory;
+} nvmlProcessInfo_t;
+#else
 /* nvmlProcessInfo_t as the _v3 symbols fill it. */
 typedef struct {
   unsigned int pid;
   unsigned long long usedGpuMemory;
   unsigned int gpuInstanceId, computeInstanceId;
 } nvmlProcessInfo_t;
+#endif
 
 nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned int* count,
                                                      nvmlProcessInfo_t* infos) {
@@ -696,8 +730,10 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned in
     const script_line* l = pid_line('p', d->index, pids[i]);
     infos[i].pid = (unsigned)pids[i];
     infos[i].usedGpuMemory = (unsigned long long)l->b << 20;
+#ifndef FAKE_NVML_LEGACY
     infos[i].gpuInstanceId = 0xFFFFFFFFu; /* MIG off */
     infos[i].computeInstanceId = 0xFFFFFFFFu;
+#endif
   }
   *count = (unsigned)n;
   pthread_mutex_unlock(&g_mu);
