@@ -17,13 +17,15 @@ std::string default_state_dir();
 // Creates the directory (0700) if needed and checks it: a symlink or a directory owned by
 // another user is refused. Returns an error message, empty on success. Group/world bits on
 // an existing directory are removed (and `*fixed` set).
-std::string ensure_state_dir(const std::string& dir, bool* fixed = nullptr);
+[[nodiscard]] std::string ensure_state_dir(const std::string& dir, bool* fixed = nullptr);
 
 // Writes `content` to `path` atomically with `mode`. Returns an error message, empty on success.
-std::string write_file_atomic(const std::string& path, const std::string& content, int mode = 0600);
+[[nodiscard]] std::string write_file_atomic(const std::string& path, const std::string& content,
+                                            int mode = 0600);
 // The same for text in pieces, written with writev instead of being joined first.
-std::string write_file_atomic_parts(const std::string& path,
-                                    const std::vector<std::string_view>& parts, int mode = 0600);
+[[nodiscard]] std::string write_file_atomic_parts(const std::string& path,
+                                                  const std::vector<std::string_view>& parts,
+                                                  int mode = 0600);
 
 // Appends one line and fsyncs it (journal). Creates the file 0600. Error message or empty.
 // The line always starts on a fresh line: when the file does not end in '\n' (a line torn by a
@@ -49,7 +51,8 @@ enum class LineKind {
     const std::function<bool(std::string_view text, long line_number, LineKind kind)>& on_line);
 
 // Whole file; nullopt when it cannot be read (errno text in *error).
-std::optional<std::string> read_whole_file(const std::string& path, std::string* error = nullptr,
-                                           size_t cap = 64u << 20);
+[[nodiscard]] std::optional<std::string> read_whole_file(const std::string& path,
+                                                         std::string* error = nullptr,
+                                                         size_t cap = 64u << 20);
 
 }  // namespace grey
