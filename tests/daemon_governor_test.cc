@@ -220,5 +220,102 @@ TEST(DaemonGovernor, AWriteTheDeviceRefusesIsUndoneInTheGovernorAndSettled) {
   EXPECT_TRUE(later.steps.empty());
 }
 
+// The scripted temperatures (°C) of 8 GPUs over 12 ticks; cooldown 80, resume 65, 3 samples
+// to resume, steps of 30 W (10% of the 300 W default), minimum 150 W. GPU 5 is preemptive
+// (trigger 77). kStale: a stale sample that tick.
+constexpr double kStale = -1;
+const std::vector<std::vector<double>> kScript = {
+    // GPU 0: stays cool: no writes.
+    {50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50},
+    // GPU 1: three steps down, cools; the stale sample at tick 5 does not count: resumes at 7.
+    {50, 85, 86, 84, 60, kStale, 60, 60, 50, 50, 50, 50},
+    // GPU 2: hysteresis: between resume and trigger nothing moves; 66 and 70 restart the count.
+    {70, 82, 72, 79, 64, 66, 64, 63, 70, 62, 61, 60},
+    // GPU 3: hot throughout: steps down to the 150 W minimum, then holds; restored at stop.
+    {90, 90, 90, 90, 90, 90, 90, 90, 90, 90, 90, 90},
+    // GPU 4: the thresholds are inclusive: 79.9 does nothing, 80 steps, 65 counts as cool.
+    {79, 79.9, 80, 79.9, 65, 65, 65, 66, 50, 50, 50, 50},
+    // GPU 5 (preemptive, trigger 77): 77 steps, 76 does not, 78 steps again; never cool enough
+    // to resume (66 > 65): restored at stop.
+    {76, 77, 76, 78, 70, 70, 70, 70, 66, 66, 66, 66},
+    // GPU 6: the device refuses every write: attempts recorded, nothing to restore.
+    {85, 85, 60, 60, 60, 50, 50, 50, 50, 50, 50, 50},
+    // GPU 7: one step, then someone else sets 250 W (tick 5): left alone at stop.
+    {88, 75, 75, 75, 75, 75, 75, 75, 75, 75, 75, 75},
+};
+
+json run_script(const std::string& journal_path) {
+  Rig rig(journal_path, 8);
+  for (int gpu = 0; gpu < 8; ++gpu) {
+    GovernorConfig c;
+    c.cooldown_c = 80;
+    c.resume_c = 65;
+    c.resume_samples = 3;
+    c.preemptive = gpu == 5;
+    rig.governor.configure(gpu, c);
+  }
+  rig.dev.deny.insert(bus_of(6));
+  json events = json::array();
+  auto note_events = [&](int tick, size_t from) {
+    for (size_t i = from; i < rig.events.size(); ++i) {
+      const EnforceEvent& e = rig.events[i];
+      json j = {{"tick", tick}, {"gpu", e.details.value("gpu", -1)}, {"event", e.event}};
+      if (e.details.contains("status")) j["status"] = e.details["status"];
+      events.push_back(j);
+    }
+  };
+  const int ticks = static_cast<int>(kScript[0].size());
+  for (int t = 0; t < ticks; ++t) {
+    rig.dev.tick = t;
+    if (t == 5) rig.dev.limit_w[bus_of(7)] = 250;  // outside the daemon
+    std::vector<GovernorInput> in;
+    for (int gpu = 0; gpu < 8; ++gpu) {
+      GovernorInput i = input(gpu, kScript[gpu][t], rig.dev);
+      i.stale = kScript[gpu][t] == kStale;
+      in.push_back(i);
+    }
+    size_t before = rig.events.size();
+    rig.tick(in);
+    note_events(t, before);
+  }
+  rig.dev.tick = ticks;  // the stop
+  size_t before = rig.events.size();
+  rig.stop();
+  note_events(ticks, before);
+  json limits = json::object();
+  for (const auto& [bus, w] : rig.dev.limit_w) limits[bus] = watts_text(w);
+  return json{{"writes", rig.dev.writes}, {"events", events}, {"limits_after_stop", limits}};
+}
+
+// Compares with tests/fixtures/golden/<name>.json (or rewrites it with GREY_UPDATE_GOLDEN=1).
+void expect_golden(const std::string& name, const json& got) {
+  std::string path = std::string(GREY_TEST_SOURCE_DIR) + "/fixtures/golden/" + name + ".json";
+  const char* update = std::getenv("GREY_UPDATE_GOLDEN");
+  if (update && std::string(update) == "1") {
+    fs::create_directories(fs::path(path).parent_path());
+    test::write_file(path, got.dump(2) + "\n");
+  }
+  json want = json::parse(test::read_file(path), nullptr, false);
+  ASSERT_FALSE(want.is_discarded()) << path << " is not JSON";
+  EXPECT_EQ(got, want) << "golden " << path << " differs; got:\n" << got.dump(2);
+}
+
+TEST(DaemonGovernor, GoldenWritesOfEightGpusOverAScriptedTemperatureSequence) {
+  test::TempDir tmp;
+  json got = run_script(tmp / "journal.jsonl");
+  expect_golden("governor-8gpu", got);
+  // The same script on a fresh journal gives the same writes (nothing depends on the clock).
+  test::TempDir tmp2;
+  EXPECT_EQ(run_script(tmp2 / "journal.jsonl")["writes"], got["writes"]);
+  // Every GPU ends where it started, except GPU 7, which someone else changed.
+  for (int gpu = 0; gpu < 8; ++gpu)
+    EXPECT_EQ(got["limits_after_stop"][bus_of(gpu)], gpu == 7 ? "250" : "300") << gpu;
+  // Whatever the daemon wrote is settled in the journal.
+  FakeDevices dev(8);
+  Journal journal(tmp / "journal.jsonl");
+  RestoreOutcome later = restore(journal, dev, true);
+  EXPECT_TRUE(later.steps.empty()) << later.to_json().dump(1);
+}
+
 }  // namespace
 }  // namespace grey
