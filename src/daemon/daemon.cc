@@ -225,22 +225,10 @@ struct GpuInfo {
   std::optional<double> default_w, min_w, max_w;
 };
 
-// Power writes of one cooling episode (real runs only).
-struct Episode {
-  struct Set {
-    std::string id, mechanism;
-  };
-  std::vector<Set> sets;
-  std::string original;      // the device's value before the first write (canonical text)
-  std::string last_written;  // read back after the last write (else what was written)
-};
-
+// How one GPU's power limit is written (probed on first use; real runs only).
 struct Control {
   bool probed = false;
-  std::string mechanism_kind;  // "nvml" | "nvidia-smi" | "sysfs" | ""
-  std::string sysfs_path;
-  std::string why_none;
-  std::optional<double> min_w, max_w;
+  PowerTarget target;
 };
 
 struct OverCap {
@@ -278,10 +266,8 @@ class Daemon {
   // Pieces of a tick.
   void handle(const GovernorDecision& d, const TelemetrySnapshot& s);
   bool enforcing() const { return !o_.dry_run && o_.consent; }
-  Control& control_for(int gpu);
-  std::string mechanism_for(const Control& c, const GpuInfo& g, const std::string& value) const;
-  bool perform_set(int gpu, double from_w, double to_w);
-  void perform_restore(int gpu, const std::string& why);
+  const PowerTarget& target_for(int gpu);
+  void log_events(const std::vector<EnforceEvent>& events);
   void check_caps(const TelemetrySnapshot& s);
   void write_status(const TelemetrySnapshot* s, const std::string& state);
   void publish_metrics(const TelemetrySnapshot& s);
@@ -311,8 +297,7 @@ class Daemon {
   std::unique_ptr<SystemControl> control_;
   std::unique_ptr<Journal> journal_;
   std::map<int, Control> controls_;
-  std::map<int, Episode> episodes_;
-  uint64_t set_serial_ = 0;
+  std::unique_ptr<PowerEnforcer> enforcer_;  // every power write goes through it (the applier)
 
   Governor governor_;
   std::map<std::pair<int, int>, OverCap> over_cap_;  // (pid, gpu)
@@ -707,6 +692,7 @@ int Daemon::run(bool* abandoned_work) {
   if (enforcing()) {
     control_ = std::make_unique<SystemControl>(*fs_, *runner_, *loader_, iso);
     journal_ = std::make_unique<Journal>(Journal::path_in(o_.state_dir));
+    enforcer_ = std::make_unique<PowerEnforcer>(*control_, *journal_);
   }
 
   board_ = std::make_shared<MetricsBoard>();
@@ -791,10 +777,9 @@ void Daemon::stop(const std::string& why) {
     handle(d, TelemetrySnapshot{});
   }
   // Anything still written that the governor no longer tracks (never expected).
-  std::vector<int> left;
-  for (const auto& [gpu, ep] : episodes_)
-    if (!ep.sets.empty()) left.push_back(gpu);
-  for (int gpu : left) perform_restore(gpu, "the daemon is stopping (" + why + ")");
+  if (enforcer_)
+    for (int gpu : enforcer_->gpus_with_writes())
+      log_events(enforcer_->restore(gpu, "the daemon is stopping (" + why + ")"));
   if (server_) server_->stop();
   write_status(have_last_ ? &last_ : nullptr, "stopped");
   log_->log("daemon_stopped", {{"reason", why}, {"ticks", ticks_}, {"overruns", overruns_}});
@@ -948,193 +933,68 @@ void Daemon::handle(const GovernorDecision& d, const TelemetrySnapshot& s) {
     out_ << "GPU " << gpu << ": " << to_string(d.from) << " -> " << to_string(d.to) << ": "
          << d.reason << "\n";
   }
-  if (d.power.kind == PowerAction::Kind::kSet) {
-    if (enforcing()) {
-      perform_set(d.gpu, d.power.from_w, d.power.to_w);
-    } else {
-      std::string msg = "[DRY-RUN] would lower GPU " + gpu + " power limit from " +
-                        watts_text(d.power.from_w) + " W to " + watts_text(d.power.to_w) + " W";
-      log_->log("power_limit_dry_run", {{"gpu", d.gpu},
-                                        {"action", "lower"},
-                                        {"from_w", d.power.from_w},
-                                        {"to_w", d.power.to_w},
-                                        {"message", msg},
-                                        {"needs", "--no-dry-run --consent"}});
-      out_ << msg << "\n";
-    }
+  if (d.power.kind != PowerAction::Kind::kNone && enforcing()) {
+    // One path for every device write: the applier (journal first, write, read back).
+    log_events(enforcer_->carry_out(d, target_for(d.gpu), governor_));
+  } else if (d.power.kind == PowerAction::Kind::kSet) {
+    std::string msg = "[DRY-RUN] would lower GPU " + gpu + " power limit from " +
+                      watts_text(d.power.from_w) + " W to " + watts_text(d.power.to_w) + " W";
+    log_->log("power_limit_dry_run", {{"gpu", d.gpu},
+                                      {"action", "lower"},
+                                      {"from_w", d.power.from_w},
+                                      {"to_w", d.power.to_w},
+                                      {"message", msg},
+                                      {"needs", "--no-dry-run --consent"}});
+    out_ << msg << "\n";
   } else if (d.power.kind == PowerAction::Kind::kRestore) {
-    if (enforcing()) {
-      perform_restore(d.gpu, d.reason);
-    } else {
-      std::string msg = "[DRY-RUN] would restore GPU " + gpu + " power limit from " +
-                        watts_text(d.power.from_w) + " W to " + watts_text(d.power.to_w) + " W";
-      log_->log("power_limit_dry_run", {{"gpu", d.gpu},
-                                        {"action", "restore"},
-                                        {"from_w", d.power.from_w},
-                                        {"to_w", d.power.to_w},
-                                        {"message", msg}});
-      out_ << msg << "\n";
-    }
+    std::string msg = "[DRY-RUN] would restore GPU " + gpu + " power limit from " +
+                      watts_text(d.power.from_w) + " W to " + watts_text(d.power.to_w) + " W";
+    log_->log("power_limit_dry_run", {{"gpu", d.gpu},
+                                      {"action", "restore"},
+                                      {"from_w", d.power.from_w},
+                                      {"to_w", d.power.to_w},
+                                      {"message", msg}});
+    out_ << msg << "\n";
   }
   out_.flush();
 }
 
-Control& Daemon::control_for(int gpu) {
+const PowerTarget& Daemon::target_for(int gpu) {
   Control& c = controls_[gpu];
-  if (c.probed) return c;
+  if (c.probed) return c.target;
   c.probed = true;
+  PowerTarget& t = c.target;
   const GpuInfo* gi = info_for(gpu);
   if (!gi || gi->bus_id.empty()) {
-    c.why_none = "GPU " + std::to_string(gpu) + " has no PCI bus id in the saved spec";
-    return c;
+    t.why_none = "GPU " + std::to_string(gpu) + " has no PCI bus id in the saved spec";
+    return t;
   }
+  t.bus_id = gi->bus_id;
+  t.uuid = gi->uuid;
   DeviceState ds = control_->probe(gi->bus_id, gi->vendor, gi->kernel_driver);
-  c.min_w = ds.power_min_w;
-  c.max_w = ds.power_max_w;
   if (gi->vendor == "nvidia") {
     if (ds.nvml)
-      c.mechanism_kind = "nvml";
+      t.mechanism_kind = "nvml";
     else if (ds.nvidia_smi)
-      c.mechanism_kind = "nvidia-smi";
+      t.mechanism_kind = "nvidia-smi";
   } else if ((gi->vendor == "amd" || gi->vendor == "intel") && ds.power_sysfs_path) {
-    c.mechanism_kind = "sysfs";
-    c.sysfs_path = *ds.power_sysfs_path;
+    t.mechanism_kind = "sysfs";
+    t.sysfs_path = *ds.power_sysfs_path;
   }
-  if (c.mechanism_kind.empty()) {
+  if (t.mechanism_kind.empty()) {
     std::string notes;
     for (const auto& n : ds.notes) notes += (notes.empty() ? "" : "; ") + n;
-    c.why_none = "no way to change GPU " + std::to_string(gpu) + "'s power limit" +
+    t.why_none = "no way to change GPU " + std::to_string(gpu) + "'s power limit" +
                  (notes.empty() ? "" : ": " + notes);
   }
-  return c;
+  return t;
 }
 
-std::string Daemon::mechanism_for(const Control& c, const GpuInfo& g,
-                                  const std::string& value) const {
-  if (c.mechanism_kind == "nvml") return kMechNvmlPowerLimit;
-  if (c.mechanism_kind == "nvidia-smi")
-    return nvidia_smi_mechanism(g.bus_id, kSettingPowerLimit, value);
-  if (c.mechanism_kind == "sysfs") return kMechSysfsPrefix + c.sysfs_path;
-  return "";
-}
-
-bool Daemon::perform_set(int gpu, double from_w, double to_w) {
-  Control& c = control_for(gpu);
-  const GpuInfo* gi = info_for(gpu);
-  auto fail = [&](const std::string& error, const std::string& id) {
-    governor_.undo_step(gpu, from_w);
-    json j = {{"gpu", gpu}, {"from_w", from_w}, {"to_w", to_w}, {"error", error}};
-    if (!id.empty()) j["journal_id"] = id;
-    log_->log("power_limit_failed", j);
-    err_ << "error: GPU " << gpu << ": cannot lower the power limit to " << watts_text(to_w)
-         << " W: " << error << "\n";
-    return false;
-  };
-  if (c.mechanism_kind.empty() || !gi) return fail(c.why_none, "");
-  const std::string wanted = watts_text(to_w);
-  SettingRef ref{gi->bus_id, kSettingPowerLimit, mechanism_for(c, *gi, wanted)};
-  ReadResult before = control_->read(ref);
-  if (!before.value)
-    return fail(
-        "the current limit cannot be read (" + before.error + "), so a change could not be undone",
-        "");
-  Action a;
-  a.id = "daemon.gpu" + std::to_string(gpu) + ".power_limit_w." + std::to_string(++set_serial_);
-  a.gpu_index = gpu;
-  a.bus_id = gi->bus_id;
-  a.uuid = gi->uuid;
-  a.setting = kSettingPowerLimit;
-  a.current = *before.value;
-  a.wanted = wanted;
-  a.mechanism = ref.mechanism;
-  a.unit = "W";
-  std::string id;
-  std::string je = journal_->append_set(a, *before.value, wanted, &id);
-  if (!je.empty()) return fail("journal: " + je + " (nothing was written)", "");
-  std::string we = control_->write(ref, wanted);
-  ReadResult after = control_->read(ref);
-  if (std::string re = journal_->append_result(id, we.empty(), after.value, we); !re.empty()) {
-    // The set line is durable: `restore` still judges this change by the device.
-    log_->log("journal_write_failed", {{"gpu", gpu}, {"journal_id", id}, {"error", re}});
-    err_ << "GPU " << gpu << ": journal result line not written: " << re << "\n";
+void Daemon::log_events(const std::vector<EnforceEvent>& events) {
+  for (const EnforceEvent& e : events) {
+    log_->log(e.event, e.details);
+    (e.error ? err_ : out_) << e.line << "\n";
   }
-  if (!we.empty()) return fail(we, id);
-  Episode& ep = episodes_[gpu];
-  if (ep.sets.empty()) ep.original = *before.value;
-  ep.sets.push_back({id, ref.mechanism});
-  ep.last_written = after.value.value_or(wanted);
-  log_->log("power_limit_lowered", {{"gpu", gpu},
-                                    {"from_w", *before.value},
-                                    {"to_w", wanted},
-                                    {"read_back", after.value ? json(*after.value) : json()},
-                                    {"mechanism", ref.mechanism},
-                                    {"journal_id", id}});
-  out_ << "GPU " << gpu << ": power limit " << *before.value << " W -> " << wanted
-       << " W (read back " << after.value.value_or("unknown") << " W), journaled as " << id << "\n";
-  return true;
-}
-
-void Daemon::perform_restore(int gpu, const std::string& why) {
-  auto it = episodes_.find(gpu);
-  if (it == episodes_.end() || it->second.sets.empty()) return;
-  Episode ep = std::move(it->second);
-  episodes_.erase(it);
-  Control& c = control_for(gpu);
-  const GpuInfo* gi = info_for(gpu);
-  if (!gi) return;
-  SettingRef ref{gi->bus_id, kSettingPowerLimit, mechanism_for(c, *gi, ep.original)};
-  ReadResult now = control_->read(ref);
-  std::string status, message, current = now.value.value_or("unknown");
-  std::optional<std::string> read_back;
-  if (!now.value) {
-    status = kRestoreFailed;
-    message = "cannot read the current limit: " + now.error + "; run `grey-gpu-opt restore` later";
-  } else if (same_value(kSettingPowerLimit, *now.value, ep.original)) {
-    status = kRestoreNotNeeded;
-    message = "the device already holds " + ep.original + " W";
-  } else if (!same_value(kSettingPowerLimit, *now.value, ep.last_written)) {
-    status = kRestoreChangedSince;
-    message = "the limit is " + *now.value + " W, not the " + ep.last_written +
-              " W the daemon wrote: someone else changed it; left alone";
-  } else {
-    std::string we = control_->write(ref, ep.original);
-    read_back = control_->read(ref).value;
-    if (we.empty()) {
-      status = kRestoreRestored;
-      message = "restored " + ep.original + " W (" + why + ")";
-    } else {
-      status = kRestoreFailed;
-      message = we;
-    }
-  }
-  for (const auto& s : ep.sets) {
-    JournalSet js;
-    js.id = s.id;
-    js.gpu_index = gpu;
-    js.bus_id = gi->bus_id;
-    js.setting = kSettingPowerLimit;
-    js.mechanism = s.mechanism;
-    js.new_value = ep.last_written;
-    js.old_value = ep.original;
-    if (std::string re = journal_->append_restore(
-            js, current, status == kRestoreRestored ? ep.original : current, status, message);
-        !re.empty()) {
-      // Unsettled in the journal: a later `restore` judges it again by the device.
-      log_->log("journal_write_failed", {{"gpu", gpu}, {"journal_id", s.id}, {"error", re}});
-      err_ << "GPU " << gpu << ": journal restore line not written: " << re << "\n";
-    }
-  }
-  json j = {{"gpu", gpu},
-            {"status", status},
-            {"from_w", current},
-            {"to_w", ep.original},
-            {"read_back", read_back ? json(*read_back) : json()},
-            {"message", message},
-            {"journal_ids", json::array()}};
-  for (const auto& s : ep.sets) j["journal_ids"].push_back(s.id);
-  log_->log(status == kRestoreFailed ? "power_limit_restore_failed" : "power_limit_restored", j);
-  (status == kRestoreFailed ? err_ : out_)
-      << "GPU " << gpu << ": power limit restore: " << status << ": " << message << "\n";
 }
 
 void Daemon::check_caps(const TelemetrySnapshot& s) {
