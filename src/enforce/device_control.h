@@ -65,11 +65,11 @@ struct ReadResult {
 class DeviceControl {
  public:
   virtual ~DeviceControl() = default;
-  virtual ReadResult read(const SettingRef& ref) = 0;
+  [[nodiscard]] virtual ReadResult read(const SettingRef& ref) = 0;
   // Writes the canonical `value`. Returns "" on success, else the device's own message
   // ("nvmlDeviceSetPowerManagementLimit failed: NVML_ERROR_NO_PERMISSION (4): ...",
   // "/sys/...: Permission denied", "nvidia-smi ...: exit code 4: ... Insufficient Permissions").
-  virtual std::string write(const SettingRef& ref, const std::string& value) = 0;
+  [[nodiscard]] virtual std::string write(const SettingRef& ref, const std::string& value) = 0;
 };
 
 // What can be read about one device right now, and how. Filled by a probe (below) or by a
@@ -94,7 +94,7 @@ struct DeviceState {
 class NvmlAccess : public DeviceControl {
  public:
   // "" when NVML is loaded and initialized, else why not.
-  virtual std::string available() = 0;
+  [[nodiscard]] virtual std::string available() = 0;
   // Fills power limit, range, persistence and `nvml` for the device at state.bus_id.
   virtual void probe(DeviceState& state) = 0;
   // Non-empty once NVML hung or crashed in this run (isolated control only): it is not called
@@ -115,15 +115,15 @@ class NvmlControl : public NvmlAccess {
   NvmlControl(const NvmlControl&) = delete;
   NvmlControl& operator=(const NvmlControl&) = delete;
 
-  std::string available() override;
+  [[nodiscard]] std::string available() override;
   void probe(DeviceState& state) override;
-  ReadResult read(const SettingRef& ref) override;
-  std::string write(const SettingRef& ref, const std::string& value) override;
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override;
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override;
   // Called with the NVML function's name right before each call into the library (the control
   // child writes it to stderr, so that the parent can name the call that hung or crashed).
   void set_call_hook(void (*hook)(const char* call));
   // "" when NVML is available and nvmlDeviceGetCount answers, else why not.
-  std::string device_count_error();
+  [[nodiscard]] std::string device_count_error();
 
   struct Impl;
 
@@ -138,8 +138,8 @@ class NvidiaSmiControl : public DeviceControl {
  public:
   explicit NvidiaSmiControl(Runner& runner, std::string program = "nvidia-smi");
   void probe(DeviceState& state);
-  ReadResult read(const SettingRef& ref) override;
-  std::string write(const SettingRef& ref, const std::string& value) override;
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override;
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override;
   // The argv a write runs (exposed for tests and dry-run descriptions).
   std::vector<std::string> write_argv(const std::string& bus_id, const std::string& setting,
                                       const std::string& value) const;
@@ -170,8 +170,8 @@ class SysfsControl : public DeviceControl {
   // amdgpu/amd -> power1_cap, i915/xe/intel -> power1_max.
   void probe(DeviceState& state, const std::string& vendor,
              const std::optional<std::string>& kernel_driver);
-  ReadResult read(const SettingRef& ref) override;
-  std::string write(const SettingRef& ref, const std::string& value) override;
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override;
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override;
 
  private:
   HostFs& fs_;
@@ -195,8 +195,8 @@ class SystemControl : public DeviceControl {
   // answer), AMD and Intel through sysfs.
   DeviceState probe(const std::string& bus_id, const std::string& vendor,
                     const std::optional<std::string>& kernel_driver);
-  ReadResult read(const SettingRef& ref) override;
-  std::string write(const SettingRef& ref, const std::string& value) override;
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override;
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override;
   // Before probing several NVIDIA devices: one NVML child probes them all.
   void prefetch_nvml(const std::vector<std::string>& bus_ids);
 

@@ -35,18 +35,20 @@ enum class FileTrust {
 // blocks on a FIFO. Returns the descriptor, or -1 with *error set ("refusing <path>: it is a
 // symbolic link", "... not a regular file (FIFO)", "... owned by uid 1001, not by us (uid 0)",
 // "... writable by other users (mode 0666)") and errno kept (ENOENT when it does not exist).
-[[nodiscard]] int open_checked(const std::string& path, int flags, FileTrust trust, std::string* error);
+[[nodiscard]] int open_checked(const std::string& path, int flags, FileTrust trust,
+                               std::string* error);
 
 // Whole file through open_checked; nullopt with *error set when missing or refused
 // (*missing set when it does not exist).
-[[nodiscard]] std::optional<std::string> read_file_checked(const std::string& path,
-                                                           FileTrust trust, std::string* error,
+[[nodiscard]] std::optional<std::string> read_file_checked(const std::string& path, FileTrust trust,
+                                                           std::string* error,
                                                            size_t cap = 64u << 20,
                                                            bool* missing = nullptr);
 
 // Creates a temporary file next to `path` (".<name>.tmp.<random>", O_CREAT|O_EXCL|O_NOFOLLOW,
 // `mode`) for an atomic replace. Returns the descriptor (name in *tmp_path), or -1 with *error.
-[[nodiscard]] int create_temp_file(const std::string& path, int mode, std::string* tmp_path, std::string* error);
+[[nodiscard]] int create_temp_file(const std::string& path, int mode, std::string* tmp_path,
+                                   std::string* error);
 
 // Writes `content` to `path` atomically with `mode` (create_temp_file, fsync, rename). A symlink
 // or a non-regular file at `path` is refused, not replaced. Returns an error message, empty on
