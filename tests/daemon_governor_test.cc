@@ -1,23 +1,34 @@
 // The daemon's enforcement path, in process: the governor (daemon/governor.h) decides, the
 // PowerEnforcer carries its power actions out through the applier (enforce/applier.h) against
-// fake devices, tick by tick. No clock and no sleeps: a tick is one call to Governor::step.
+// fake devices, tick by tick. No clock and no sleeps: a tick is one call to Governor::step, or
+// (DaemonInProcess) one Daemon::tick() with a manual clock, fake telemetry and fake devices
+// given to the daemon as its doors.
 //
 // The golden list of writes lives in tests/fixtures/golden/governor-8gpu.json. To rewrite it
 // after a deliberate change:   GREY_UPDATE_GOLDEN=1 <this test>   and review the diff by eye.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "daemon/daemon.h"
+#include "daemon/daemon_status.h"
 #include "daemon/governor.h"
+#include "detect/spec_store.h"
 #include "enforce/applier.h"
 #include "enforce/journal.h"
+#include "plan/plan_io.h"
 #include "test_util.h"
+#include "util/clock.h"
 
 namespace grey {
 namespace {
@@ -298,6 +309,263 @@ void expect_golden(const std::string& name, const json& got) {
   json want = json::parse(test::read_file(path), nullptr, false);
   ASSERT_FALSE(want.is_discarded()) << path << " is not JSON";
   EXPECT_EQ(got, want) << "golden " << path << " differs; got:\n" << got.dump(2);
+}
+
+// ---- The whole daemon, in process ---------------------------------------------------------
+
+// The daemon's doors onto FakeDevices: probe and power-limit control ...
+class FakePowerControl : public PowerControl {
+ public:
+  explicit FakePowerControl(FakeDevices& dev) : dev_(dev) {}
+  DeviceState probe(const std::string& bus_id, const std::string&,
+                    const std::optional<std::string>&) override {
+    DeviceState s;
+    s.bus_id = bus_id;
+    s.nvml = dev_.limit_w.count(bus_id) > 0;
+    if (s.nvml) s.power_limit_w = dev_.limit_w.at(bus_id);
+    s.power_min_w = 150;
+    s.power_max_w = 350;
+    return s;
+  }
+  ReadResult read(const SettingRef& ref) override { return dev_.read(ref); }
+  std::string write(const SettingRef& ref, const std::string& value) override {
+    return dev_.write(ref, value);
+  }
+
+ private:
+  FakeDevices& dev_;
+};
+
+// ... and telemetry: the scripted temperature of each GPU at dev.tick, its limit as it is now.
+class ScriptedTelemetry : public TelemetrySource {
+ public:
+  ScriptedTelemetry(FakeDevices& dev, std::vector<ProcessSample>* processes)
+      : dev_(dev), processes_(processes) {}
+  TelemetrySnapshot sample() override {
+    TelemetrySnapshot s;
+    for (int gpu = 0; gpu < static_cast<int>(kScript.size()); ++gpu) {
+      GpuSample g;
+      g.index = gpu;
+      g.bus_id = bus_of(gpu);
+      g.backend = "nvml";
+      const double t = kScript[gpu][std::min<size_t>(dev_.tick, kScript[gpu].size() - 1)];
+      if (t == kStale) {
+        g.stale = true;
+      } else {
+        g.temperature_c = t;
+        g.power_limit_w = dev_.limit_w.at(bus_of(gpu));
+        g.power_limit_min_w = 150;
+        g.power_limit_max_w = 350;
+      }
+      s.gpus.push_back(g);
+    }
+    if (processes_) s.processes = *processes_;
+    return s;
+  }
+
+ private:
+  FakeDevices& dev_;
+  std::vector<ProcessSample>* processes_;
+};
+
+// A state directory with the 8 GPUs' spec and an applied plan (cooldown 80, resume 65; GPU 5
+// preemptive), and a daemon whose doors are all fakes: devices, telemetry, a manual clock.
+struct InProcess {
+  test::TempDir tmp;
+  std::string state = tmp / "state";
+  FakeDevices dev{8};
+  std::vector<ProcessSample> processes;
+  std::vector<std::pair<int, int>> signalled;  // (pid, signal) through the door
+  std::shared_ptr<ManualTimeSource> clock = std::make_shared<ManualTimeSource>(
+      WallTime{} + std::chrono::seconds(1796126400));  // 2026-12-01T12:00:00Z
+  std::ostringstream out, err;
+  std::unique_ptr<Daemon> daemon;
+  size_t log_lines_seen = 0;
+
+  explicit InProcess(std::optional<int64_t> cap_mb = std::nullopt) {
+    fs::create_directories(state);
+    ::chmod(state.c_str(), 0700);
+    std::vector<GpuSpec> specs;
+    Plan plan;
+    plan.generated_at = "2026-12-01T11:00:00Z";
+    for (int gpu = 0; gpu < 8; ++gpu) {
+      GpuSpec g;
+      g.index = gpu;
+      g.f.vendor = "nvidia";
+      g.f.model = "Fake GPU";
+      g.f.bus_id = bus_of(gpu);
+      g.f.uuid = "GPU-fake-" + std::to_string(gpu);
+      g.f.kernel_driver = "nvidia";
+      g.f.power_limit_w = 300;
+      g.f.power_limit_default_w = 300;
+      g.f.power_limit_min_w = 150;
+      g.f.power_limit_max_w = 350;
+      specs.push_back(g);
+      GpuPlan gp;
+      gp.index = gpu;
+      gp.device_id = bus_of(gpu);
+      gp.uuid = g.f.uuid;
+      gp.cooldown_threshold_c = 80;
+      gp.resume_threshold_c = 65;
+      gp.preemptive_throttle = gpu == 5;
+      gp.per_process_vram_cap_mb = cap_mb;
+      plan.gpus.push_back(gp);
+    }
+    EXPECT_EQ(save_specs(state, specs), "");
+    test::write_file(state + "/last_applied_plan.yaml", plan_to_yaml(plan), 0600);
+    dev.deny.insert(bus_of(6));
+  }
+  DaemonOptions options() const {
+    DaemonOptions o;
+    o.state_dir = state;
+    o.dry_run = false;
+    o.consent = true;
+    o.artifacts_every = 0;
+    return o;
+  }
+  DaemonDoors doors() {
+    DaemonDoors d;
+    d.clock = clock;
+    d.telemetry = [this](const std::vector<GpuSpec>&, std::chrono::milliseconds) {
+      return std::make_unique<ScriptedTelemetry>(dev, &processes);
+    };
+    d.control = [this] { return std::make_unique<FakePowerControl>(dev); };
+    d.signal_process = [this](int pid, int sig) {
+      signalled.push_back({pid, sig});
+      return 0;
+    };
+    return d;
+  }
+  int start(DaemonOptions o) {
+    daemon = std::make_unique<Daemon>(o, doors(), out, err);
+    return daemon->start();
+  }
+  // The log lines written since the last call.
+  std::vector<json> new_log_lines() {
+    std::vector<json> got;
+    std::istringstream in(test::read_file(daemon_log_path(state)));
+    size_t n = 0;
+    for (std::string l; std::getline(in, l); ++n)
+      if (n >= log_lines_seen) got.push_back(json::parse(l));
+    log_lines_seen = n;
+    return got;
+  }
+};
+
+// The PowerEnforcer's events, as run_script notes them.
+void note_daemon_events(InProcess& p, int tick, json& events) {
+  static const std::set<std::string> kEnforcer = {
+      "power_limit_lowered",  "power_limit_failed",         "power_limit_unchanged",
+      "power_limit_restored", "power_limit_restore_failed", "journal_write_failed"};
+  for (const json& l : p.new_log_lines()) {
+    if (!kEnforcer.count(l["event"].get<std::string>())) continue;
+    json j = {{"tick", tick}, {"gpu", l["details"].value("gpu", -1)}, {"event", l["event"]}};
+    if (l["details"].contains("status")) j["status"] = l["details"]["status"];
+    events.push_back(j);
+  }
+}
+
+TEST(DaemonInProcess, GoldenWritesOfEightGpusTickByTickWithAFakeClock) {
+  InProcess p;
+  ASSERT_EQ(p.start(p.options()), 0) << p.err.str();
+  json events = json::array();
+  note_daemon_events(p, -1, events);
+  EXPECT_TRUE(events.empty()) << events.dump(1);
+  const int ticks = static_cast<int>(kScript[0].size());
+  for (int t = 0; t < ticks; ++t) {
+    p.dev.tick = t;
+    if (t == 5) p.dev.limit_w[bus_of(7)] = 250;  // outside the daemon
+    p.daemon->tick();
+    note_daemon_events(p, t, events);
+    p.clock->advance(std::chrono::seconds(1));
+  }
+  p.dev.tick = ticks;
+  p.daemon->stop("test");
+  note_daemon_events(p, ticks, events);
+  json limits = json::object();
+  for (const auto& [bus, w] : p.dev.limit_w) limits[bus] = watts_text(w);
+  // The same writes, events and end state as the governor and the enforcer alone.
+  expect_golden("governor-8gpu",
+                json{{"writes", p.dev.writes}, {"events", events}, {"limits_after_stop", limits}});
+  // Its time is the clock it was given: the last status and log line are 12 s after the start.
+  json status = json::parse(test::read_file(daemon_status_path(p.state)));
+  EXPECT_EQ(status["state"], "stopped");
+  EXPECT_EQ(status["stopped_at"], "2026-12-01T12:00:12.000Z");
+  EXPECT_EQ(status["ticks"], 12);
+  std::istringstream log(test::read_file(daemon_log_path(p.state)));
+  std::string first, last;
+  for (std::string l; std::getline(log, l); last = l)
+    if (first.empty()) first = l;
+  EXPECT_EQ(json::parse(first)["timestamp"], "2026-12-01T12:00:00.000Z");
+  EXPECT_EQ(json::parse(last)["timestamp"], "2026-12-01T12:00:12.000Z");
+  EXPECT_EQ(json::parse(last)["event"], "daemon_stopped");
+  // Everything it wrote is settled in the journal.
+  FakeDevices dev(8);
+  Journal journal(Journal::path_in(p.state));
+  RestoreOutcome later = restore(journal, dev, true);
+  EXPECT_TRUE(later.steps.empty()) << later.to_json().dump(1);
+}
+
+TEST(DaemonInProcess, ADryRunNeverCallsTheDeviceDoor) {
+  InProcess p;
+  DaemonOptions o = p.options();
+  o.dry_run = true;
+  bool made = false;
+  DaemonDoors d = p.doors();
+  d.control = [&] {
+    made = true;
+    return std::make_unique<FakePowerControl>(p.dev);
+  };
+  p.daemon = std::make_unique<Daemon>(o, d, p.out, p.err);
+  ASSERT_EQ(p.daemon->start(), 0) << p.err.str();
+  for (int t = 0; t < 4; ++t) {
+    p.dev.tick = t;
+    p.daemon->tick();
+  }
+  p.daemon->stop("test");
+  EXPECT_FALSE(made);
+  EXPECT_TRUE(p.dev.writes.empty());
+  EXPECT_NE(p.out.str().find("[DRY-RUN] would lower GPU 3 power limit from 300 W to 270 W"),
+            std::string::npos)
+      << p.out.str();
+}
+
+TEST(DaemonInProcess, AProcessAboveItsCapIsSignalledThroughTheDoor) {
+  InProcess p(1000);
+  DaemonOptions o = p.options();
+  o.signal_over_cap = true;
+  ASSERT_EQ(p.start(o), 0) << p.err.str();
+  ProcessSample hog;
+  hog.pid = 4242;
+  hog.command = "hog";
+  hog.gpu_index = 0;
+  hog.gpu_bus_id = bus_of(0);
+  hog.vram_mb = 2000;
+  hog.backend = "nvml";
+  p.processes = {hog};
+  p.daemon->tick();
+  p.daemon->tick();  // still over: signalled once
+  p.daemon->stop("test");
+  EXPECT_EQ(p.signalled, (std::vector<std::pair<int, int>>{{4242, SIGTERM}}));
+}
+
+TEST(DaemonInProcess, TheStatusFileIsNeverWrittenThroughASymlink) {
+  InProcess p;
+  const std::string target = p.tmp / "elsewhere.txt";
+  test::write_file(target, "untouched\n");
+  ASSERT_EQ(::symlink(target.c_str(), daemon_status_path(p.state).c_str()), 0);
+  ASSERT_EQ(p.start(p.options()), 0) << p.err.str();
+  p.daemon->tick();
+  p.daemon->stop("test");
+  EXPECT_EQ(test::read_file(target), "untouched\n");
+  struct stat st {};
+  ASSERT_EQ(::lstat(daemon_status_path(p.state).c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode)) << "the link was replaced";
+  bool logged = false;
+  std::istringstream log(test::read_file(daemon_log_path(p.state)));
+  for (std::string l; std::getline(log, l);)
+    logged = logged || json::parse(l)["event"] == "status_write_failed";
+  EXPECT_TRUE(logged);
 }
 
 TEST(DaemonGovernor, GoldenWritesOfEightGpusOverAScriptedTemperatureSequence) {

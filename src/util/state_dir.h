@@ -55,6 +55,11 @@ enum class FileTrust {
 // success.
 [[nodiscard]] std::string write_file_atomic(const std::string& path, const std::string& content,
                                             int mode = 0600);
+// The same replace (exclusive temp file, rename; a symlink or non-regular file at `path`
+// refused), without the fsyncs: readers see the old file or the new one, never a torn one, but a
+// power cut may lose it. For files rewritten every second (daemon_status.json).
+[[nodiscard]] std::string write_file_replace(const std::string& path, const std::string& content,
+                                             int mode = 0600);
 // The same for text in pieces, written with writev instead of being joined first.
 [[nodiscard]] std::string write_file_atomic_parts(const std::string& path,
                                                   const std::vector<std::string_view>& parts,
