@@ -506,6 +506,34 @@ TEST(DaemonInProcess, GoldenWritesOfEightGpusTickByTickWithAFakeClock) {
   EXPECT_TRUE(later.steps.empty()) << later.to_json().dump(1);
 }
 
+// One path for every power write (the applier): a journal line that cannot be written means the
+// device is not touched, and the daemon logs it as an error.
+TEST(DaemonInProcess, AJournalThatCannotBeWrittenMeansNoPowerWrite) {
+  InProcess p;
+  fs::create_directories(Journal::path_in(p.state));  // a directory: no line can be appended
+  ASSERT_EQ(p.start(p.options()), 0) << p.err.str();
+  for (int t = 0; t < 4; ++t) {
+    p.dev.tick = t;
+    p.daemon->tick();
+    p.clock->advance(std::chrono::seconds(1));
+  }
+  p.daemon->stop("test");
+  EXPECT_TRUE(p.dev.writes.empty()) << "a power limit was written without its journal line\n"
+                                    << p.dev.writes.dump(1);
+  std::vector<json> failed, lowered, journal_failed;
+  for (const json& l : p.new_log_lines()) {
+    if (l["event"] == "journal_write_failed") journal_failed.push_back(l["details"]);
+    if (l["event"] == "power_limit_failed") failed.push_back(l["details"]);
+    if (l["event"] == "power_limit_lowered") lowered.push_back(l["details"]);
+  }
+  ASSERT_FALSE(journal_failed.empty());
+  EXPECT_EQ(journal_failed[0]["line"], "set");
+  EXPECT_EQ(journal_failed[0]["device_written"], false);
+  EXPECT_EQ(failed.size(), journal_failed.size());
+  EXPECT_TRUE(lowered.empty());
+  EXPECT_NE(p.err.str().find("the power limit was not changed"), std::string::npos) << p.err.str();
+}
+
 TEST(DaemonInProcess, ADryRunNeverCallsTheDeviceDoor) {
   InProcess p;
   DaemonOptions o = p.options();

@@ -4,7 +4,6 @@
 // log rotation through run_daemon in this process).
 #include "daemon/daemon.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -699,45 +698,6 @@ TEST(DaemonInProcess, LogRotatesAndMaxTicksStopsCleanly) {
   EXPECT_FALSE(fs::exists(e.state + "/daemon.pid"));
   for (const auto& [k, v] : e.env)
     if (k != "PATH") ::unsetenv(k.c_str());
-}
-
-// One path for every power write (the applier): a journal line that cannot be written means the
-// device is not touched, and the daemon logs it as an error. In process, a fixed number of ticks.
-TEST(DaemonInProcess, AJournalThatCannotBeWrittenMeansNoPowerWrite) {
-  Env e;
-  e.detect();
-  fs::create_directories(e.state + "/journal.jsonl");  // a directory: no line can be appended
-  for (const auto& [k, v] : e.env)
-    if (k != "PATH") ::setenv(k.c_str(), v.c_str(), 1);
-  // The fake keeps its tick for the life of the process: start afresh.
-  void* h =
-      ::dlopen((std::string(GREY_FAKE_LIB_DIR) + "/fake_nvml.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-  ASSERT_NE(h, nullptr);
-  auto reset = reinterpret_cast<void (*)()>(::dlsym(h, "fake_nvml_reset"));
-  ASSERT_NE(reset, nullptr);
-  reset();
-  DaemonOptions o;
-  o.interval_s = 0.02;
-  o.state_dir = e.state;
-  o.sysfs_root = e.sys;
-  o.procfs_root = e.tmp / "proc";
-  o.dry_run = false;
-  o.consent = true;
-  o.max_ticks = 12;  // past the hot ticks 5-7 of the script
-  std::ostringstream out, err;
-  EXPECT_EQ(run_daemon(o, out, err), 0) << err.str();
-  ::dlclose(h);
-  for (const auto& [k, v] : e.env)
-    if (k != "PATH") ::unsetenv(k.c_str());
-  EXPECT_TRUE(e.sets().empty()) << "a power limit was written without its journal line";
-  auto jf = e.events("journal_write_failed");
-  ASSERT_FALSE(jf.empty()) << e.log();
-  EXPECT_EQ(jf[0]["details"]["line"], "set");
-  EXPECT_EQ(jf[0]["details"]["device_written"], false);
-  EXPECT_FALSE(e.events("power_limit_failed").empty());
-  EXPECT_TRUE(e.events("power_limit_lowered").empty());
-  EXPECT_NE(err.str().find("the power limit was not changed"), std::string::npos) << err.str();
-  expect_valid_log(e.log());
 }
 
 }  // namespace
