@@ -534,6 +534,19 @@ TEST(DaemonInProcess, AJournalThatCannotBeWrittenMeansNoPowerWrite) {
   EXPECT_NE(p.err.str().find("the power limit was not changed"), std::string::npos) << p.err.str();
 }
 
+TEST(DaemonInProcess, ADaemonDroppedWithoutStopRestoresWhatItLowered) {
+  InProcess p;
+  ASSERT_EQ(p.start(p.options()), 0) << p.err.str();
+  p.dev.tick = 0;
+  p.daemon->tick();  // GPU 3 at 90 °C: one step down
+  ASSERT_EQ(p.dev.limit_w.at(bus_of(3)), 270) << p.dev.writes.dump(1);
+  p.daemon.reset();
+  EXPECT_EQ(p.dev.limit_w.at(bus_of(3)), 300) << p.dev.writes.dump(1);
+  EXPECT_NE(p.out.str().find("daemon stopped (the daemon object was destroyed"), std::string::npos)
+      << p.out.str();
+  EXPECT_FALSE(fs::exists(p.state + "/daemon.pid"));
+}
+
 TEST(DaemonInProcess, ADryRunNeverCallsTheDeviceDoor) {
   InProcess p;
   DaemonOptions o = p.options();

@@ -244,7 +244,12 @@ class DaemonCore {
     if (!doors_.signal_process)
       doors_.signal_process = [](int pid, int sig) { return ::kill(pid, sig); };
   }
-  ~DaemonCore() { release_pid_file(); }
+  // A daemon dropped without stop() (an exception in its caller, a test) still undoes its
+  // power writes before its doors close.
+  ~DaemonCore() {
+    stop("the daemon object was destroyed");
+    release_pid_file();
+  }
 
   int start(bool* abandoned_work);
   void tick();

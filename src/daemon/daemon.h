@@ -109,6 +109,7 @@ class DaemonCore;
 
 // The daemon as steps, for run_daemon and for tests that drive it in process:
 //   start() once (0 when started, else the exit code), tick() any number of times, stop().
+// Destroying a started daemon that was not stopped stops it (its power writes are restored).
 // start() and stop() do not touch the signal mask; run() blocks SIGINT/SIGTERM/SIGHUP,
 // starts, ticks at the interval on the clock until a signal (or max_ticks), then stops.
 class Daemon {
