@@ -547,6 +547,58 @@ TEST(DaemonInProcess, ADaemonDroppedWithoutStopRestoresWhatItLowered) {
   EXPECT_FALSE(fs::exists(p.state + "/daemon.pid"));
 }
 
+// run() itself on the manual clock: the waits between ticks advance the clock, the signals come
+// from a script, and a slow sample is an overrun that skips the missed slots. No real waiting.
+TEST(DaemonInProcess, RunTicksOnTheClockItIsGivenReloadsOnSighupStopsOnSigterm) {
+  InProcess p;
+  DaemonOptions o = p.options();
+  o.interval_s = 1;
+  DaemonDoors d = p.doors();
+  int waits = 0;
+  std::vector<double> wait_s;
+  struct Slow : TelemetrySource {
+    std::unique_ptr<TelemetrySource> inner;
+    ManualTimeSource* clock = nullptr;
+    int n = 0;
+    TelemetrySnapshot sample() override {
+      if (++n == 3) clock->advance(std::chrono::milliseconds(2500));  // the third is slow
+      return inner->sample();
+    }
+  };
+  auto telemetry = d.telemetry;
+  d.telemetry = [&](const std::vector<GpuSpec>& specs, std::chrono::milliseconds deadline) {
+    auto s = std::make_unique<Slow>();
+    s->inner = telemetry(specs, deadline);
+    s->clock = p.clock.get();
+    return s;
+  };
+  d.wait_signal = [&](std::chrono::nanoseconds left) {
+    ++waits;
+    wait_s.push_back(std::chrono::duration<double>(left).count());
+    if (waits == 2) return SIGHUP;  // after tick 2, before its wait
+    p.clock->advance(left);
+    return waits == 5 ? SIGTERM : 0;  // during the wait after tick 4
+  };
+  p.daemon = std::make_unique<Daemon>(o, d, p.out, p.err);
+  ASSERT_EQ(p.daemon->run(), 0) << p.err.str();
+  // Waits: 1 s after tick 1; after tick 2 a SIGHUP, then the whole second; tick 3 took 2.5 s,
+  // so the slots at 3 s and 4 s are skipped and it waits 0.5 s for the one at 5 s; after tick 4
+  // the SIGTERM comes during the wait.
+  EXPECT_EQ(wait_s, (std::vector<double>{1, 1, 1, 0.5, 1})) << json(wait_s).dump();
+  json status = json::parse(test::read_file(daemon_status_path(p.state)));
+  EXPECT_EQ(status["ticks"], 4);
+  EXPECT_EQ(status["overruns"], 1);
+  EXPECT_EQ(status["stopped_at"], "2026-12-01T12:00:06.000Z");
+  std::map<std::string, json> last;
+  for (const json& l : p.new_log_lines()) last[l["event"]] = l["details"];
+  ASSERT_TRUE(last.count("tick overrun"));
+  EXPECT_EQ(last["tick overrun"]["skipped_slots"], 2);
+  EXPECT_EQ(last["tick overrun"]["tick"], 3);
+  ASSERT_TRUE(last.count("reload"));
+  EXPECT_EQ(last["daemon_stopped"]["reason"], "SIGTERM");
+  EXPECT_EQ(last["daemon_stopped"]["ticks"], 4);
+}
+
 TEST(DaemonInProcess, ADryRunNeverCallsTheDeviceDoor) {
   InProcess p;
   DaemonOptions o = p.options();

@@ -243,6 +243,13 @@ class DaemonCore {
     if (!doors_.clock) doors_.clock = std::make_shared<SystemTimeSource>();
     if (!doors_.signal_process)
       doors_.signal_process = [](int pid, int sig) { return ::kill(pid, sig); };
+    if (!doors_.wait_signal)
+      doors_.wait_signal = [this](std::chrono::nanoseconds left) {
+        timespec ts{static_cast<time_t>(left.count() / 1000000000),
+                    static_cast<long>(left.count() % 1000000000)};
+        int s = ::sigtimedwait(&sigs_, nullptr, &ts);
+        return s > 0 ? s : 0;
+      };
   }
   // A daemon dropped without stop() (an exception in its caller, a test) still undoes its
   // power writes before its doors close.
@@ -574,14 +581,11 @@ void DaemonCore::configure_governor() {
 // The signal that arrived before `deadline`, 0 when none did.
 int DaemonCore::wait_signal_until(SteadyClock::time_point deadline) {
   for (;;) {
-    auto left = deadline - clock().steady_now();
+    auto left =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock().steady_now());
     if (left < std::chrono::nanoseconds(0)) left = std::chrono::nanoseconds(0);
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    int s = ::sigtimedwait(&sigs_, nullptr, &ts);
-    if (s > 0) return s;
-    if (errno == EINTR) continue;
-    if (clock().steady_now() >= deadline) return 0;  // EAGAIN: the time is up
+    if (int s = doors_.wait_signal(left); s > 0) return s;
+    if (clock().steady_now() >= deadline) return 0;  // the time is up (else interrupted)
   }
 }
 

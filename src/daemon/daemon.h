@@ -103,6 +103,10 @@ struct DaemonDoors {
   std::function<std::unique_ptr<PowerControl>()> control;
   // kill(2) for a process above its VRAM cap: 0 or -1 with errno (default ::kill).
   std::function<int(int pid, int signal)> signal_process;
+  // run()'s wait between ticks: up to `timeout` for SIGINT, SIGTERM or SIGHUP (blocked by
+  // run()); the signal, or 0 when the time is up or the wait was interrupted (default
+  // sigtimedwait). A test's wait advances its manual clock and answers scripted signals.
+  std::function<int(std::chrono::nanoseconds timeout)> wait_signal;
 };
 
 class DaemonCore;
