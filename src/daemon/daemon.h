@@ -86,8 +86,9 @@ class PowerControl : public DeviceControl {
 };
 
 // Everything through which the daemon reaches the machine, given by its caller. A door left
-// empty gets the real one (system_doors); tests fill them with fakes and drive Daemon tick by
-// tick. Files in the state directory go through util/state_dir.
+// empty gets the real one (the default named with it) when the daemon starts; tests fill them
+// with fakes and drive Daemon tick by tick. Files in the state directory go through
+// util/state_dir.
 struct DaemonDoors {
   std::shared_ptr<HostFs> fs;         // default RootedFs(sysfs_root, procfs_root)
   std::shared_ptr<Runner> runner;     // default PosixRunner
