@@ -551,7 +551,8 @@ void run_killed_child(const std::string& root, const std::string& journal_path,
     else
       hooked.after_write = [] { ::raise(SIGKILL); };
     Journal journal(journal_path);
-    apply_actions(plan_sysfs(rfs, {amd_target(0, "0000:0b:00.0", 200)}), hooked, journal, false);
+    (void)apply_actions(plan_sysfs(rfs, {amd_target(0, "0000:0b:00.0", 200)}), hooked, journal,
+                        false);
     ::_exit(3);  // not reached
   }
   int status = 0;

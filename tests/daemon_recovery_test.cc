@@ -14,10 +14,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "daemon_env.h"
 #include "test_util.h"
 #include "util/runner.h"
-
-extern char** environ;
 
 namespace grey {
 namespace {
@@ -27,102 +26,25 @@ using test::read_file;
 using test::TempDir;
 using test::write_file;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using test::slurp;
+using test::wait_until;
 
-// Polls `pred` (the daemon runs in another process); false after `seconds`.
-bool wait_until(const std::function<bool()>& pred, double seconds) {
-  auto end = Clock::now() + std::chrono::duration<double>(seconds);
-  while (Clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
-
-std::string slurp(const std::string& path) {
-  std::error_code ec;
-  return fs::exists(path, ec) ? read_file(path) : std::string();
-}
-
-struct Daemon {
-  TempDir tmp;
-  std::string state = tmp / "state";
-  std::string pid_file = state + "/daemon.pid";
-  std::map<std::string, std::string> env;
-  pid_t pid = -1;
-  int status = 0;
-  bool reaped = true;
-
+// The process fixture (daemon_env.h), with the spec the daemon starts from (detected while
+// NVML still behaves).
+struct Daemon : test::DaemonEnv {
   Daemon() {
-    fs::create_directories(tmp / "sys/class/drm");
-    fs::create_directories(tmp / "bin");
-    fs::create_directories(state);
-    ::chmod(state.c_str(), 0700);
-    env = {{"PATH", tmp / "bin"},
-           {"GREY_CONFIG_DIR", state},
-           {"GREY_SYSFS_ROOT", tmp / "sys"},
-           {"GREY_PROC_ROOT", tmp / "proc"},
-           {"GREY_NVML_LIBRARY", std::string(GREY_FAKE_LIB_DIR) + "/fake_nvml.so"},
-           {"GREY_CUDA_LIBRARY", "/nonexistent/libcuda.so.1"},
-           {"GREY_OPENCL_LIBRARY", "/nonexistent/libOpenCL.so.1"},
-           {"FAKE_NVML_RECORD", tmp / "nvml-record.txt"}};
-    // The spec the daemon starts from (detected while NVML still behaves).
-    auto d = test::run_grey({"detect", "--timeout", "3"}, env);
+    auto d = run({"detect", "--timeout", "3"});
     EXPECT_EQ(d.exit_code, 0) << d.err;
   }
-  ~Daemon() {
-    if (pid > 0 && !reaped) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-    }
-  }
   void start(const std::vector<std::string>& args) {
-    std::vector<std::string> argv{GREY_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<std::string> envs;
-    for (char** e = environ; e && *e; ++e) {
-      std::string kv(*e);
-      auto eq = kv.find('=');
-      if (eq != std::string::npos && env.count(kv.substr(0, eq))) continue;
-      envs.push_back(kv);
-    }
-    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-    std::string out = tmp / "daemon.out", err = tmp / "daemon.err";
-    pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      std::vector<char*> a, en;
-      for (auto& s : argv) a.push_back(s.data());
-      a.push_back(nullptr);
-      for (auto& s : envs) en.push_back(s.data());
-      en.push_back(nullptr);
-      ::execve(a[0], a.data(), en.data());
-      ::_exit(127);
-    }
-    reaped = false;
-  }
-  bool exited() {
-    if (reaped) return true;
-    if (::waitpid(pid, &status, WNOHANG) == pid) reaped = true;
-    return reaped;
-  }
-  uint64_t ticks() {
-    json j = json::parse(slurp(state + "/daemon_status.json"), nullptr, false);
-    return j.is_object() && j["ticks"].is_number() && j.value("pid", 0L) == pid
-               ? j["ticks"].get<uint64_t>()
-               : 0;
+    spawn(args);
+    ASSERT_GT(pid, 0);
   }
   // Running and ticking, or exited (false).
   bool ticking(uint64_t n) {
-    EXPECT_TRUE(wait_until([&] { return exited() || ticks() >= n; }, 30));
+    EXPECT_TRUE(wait_until([&] { return exited() || ticks(true) >= n; }, 30));
     return !exited();
   }
-  std::string err() { return slurp(tmp / "daemon.err"); }
-  std::string log() { return slurp(state + "/logs/daemon.jsonl"); }
 };
 
 TEST(DaemonRecovery, ACrashingNvmlDoesNotTakeTheDaemonDown) {

@@ -23,10 +23,9 @@
 #include <thread>
 
 #include "daemon/daemon_status.h"
+#include "daemon_env.h"
 #include "test_util.h"
 #include "util/runner.h"
-
-extern char** environ;
 
 namespace grey {
 namespace {
@@ -37,29 +36,9 @@ using test::TempDir;
 using test::write_file;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-bool wait_until(const std::function<bool()>& pred, double seconds) {
-  auto end = Clock::now() + std::chrono::duration<double>(seconds);
-  while (Clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
-
-std::string slurp(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return "";
-  return read_file(path);
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) out.push_back(l);
-  return out;
-}
+using test::lines_of;
+using test::slurp;
+using test::wait_until;
 
 // The script used by most tests (interval 0.1 s; one fake tick per sample): GPU 0 heats past
 // cooldown 80 at tick 5, stays hot for 3 ticks, drops between the thresholds, then under
@@ -85,47 +64,12 @@ const char* kConfig =
     "cooldown_threshold_c: 80\n"
     "resume_threshold_c: 65\n";
 
-struct Env {
-  TempDir tmp;
-  std::string state = tmp / "state";
-  std::string sys = tmp / "sys";
-  std::string record = tmp / "nvml-record.txt";
-  std::map<std::string, std::string> env;
-  pid_t pid = -1;
-  int status = 0;
-  bool reaped = false;
-
+// The process fixture (daemon_env.h) with the script above and config.yaml.
+struct Env : test::DaemonEnv {
   Env() {
-    fs::create_directories(sys + "/class/drm");
-    fs::create_directories(tmp / "bin");
-    fs::create_directories(state);
-    ::chmod(state.c_str(), 0700);
-    env = {{"PATH", tmp / "bin"},
-           {"GREY_CONFIG_DIR", state},
-           {"GREY_SYSFS_ROOT", sys},
-           {"GREY_PROC_ROOT", tmp / "proc"},
-           {"GREY_NVML_LIBRARY", std::string(GREY_FAKE_LIB_DIR) + "/fake_nvml.so"},
-           {"GREY_CUDA_LIBRARY", "/nonexistent/libcuda.so.1"},
-           {"GREY_OPENCL_LIBRARY", "/nonexistent/libOpenCL.so.1"},
-           {"FAKE_NVML_RECORD", record},
-           {"FAKE_NVML_SCRIPT", tmp / "script.txt"}};
+    env["FAKE_NVML_SCRIPT"] = tmp / "script.txt";
     write_file(tmp / "script.txt", kScript);
     write_file(state + "/config.yaml", kConfig, 0600);
-  }
-  ~Env() {
-    if (pid > 0 && !reaped) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-    }
-  }
-  CommandResult run(const std::vector<std::string>& args) {
-    std::vector<std::string> argv{GREY_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    RunOptions o;
-    o.timeout = std::chrono::seconds(60);
-    o.extra_env = env;
-    PosixRunner r;
-    return r.run(argv, o);
   }
   void detect() {
     auto r = run({"detect", "--timeout", "3"});
@@ -133,66 +77,11 @@ struct Env {
   }
   // Starts `start-daemon ARGS` in the background; stdout/stderr to files.
   void start(const std::vector<std::string>& args) {
-    std::vector<std::string> argv{GREY_BINARY, "start-daemon"};
+    std::vector<std::string> argv{"start-daemon"};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<std::string> envs;
-    for (char** e = environ; e && *e; ++e) {
-      std::string kv(*e);
-      auto eq = kv.find('=');
-      if (eq != std::string::npos && env.count(kv.substr(0, eq))) continue;
-      envs.push_back(kv);
-    }
-    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-    std::string out = tmp / "daemon.out", err = tmp / "daemon.err";
-    pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      std::vector<char*> a, en;
-      for (auto& s : argv) a.push_back(s.data());
-      a.push_back(nullptr);
-      for (auto& s : envs) en.push_back(s.data());
-      en.push_back(nullptr);
-      ::execve(a[0], a.data(), en.data());
-      ::_exit(127);
-    }
-    reaped = false;
+    spawn(argv);
+    ASSERT_GT(pid, 0);
   }
-  bool exited() {
-    if (reaped) return true;
-    if (::waitpid(pid, &status, WNOHANG) == pid) reaped = true;
-    return reaped;
-  }
-  // Seconds until it exited, or -1 after `limit`.
-  double wait_exit(double limit) {
-    auto t0 = Clock::now();
-    if (!wait_until([&] { return exited(); }, limit)) return -1;
-    return std::chrono::duration<double>(Clock::now() - t0).count();
-  }
-  std::string out() { return slurp(tmp / "daemon.out"); }
-  std::string err() { return slurp(tmp / "daemon.err"); }
-  std::string log() { return slurp(state + "/logs/daemon.jsonl"); }
-  std::vector<json> events(const std::string& name = "") {
-    std::vector<json> v;
-    for (const auto& l : lines_of(log())) {
-      json j = json::parse(l, nullptr, false);
-      if (!j.is_discarded() && (name.empty() || j.value("event", "") == name)) v.push_back(j);
-    }
-    return v;
-  }
-  bool has_event(const std::string& name) { return !events(name).empty(); }
-  json status_file() {
-    json j = json::parse(slurp(state + "/daemon_status.json"), nullptr, false);
-    return j.is_discarded() ? json() : j;
-  }
-  uint64_t ticks() {
-    json j = status_file();
-    return j.is_object() && j["ticks"].is_number() ? j["ticks"].get<uint64_t>() : 0;
-  }
-  std::vector<std::string> sets() { return lines_of(slurp(record)); }
 };
 
 // Every log line: one JSON object with a string timestamp, a string event and an object

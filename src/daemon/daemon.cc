@@ -48,65 +48,21 @@ namespace grey {
 namespace {
 
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
-// ---- Time ------------------------------------------------------------------------------------
+// ---- Time and the process ---------------------------------------------------------------------
 
-double unix_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+double unix_seconds(WallTime t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-double process_cpu_s() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
+// This process's resident memory (/proc/self/statm, read like any file: never blocking).
 double rss_bytes() {
-  int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char buf[128];
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
+  auto text = read_whole_file("/proc/self/statm", nullptr, 4096);
+  if (!text) return 0;
   unsigned long size = 0, resident = 0;
-  if (std::sscanf(buf, "%lu %lu", &size, &resident) != 2) return 0;
+  if (std::sscanf(text->c_str(), "%lu %lu", &size, &resident) != 2) return 0;
   return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE));
-}
-
-// Atomic replace without fsync: readers see the old file or the new one, never a torn one.
-// (daemon_status.json is rewritten every tick; durability across a power cut does not matter
-// for it, and two fsyncs per tick would dominate the tick's cost.)
-std::string replace_file(const std::string& path, const std::string& content) {
-  // A fresh, randomly named temp file created exclusively: a link planted at a guessable
-  // name cannot make us truncate or write its target.
-  std::string tmp, terr;
-  int fd = create_temp_file(path, 0600, &tmp, &terr);
-  if (fd < 0) return terr;
-  const char* p = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    ssize_t w = ::write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      std::string e = tmp + ": " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return e;
-    }
-    p += w;
-    left -= static_cast<size_t>(w);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string e = path + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  return "";
 }
 
 double round3(double v) {
@@ -125,7 +81,8 @@ std::optional<double> opt_round3(const std::optional<double>& v) {
 
 class EventLog {
  public:
-  EventLog(std::string path, uint64_t max_bytes) : path_(std::move(path)), max_(max_bytes) {}
+  EventLog(std::string path, uint64_t max_bytes, TimeSource& clock)
+      : path_(std::move(path)), max_(max_bytes), clock_(clock) {}
   ~EventLog() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -144,8 +101,9 @@ class EventLog {
 
   void log(const std::string& event, json details) {
     if (!details.is_object()) details = json{{"value", details}};
-    json line = {
-        {"timestamp", utc_now_text_ms()}, {"event", event}, {"details", std::move(details)}};
+    json line = {{"timestamp", utc_text_ms(clock_.wall_now())},
+                 {"event", event},
+                 {"details", std::move(details)}};
     std::string text = dump_json(line) + "\n";
     if (fd_ < 0) return;
     if (size_ > 0 && size_ + text.size() > max_) rotate();
@@ -173,6 +131,7 @@ class EventLog {
   }
   std::string path_;
   uint64_t max_;
+  TimeSource& clock_;
   int fd_ = -1;
   uint64_t size_ = 0;
 };
@@ -225,22 +184,10 @@ struct GpuInfo {
   std::optional<double> default_w, min_w, max_w;
 };
 
-// Power writes of one cooling episode (real runs only).
-struct Episode {
-  struct Set {
-    std::string id, mechanism;
-  };
-  std::vector<Set> sets;
-  std::string original;      // the device's value before the first write (canonical text)
-  std::string last_written;  // read back after the last write (else what was written)
-};
-
+// How one GPU's power limit is written (probed on first use; real runs only).
 struct Control {
   bool probed = false;
-  std::string mechanism_kind;  // "nvml" | "nvidia-smi" | "sysfs" | ""
-  std::string sysfs_path;
-  std::string why_none;
-  std::optional<double> min_w, max_w;
+  PowerTarget target;
 };
 
 struct OverCap {
@@ -255,14 +202,77 @@ struct TickStats {
   double wall_ms_sum = 0, wall_ms_max = 0, cpu_ms_sum = 0, cpu_ms_max = 0;
 };
 
-class Daemon {
+// The real doors (DaemonDoors) around the program's collector and device control.
+class CollectorSource : public TelemetrySource {
  public:
-  Daemon(const DaemonOptions& o, std::ostream& out, std::ostream& err)
-      : o_(o), out_(out), err_(err), window_(std::max<size_t>(1, o.window)) {}
+  template <typename... A>
+  explicit CollectorSource(A&&... a) : c_(std::forward<A>(a)...) {}
+  TelemetrySnapshot sample() override { return c_.sample(); }
+
+ private:
+  TelemetryCollector c_;
+};
+
+class SystemPowerControl : public PowerControl {
+ public:
+  SystemPowerControl(HostFs& fs, Runner& runner, LibLoader& loader, const ControlIsolation& iso)
+      : c_(fs, runner, loader, iso) {}
+  DeviceState probe(const std::string& bus_id, const std::string& vendor,
+                    const std::optional<std::string>& kernel_driver) override {
+    return c_.probe(bus_id, vendor, kernel_driver);
+  }
+  ReadResult read(const SettingRef& ref) override { return c_.read(ref); }
+  std::string write(const SettingRef& ref, const std::string& value) override {
+    return c_.write(ref, value);
+  }
+
+ private:
+  SystemControl c_;
+};
+
+}  // namespace
+
+class DaemonCore {
+ public:
+  DaemonCore(const DaemonOptions& o, DaemonDoors doors, std::ostream& out, std::ostream& err)
+      : o_(o),
+        doors_(std::move(doors)),
+        out_(out),
+        err_(err),
+        window_(std::max<size_t>(1, o.window)) {
+    if (!doors_.clock) doors_.clock = std::make_shared<SystemTimeSource>();
+    if (!doors_.signal_process)
+      doors_.signal_process = [](int pid, int sig) { return ::kill(pid, sig); };
+    if (!doors_.wait_signal)
+      doors_.wait_signal = [this](std::chrono::nanoseconds left) {
+        timespec ts{static_cast<time_t>(left.count() / 1000000000),
+                    static_cast<long>(left.count() % 1000000000)};
+        int s = ::sigtimedwait(&sigs_, nullptr, &ts);
+        return s > 0 ? s : 0;
+      };
+  }
+  // A daemon dropped without stop() (an exception in its caller, a test) still undoes its
+  // power writes before its doors close.
+  ~DaemonCore() {
+    stop("the daemon object was destroyed");
+    release_pid_file();
+  }
+
+  int start(bool* abandoned_work);
+  void tick();
+  void stop(const std::string& why);
   int run(bool* abandoned_work);
 
  private:
-  // Start.
+  // Start, in order.
+  int check_options();
+  int open_state();  // the state directory, the pid file, the log
+  int load_config_at_start();
+  int load_plan_at_start();
+  void open_doors();
+  int start_metrics();
+  void announce_start();
+  // Pieces of the start.
   bool acquire_pid_file();
   void release_pid_file();
   bool load_specs_at_start(bool* abandoned);
@@ -271,17 +281,15 @@ class Daemon {
   void configure_governor();
   json plan_summary() const;
   // Loop.
-  int wait_signal_until(Clock::time_point deadline);
-  void tick();
+  std::string loop();  // until a signal or max_ticks; the reason to stop
+  int wait_signal_until(SteadyClock::time_point deadline);
   void reload();
-  void stop(const std::string& why);
+  TimeSource& clock() { return *doors_.clock; }
   // Pieces of a tick.
   void handle(const GovernorDecision& d, const TelemetrySnapshot& s);
   bool enforcing() const { return !o_.dry_run && o_.consent; }
-  Control& control_for(int gpu);
-  std::string mechanism_for(const Control& c, const GpuInfo& g, const std::string& value) const;
-  bool perform_set(int gpu, double from_w, double to_w);
-  void perform_restore(int gpu, const std::string& why);
+  const PowerTarget& target_for(int gpu);
+  void log_events(const std::vector<EnforceEvent>& events);
   void check_caps(const TelemetrySnapshot& s);
   void write_status(const TelemetrySnapshot* s, const std::string& state);
   void publish_metrics(const TelemetrySnapshot& s);
@@ -290,6 +298,7 @@ class Daemon {
   std::optional<int64_t> cap_for(int gpu) const;
 
   DaemonOptions o_;
+  DaemonDoors doors_;
   std::ostream& out_;
   std::ostream& err_;
   std::unique_ptr<EventLog> log_;
@@ -304,15 +313,12 @@ class Daemon {
   std::string plan_source_;
   bool heatmap_ = false;
 
-  std::shared_ptr<RootedFs> fs_;
-  std::shared_ptr<PosixRunner> runner_;
-  std::shared_ptr<DlLoader> loader_;
-  std::unique_ptr<TelemetryCollector> collector_;
-  std::unique_ptr<SystemControl> control_;
+  double source_deadline_s_ = 0;
+  std::unique_ptr<TelemetrySource> collector_;
+  std::unique_ptr<PowerControl> control_;
   std::unique_ptr<Journal> journal_;
   std::map<int, Control> controls_;
-  std::map<int, Episode> episodes_;
-  uint64_t set_serial_ = 0;
+  std::unique_ptr<PowerEnforcer> enforcer_;  // every power write goes through it (the applier)
 
   Governor governor_;
   std::map<std::pair<int, int>, OverCap> over_cap_;  // (pid, gpu)
@@ -333,6 +339,7 @@ class Daemon {
   TickStats stats_;
   bool any_stale_ = false;
   bool artifacts_logged_ = false;
+  bool started_ = false, stopped_ = false;
   sigset_t sigs_{};
 };
 
@@ -361,7 +368,7 @@ void arm_crash_cleanup(const std::string& path) {
 
 }  // namespace
 
-bool Daemon::acquire_pid_file() {
+bool DaemonCore::acquire_pid_file() {
   std::string path = daemon_pid_path(o_.state_dir);
   std::string oerr;
   pid_fd_ = open_checked(path, O_RDWR | O_CREAT, FileTrust::kState, &oerr);
@@ -397,7 +404,7 @@ bool Daemon::acquire_pid_file() {
   return true;
 }
 
-void Daemon::release_pid_file() {
+void DaemonCore::release_pid_file() {
   if (pid_fd_ < 0) return;
   g_crash_pid_path[0] = '\0';
   ::unlink(daemon_pid_path(o_.state_dir).c_str());
@@ -405,7 +412,7 @@ void Daemon::release_pid_file() {
   pid_fd_ = -1;
 }
 
-bool Daemon::load_specs_at_start(bool* abandoned) {
+bool DaemonCore::load_specs_at_start(bool* abandoned) {
   LoadedSpecs ls = load_specs(o_.state_dir);
   std::string source = "saved";
   if (ls.ok) {
@@ -457,7 +464,7 @@ bool Daemon::load_specs_at_start(bool* abandoned) {
 }
 
 // The applied plan when there is one; else a safe plan from the spec and config.yaml.
-std::optional<Plan> Daemon::load_plan(std::string* source, std::string* error) {
+std::optional<Plan> DaemonCore::load_plan(std::string* source, std::string* error) {
   std::string applied = o_.state_dir + "/last_applied_plan.yaml";
   struct stat st {};
   if (::stat(applied.c_str(), &st) == 0) {
@@ -471,7 +478,7 @@ std::optional<Plan> Daemon::load_plan(std::string* source, std::string* error) {
   in.overrides = config_.overrides;
   in.overrides.mode.reset();
   if (!window_.empty()) in.telemetry = window_.plan_window(o_.interval_s);
-  in.generated_at = utc_now_text();
+  in.generated_at = utc_text(clock().wall_now());
   PlanOutcome r = build_plan(in);
   if (!r.ok) {
     std::string all;
@@ -491,7 +498,7 @@ std::optional<Plan> Daemon::load_plan(std::string* source, std::string* error) {
   return r.plan;
 }
 
-json Daemon::plan_summary() const {
+json DaemonCore::plan_summary() const {
   json gpus = json::array();
   for (const auto& gp : plan_.gpus) {
     json j = {{"index", gp.index},
@@ -514,7 +521,7 @@ json Daemon::plan_summary() const {
           {"gpus", gpus}};
 }
 
-void Daemon::adopt_plan(Plan p, const std::string& source, const std::string& event) {
+void DaemonCore::adopt_plan(Plan p, const std::string& source, const std::string& event) {
   plan_ = std::move(p);
   plan_source_ = source;
   heatmap_ = std::any_of(plan_.gpus.begin(), plan_.gpus.end(),
@@ -526,7 +533,7 @@ void Daemon::adopt_plan(Plan p, const std::string& source, const std::string& ev
   log_->log(event, d);
 }
 
-const GpuPlan* Daemon::plan_for(int gpu) const {
+const GpuPlan* DaemonCore::plan_for(int gpu) const {
   const GpuInfo* gi = info_for(gpu);
   for (const auto& gp : plan_.gpus)
     if (gi && ((gp.device_id && !gi->bus_id.empty() && *gp.device_id == gi->bus_id) ||
@@ -537,17 +544,17 @@ const GpuPlan* Daemon::plan_for(int gpu) const {
   return nullptr;
 }
 
-const GpuInfo* Daemon::info_for(int gpu) const {
+const GpuInfo* DaemonCore::info_for(int gpu) const {
   auto it = info_.find(gpu);
   return it == info_.end() ? nullptr : &it->second;
 }
 
-std::optional<int64_t> Daemon::cap_for(int gpu) const {
+std::optional<int64_t> DaemonCore::cap_for(int gpu) const {
   const GpuPlan* gp = plan_for(gpu);
   return gp ? gp->per_process_vram_cap_mb : std::nullopt;
 }
 
-void Daemon::configure_governor() {
+void DaemonCore::configure_governor() {
   std::set<int> gpus;
   for (const auto& [i, _] : info_) gpus.insert(i);
   for (const auto& [i, _] : governor_.gpus()) gpus.insert(i);
@@ -572,20 +579,17 @@ void Daemon::configure_governor() {
 // ---- Signals and the loop ---------------------------------------------------------------------
 
 // The signal that arrived before `deadline`, 0 when none did.
-int Daemon::wait_signal_until(Clock::time_point deadline) {
+int DaemonCore::wait_signal_until(SteadyClock::time_point deadline) {
   for (;;) {
-    auto left = deadline - Clock::now();
+    auto left =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock().steady_now());
     if (left < std::chrono::nanoseconds(0)) left = std::chrono::nanoseconds(0);
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    int s = ::sigtimedwait(&sigs_, nullptr, &ts);
-    if (s > 0) return s;
-    if (errno == EINTR) continue;
-    if (Clock::now() >= deadline) return 0;  // EAGAIN: the time is up
+    if (int s = doors_.wait_signal(left); s > 0) return s;
+    if (clock().steady_now() >= deadline) return 0;  // the time is up (else interrupted)
   }
 }
 
-int Daemon::run(bool* abandoned_work) {
+int DaemonCore::run(bool* abandoned_work) {
   // Signals first, before any thread exists, so every thread inherits the mask and only
   // sigtimedwait below ever sees them.
   sigemptyset(&sigs_);
@@ -605,6 +609,30 @@ int Daemon::run(bool* abandoned_work) {
     }
   } unblock{&sigs_, &old};
 
+  if (int rc = start(abandoned_work); rc != 0) return rc;
+  stop(loop());
+  if (any_stale_ && abandoned_work) *abandoned_work = true;
+  return 0;
+}
+
+int DaemonCore::start(bool* abandoned_work) {
+  if (abandoned_work) *abandoned_work = false;
+  if (int rc = check_options(); rc != 0) return rc;
+  if (int rc = open_state(); rc != 0) return rc;
+  if (int rc = load_config_at_start(); rc != 0) return rc;
+  bool abandoned = false;
+  const bool have_specs = load_specs_at_start(&abandoned);
+  if (abandoned_work) *abandoned_work = abandoned;
+  if (!have_specs) return 1;
+  if (int rc = load_plan_at_start(); rc != 0) return rc;
+  open_doors();
+  if (int rc = start_metrics(); rc != 0) return rc;
+  announce_start();
+  started_ = true;
+  return 0;
+}
+
+int DaemonCore::check_options() {
   if (!(o_.interval_s >= 0.01 && o_.interval_s <= 86400)) {
     err_ << "error: --interval must be between 0.01 and 86400 seconds, got " << o_.interval_s
          << "\n";
@@ -617,29 +645,29 @@ int Daemon::run(bool* abandoned_work) {
       return 2;
     }
   }
+  return 0;
+}
+
+int DaemonCore::open_state() {
   std::string e = ensure_state_dir(o_.state_dir);
   if (e.empty()) e = ensure_state_dir(o_.state_dir + "/logs");
   if (!e.empty()) {
     err_ << "error: " << e << "\n";
     return 1;
   }
-  if (!acquire_pid_file()) return 1;
-  struct PidGuard {
-    Daemon* d;
-    ~PidGuard() { d->release_pid_file(); }
-  } pid_guard{this};
-
-  log_ = std::make_unique<EventLog>(daemon_log_path(o_.state_dir), o_.log_rotate_bytes);
+  if (!acquire_pid_file()) return 1;  // released when this object goes
+  log_ = std::make_unique<EventLog>(daemon_log_path(o_.state_dir), o_.log_rotate_bytes, clock());
   if (std::string le = log_->open(); !le.empty()) {
     err_ << "error: cannot open the log: " << le << "\n";
     return 1;
   }
-  started_at_ = utc_now_text_ms();
-  {
-    auto c = read_whole_file("/proc/self/comm");
-    comm_ = c ? std::string(trim(*c)) : "";
-  }
+  started_at_ = utc_text_ms(clock().wall_now());
+  auto c = read_whole_file("/proc/self/comm", nullptr, 4096);
+  comm_ = c ? std::string(trim(*c)) : "";
+  return 0;
+}
 
+int DaemonCore::load_config_at_start() {
   std::string cerr;
   auto cfg = load_daemon_config(o_.state_dir + "/config.yaml", &cerr);
   if (!cfg) {
@@ -648,83 +676,93 @@ int Daemon::run(bool* abandoned_work) {
     return 2;
   }
   config_ = *cfg;
+  return 0;
+}
 
-  bool abandoned = false;
-  if (!load_specs_at_start(&abandoned)) {
-    if (abandoned_work) *abandoned_work = abandoned;
+int DaemonCore::load_plan_at_start() {
+  std::string src, perr;
+  auto p = load_plan(&src, &perr);
+  if (!p && src == "applied") {
+    log_->log("plan_invalid", {{"error", perr}});
+    err_ << "warning: " << perr << "; using a safe plan instead\n";
+    // Build the safe plan as if no applied plan existed.
+    PlanInput in;
+    in.specs = specs_;
+    in.overrides = config_.overrides;
+    in.overrides.mode.reset();
+    in.generated_at = utc_text(clock().wall_now());
+    PlanOutcome r = build_plan(in);
+    if (!r.ok) {
+      in.overrides = PlanOverrides{};
+      r = build_plan(in);
+    }
+    p = r.plan;
+    src = "safe";
+  }
+  if (!p) {
+    err_ << "error: " << perr << "\n";
     return 1;
   }
-  if (abandoned_work) *abandoned_work = abandoned;
-  {
-    std::string src, perr;
-    auto p = load_plan(&src, &perr);
-    if (!p && src == "applied") {
-      log_->log("plan_invalid", {{"error", perr}});
-      err_ << "warning: " << perr << "; using a safe plan instead\n";
-      std::string src2;
-      // Build the safe plan as if no applied plan existed.
-      PlanInput in;
-      in.specs = specs_;
-      in.overrides = config_.overrides;
-      in.overrides.mode.reset();
-      in.generated_at = utc_now_text();
-      PlanOutcome r = build_plan(in);
-      if (!r.ok) {
-        in.overrides = PlanOverrides{};
-        r = build_plan(in);
-      }
-      p = r.plan;
-      src = "safe";
-    }
-    if (!p) {
-      err_ << "error: " << perr << "\n";
-      return 1;
-    }
-    adopt_plan(std::move(*p), src, "plan_loaded");
-  }
+  adopt_plan(std::move(*p), src, "plan_loaded");
+  return 0;
+}
 
-  fs_ = std::make_shared<RootedFs>(o_.sysfs_root, o_.procfs_root);
-  runner_ = std::make_shared<PosixRunner>();
-  loader_ = std::make_shared<DlLoader>();
-  double deadline_s = std::min(o_.timeout_s, std::max(0.05, o_.interval_s * 0.8));
+// The doors the caller left empty get the real ones; then the telemetry source and (when
+// enforcing) the device control, journal and power enforcer.
+void DaemonCore::open_doors() {
+  if (!doors_.fs) doors_.fs = std::make_shared<RootedFs>(o_.sysfs_root, o_.procfs_root);
+  if (!doors_.runner) doors_.runner = std::make_shared<PosixRunner>();
+  if (!doors_.loader) doors_.loader = std::make_shared<DlLoader>();
+  source_deadline_s_ = std::min(o_.timeout_s, std::max(0.05, o_.interval_s * 0.8));
+  const auto deadline =
+      std::chrono::milliseconds(static_cast<long>(std::lround(source_deadline_s_ * 1000)));
   ControlIsolation iso;
   iso.exe = o_.control_exe;
   iso.timeout = std::chrono::milliseconds(std::max(1L, std::lround(o_.timeout_s * 1000)));
-  std::shared_ptr<LibLoader> telemetry_loader = loader_;
-  if (!iso.exe.empty()) {
-    // Telemetry loads NVML into the daemon: only one that a child could initialize.
-    std::string risk = nvml_in_process_risk(*runner_, iso.exe, iso.timeout);
-    if (!risk.empty()) {
-      log_->log("nvml_not_loaded", {{"error", risk}});
-      err_ << "warning: NVML telemetry off: " << risk << "\n";
-      telemetry_loader =
-          std::make_shared<RefusingLoader>(loader_, "libnvidia-ml.so.1", "not loaded: " + risk);
+  if (doors_.telemetry) {
+    collector_ = doors_.telemetry(specs_, deadline);
+  } else {
+    std::shared_ptr<LibLoader> telemetry_loader = doors_.loader;
+    if (!iso.exe.empty()) {
+      // Telemetry loads NVML into the daemon: only one that a child could initialize.
+      std::string risk = nvml_in_process_risk(*doors_.runner, iso.exe, iso.timeout);
+      if (!risk.empty()) {
+        log_->log("nvml_not_loaded", {{"error", risk}});
+        err_ << "warning: NVML telemetry off: " << risk << "\n";
+        telemetry_loader = std::make_shared<RefusingLoader>(doors_.loader, "libnvidia-ml.so.1",
+                                                            "not loaded: " + risk);
+      }
     }
+    collector_ = std::make_unique<CollectorSource>(doors_.fs, telemetry_loader, doors_.runner,
+                                                   specs_, deadline);
   }
-  collector_ = std::make_unique<TelemetryCollector>(
-      fs_, telemetry_loader, runner_, specs_,
-      std::chrono::milliseconds(static_cast<long>(std::lround(deadline_s * 1000))));
   if (enforcing()) {
-    control_ = std::make_unique<SystemControl>(*fs_, *runner_, *loader_, iso);
+    control_ = doors_.control ? doors_.control()
+                              : std::make_unique<SystemPowerControl>(*doors_.fs, *doors_.runner,
+                                                                     *doors_.loader, iso);
     journal_ = std::make_unique<Journal>(Journal::path_in(o_.state_dir));
+    enforcer_ = std::make_unique<PowerEnforcer>(*control_, *journal_);
   }
+}
 
+int DaemonCore::start_metrics() {
   board_ = std::make_shared<MetricsBoard>();
-  if (o_.metrics_listen) {
-    metrics_address_ = o_.metrics_listen->empty() ? kDefaultMetricsListen : *o_.metrics_listen;
-    server_ = std::make_unique<MetricsServer>(board_);
-    std::string me = server_->start(metrics_address_);
-    if (!me.empty()) {
-      log_->log("metrics_failed", {{"listen", metrics_address_}, {"error", me}});
-      err_ << "error: --metrics-listen " << metrics_address_ << ": " << me << "\n";
-      server_.reset();
-      return 1;
-    }
-    log_->log("metrics_listening", {{"listen", metrics_address_}, {"port", server_->port()}});
-    out_ << "Metrics on http://" << metrics_address_ << "/metrics (port " << server_->port()
-         << ")\n";
+  if (!o_.metrics_listen) return 0;
+  metrics_address_ = o_.metrics_listen->empty() ? kDefaultMetricsListen : *o_.metrics_listen;
+  server_ = std::make_unique<MetricsServer>(board_);
+  std::string me = server_->start(metrics_address_);
+  if (!me.empty()) {
+    log_->log("metrics_failed", {{"listen", metrics_address_}, {"error", me}});
+    err_ << "error: --metrics-listen " << metrics_address_ << ": " << me << "\n";
+    server_.reset();
+    return 1;
   }
+  log_->log("metrics_listening", {{"listen", metrics_address_}, {"port", server_->port()}});
+  out_ << "Metrics on http://" << metrics_address_ << "/metrics (port " << server_->port() << ")\n";
+  return 0;
+}
 
+void DaemonCore::announce_start() {
   const bool signal_switch = o_.signal_over_cap.value_or(config_.signal_over_cap);
   log_->log("daemon_started",
             {{"pid", static_cast<long>(::getpid())},
@@ -733,7 +771,7 @@ int Daemon::run(bool* abandoned_work) {
              {"consent", o_.consent},
              {"enforcing", enforcing()},
              {"signal_over_cap", signal_switch},
-             {"source_deadline_s", round3(deadline_s)},
+             {"source_deadline_s", round3(source_deadline_s_)},
              {"state_dir", o_.state_dir},
              {"metrics_listen", o_.metrics_listen ? json(metrics_address_) : json()}});
   out_ << "grey-gpu-opt daemon started (pid " << ::getpid() << ", interval " << o_.interval_s
@@ -742,21 +780,23 @@ int Daemon::run(bool* abandoned_work) {
                        : "dry run: device settings are never changed")
        << ")\n";
   out_.flush();
+}
 
-  const auto period =
-      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.interval_s));
-  auto next = Clock::now();
-  std::string why = "max_ticks reached";
-  bool stopping = false;
-  while (!stopping) {
+// Ticks at the interval (absolute deadlines; an overrun skips the missed slots), reloads on
+// SIGHUP, until SIGINT/SIGTERM or max_ticks. Returns why it ended.
+std::string DaemonCore::loop() {
+  const auto period = std::chrono::duration_cast<SteadyClock::duration>(
+      std::chrono::duration<double>(o_.interval_s));
+  auto next = clock().steady_now();
+  for (;;) {
     tick();
     // Ready once the first sample is in (status and metrics have something to show).
     if (ticks_ == 1)
       ::sd_notifyf(0, "READY=1\nSTATUS=ticking every %g s\nMAINPID=%ld", o_.interval_s,
                    static_cast<long>(::getpid()));
-    if (o_.max_ticks && ticks_ >= o_.max_ticks) break;
+    if (o_.max_ticks && ticks_ >= o_.max_ticks) return "max_ticks reached";
     next += period;
-    auto now = Clock::now();
+    auto now = clock().steady_now();
     if (now > next) {
       auto behind = now - next;
       long long missed = behind / period + 1;
@@ -774,27 +814,23 @@ int Daemon::run(bool* abandoned_work) {
         reload();
         continue;
       }
-      why = s == SIGINT ? "SIGINT" : "SIGTERM";
-      stopping = true;
-      break;
+      return s == SIGINT ? "SIGINT" : "SIGTERM";
     }
   }
-  stop(why);
-  if (any_stale_ && abandoned_work) *abandoned_work = true;
-  return 0;
 }
 
-void Daemon::stop(const std::string& why) {
+void DaemonCore::stop(const std::string& why) {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
   ::sd_notify(0, "STOPPING=1");
   log_->log("daemon_stopping", {{"reason", why}, {"ticks", ticks_}});
   for (const auto& d : governor_.release_all("the daemon is stopping (" + why + ")")) {
     handle(d, TelemetrySnapshot{});
   }
   // Anything still written that the governor no longer tracks (never expected).
-  std::vector<int> left;
-  for (const auto& [gpu, ep] : episodes_)
-    if (!ep.sets.empty()) left.push_back(gpu);
-  for (int gpu : left) perform_restore(gpu, "the daemon is stopping (" + why + ")");
+  if (enforcer_)
+    for (int gpu : enforcer_->gpus_with_writes())
+      log_events(enforcer_->restore(gpu, "the daemon is stopping (" + why + ")"));
   if (server_) server_->stop();
   write_status(have_last_ ? &last_ : nullptr, "stopped");
   log_->log("daemon_stopped", {{"reason", why}, {"ticks", ticks_}, {"overruns", overruns_}});
@@ -802,7 +838,7 @@ void Daemon::stop(const std::string& why) {
   out_.flush();
 }
 
-void Daemon::reload() {
+void DaemonCore::reload() {
   json details;
   std::string cerr;
   auto cfg = load_daemon_config(o_.state_dir + "/config.yaml", &cerr);
@@ -835,12 +871,12 @@ void Daemon::reload() {
 
 // ---- One tick ---------------------------------------------------------------------------------
 
-void Daemon::tick() {
-  const auto t0 = Clock::now();
-  const double cpu0 = process_cpu_s();
+void DaemonCore::tick() {
+  const auto t0 = clock().steady_now();
+  const double cpu0 = clock().cpu_seconds();
   TelemetrySnapshot snap = collector_->sample();
   ++ticks_;
-  last_tick_at_ = snap.timestamp.empty() ? utc_now_text_ms() : snap.timestamp;
+  last_tick_at_ = snap.timestamp.empty() ? utc_text_ms(clock().wall_now()) : snap.timestamp;
 
   std::vector<GovernorInput> inputs;
   inputs.reserve(snap.gpus.size());
@@ -868,7 +904,7 @@ void Daemon::tick() {
         log_->log("gpu_fresh", {{"gpu", g.index}, {"backend", g.backend}});
     }
   }
-  if (fresh_any) last_success_unix_ = unix_now();
+  if (fresh_any) last_success_unix_ = unix_seconds(clock().wall_now());
   for (const auto& d : governor_.step(inputs)) handle(d, snap);
   check_caps(snap);
 
@@ -889,14 +925,14 @@ void Daemon::tick() {
     }
   }
 
-  last_tick_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  last_tick_cpu_ms_ = (process_cpu_s() - cpu0) * 1000.0;
+  last_tick_ms_ = std::chrono::duration<double, std::milli>(clock().steady_now() - t0).count();
+  last_tick_cpu_ms_ = (clock().cpu_seconds() - cpu0) * 1000.0;
   publish_metrics(cur);
   write_status(&cur, "running");
   ::sd_notify(0, "WATCHDOG=1");
 
-  const double wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  const double cpu = (process_cpu_s() - cpu0) * 1000.0;
+  const double wall = std::chrono::duration<double, std::milli>(clock().steady_now() - t0).count();
+  const double cpu = (clock().cpu_seconds() - cpu0) * 1000.0;
   last_tick_ms_ = wall;
   last_tick_cpu_ms_ = cpu;
   stats_.n++;
@@ -917,13 +953,13 @@ void Daemon::tick() {
                              {"gpus", cur.gpus.size()},
                              {"processes", cur.processes.size()},
                              {"overruns", overruns_},
-                             {"cpu_seconds_total", round3(process_cpu_s())},
+                             {"cpu_seconds_total", round3(clock().cpu_seconds())},
                              {"rss_bytes", rss_bytes()}});
     stats_ = TickStats{};
   }
 }
 
-void Daemon::handle(const GovernorDecision& d, const TelemetrySnapshot& s) {
+void DaemonCore::handle(const GovernorDecision& d, const TelemetrySnapshot& s) {
   std::optional<double> temp;
   for (const auto& g : s.gpus)
     if (g.index == d.gpu) temp = g.temperature_c;
@@ -948,196 +984,71 @@ void Daemon::handle(const GovernorDecision& d, const TelemetrySnapshot& s) {
     out_ << "GPU " << gpu << ": " << to_string(d.from) << " -> " << to_string(d.to) << ": "
          << d.reason << "\n";
   }
-  if (d.power.kind == PowerAction::Kind::kSet) {
-    if (enforcing()) {
-      perform_set(d.gpu, d.power.from_w, d.power.to_w);
-    } else {
-      std::string msg = "[DRY-RUN] would lower GPU " + gpu + " power limit from " +
-                        watts_text(d.power.from_w) + " W to " + watts_text(d.power.to_w) + " W";
-      log_->log("power_limit_dry_run", {{"gpu", d.gpu},
-                                        {"action", "lower"},
-                                        {"from_w", d.power.from_w},
-                                        {"to_w", d.power.to_w},
-                                        {"message", msg},
-                                        {"needs", "--no-dry-run --consent"}});
-      out_ << msg << "\n";
-    }
+  if (d.power.kind != PowerAction::Kind::kNone && enforcing()) {
+    // One path for every device write: the applier (journal first, write, read back).
+    log_events(enforcer_->carry_out(d, target_for(d.gpu), governor_));
+  } else if (d.power.kind == PowerAction::Kind::kSet) {
+    std::string msg = "[DRY-RUN] would lower GPU " + gpu + " power limit from " +
+                      watts_text(d.power.from_w) + " W to " + watts_text(d.power.to_w) + " W";
+    log_->log("power_limit_dry_run", {{"gpu", d.gpu},
+                                      {"action", "lower"},
+                                      {"from_w", d.power.from_w},
+                                      {"to_w", d.power.to_w},
+                                      {"message", msg},
+                                      {"needs", "--no-dry-run --consent"}});
+    out_ << msg << "\n";
   } else if (d.power.kind == PowerAction::Kind::kRestore) {
-    if (enforcing()) {
-      perform_restore(d.gpu, d.reason);
-    } else {
-      std::string msg = "[DRY-RUN] would restore GPU " + gpu + " power limit from " +
-                        watts_text(d.power.from_w) + " W to " + watts_text(d.power.to_w) + " W";
-      log_->log("power_limit_dry_run", {{"gpu", d.gpu},
-                                        {"action", "restore"},
-                                        {"from_w", d.power.from_w},
-                                        {"to_w", d.power.to_w},
-                                        {"message", msg}});
-      out_ << msg << "\n";
-    }
+    std::string msg = "[DRY-RUN] would restore GPU " + gpu + " power limit from " +
+                      watts_text(d.power.from_w) + " W to " + watts_text(d.power.to_w) + " W";
+    log_->log("power_limit_dry_run", {{"gpu", d.gpu},
+                                      {"action", "restore"},
+                                      {"from_w", d.power.from_w},
+                                      {"to_w", d.power.to_w},
+                                      {"message", msg}});
+    out_ << msg << "\n";
   }
   out_.flush();
 }
 
-Control& Daemon::control_for(int gpu) {
+const PowerTarget& DaemonCore::target_for(int gpu) {
   Control& c = controls_[gpu];
-  if (c.probed) return c;
+  if (c.probed) return c.target;
   c.probed = true;
+  PowerTarget& t = c.target;
   const GpuInfo* gi = info_for(gpu);
   if (!gi || gi->bus_id.empty()) {
-    c.why_none = "GPU " + std::to_string(gpu) + " has no PCI bus id in the saved spec";
-    return c;
+    t.why_none = "GPU " + std::to_string(gpu) + " has no PCI bus id in the saved spec";
+    return t;
   }
+  t.bus_id = gi->bus_id;
+  t.uuid = gi->uuid;
   DeviceState ds = control_->probe(gi->bus_id, gi->vendor, gi->kernel_driver);
-  c.min_w = ds.power_min_w;
-  c.max_w = ds.power_max_w;
   if (gi->vendor == "nvidia") {
     if (ds.nvml)
-      c.mechanism_kind = "nvml";
+      t.mechanism_kind = "nvml";
     else if (ds.nvidia_smi)
-      c.mechanism_kind = "nvidia-smi";
+      t.mechanism_kind = "nvidia-smi";
   } else if ((gi->vendor == "amd" || gi->vendor == "intel") && ds.power_sysfs_path) {
-    c.mechanism_kind = "sysfs";
-    c.sysfs_path = *ds.power_sysfs_path;
+    t.mechanism_kind = "sysfs";
+    t.sysfs_path = *ds.power_sysfs_path;
   }
-  if (c.mechanism_kind.empty()) {
+  if (t.mechanism_kind.empty()) {
     std::string notes;
     for (const auto& n : ds.notes) notes += (notes.empty() ? "" : "; ") + n;
-    c.why_none = "no way to change GPU " + std::to_string(gpu) + "'s power limit" +
+    t.why_none = "no way to change GPU " + std::to_string(gpu) + "'s power limit" +
                  (notes.empty() ? "" : ": " + notes);
   }
-  return c;
+  return t;
 }
 
-std::string Daemon::mechanism_for(const Control& c, const GpuInfo& g,
-                                  const std::string& value) const {
-  if (c.mechanism_kind == "nvml") return kMechNvmlPowerLimit;
-  if (c.mechanism_kind == "nvidia-smi")
-    return nvidia_smi_mechanism(g.bus_id, kSettingPowerLimit, value);
-  if (c.mechanism_kind == "sysfs") return kMechSysfsPrefix + c.sysfs_path;
-  return "";
-}
-
-bool Daemon::perform_set(int gpu, double from_w, double to_w) {
-  Control& c = control_for(gpu);
-  const GpuInfo* gi = info_for(gpu);
-  auto fail = [&](const std::string& error, const std::string& id) {
-    governor_.undo_step(gpu, from_w);
-    json j = {{"gpu", gpu}, {"from_w", from_w}, {"to_w", to_w}, {"error", error}};
-    if (!id.empty()) j["journal_id"] = id;
-    log_->log("power_limit_failed", j);
-    err_ << "error: GPU " << gpu << ": cannot lower the power limit to " << watts_text(to_w)
-         << " W: " << error << "\n";
-    return false;
-  };
-  if (c.mechanism_kind.empty() || !gi) return fail(c.why_none, "");
-  const std::string wanted = watts_text(to_w);
-  SettingRef ref{gi->bus_id, kSettingPowerLimit, mechanism_for(c, *gi, wanted)};
-  ReadResult before = control_->read(ref);
-  if (!before.value)
-    return fail(
-        "the current limit cannot be read (" + before.error + "), so a change could not be undone",
-        "");
-  Action a;
-  a.id = "daemon.gpu" + std::to_string(gpu) + ".power_limit_w." + std::to_string(++set_serial_);
-  a.gpu_index = gpu;
-  a.bus_id = gi->bus_id;
-  a.uuid = gi->uuid;
-  a.setting = kSettingPowerLimit;
-  a.current = *before.value;
-  a.wanted = wanted;
-  a.mechanism = ref.mechanism;
-  a.unit = "W";
-  std::string id;
-  std::string je = journal_->append_set(a, *before.value, wanted, &id);
-  if (!je.empty()) return fail("journal: " + je + " (nothing was written)", "");
-  std::string we = control_->write(ref, wanted);
-  ReadResult after = control_->read(ref);
-  if (std::string re = journal_->append_result(id, we.empty(), after.value, we); !re.empty()) {
-    // The set line is durable: `restore` still judges this change by the device.
-    log_->log("journal_write_failed", {{"gpu", gpu}, {"journal_id", id}, {"error", re}});
-    err_ << "GPU " << gpu << ": journal result line not written: " << re << "\n";
+void DaemonCore::log_events(const std::vector<EnforceEvent>& events) {
+  for (const EnforceEvent& e : events) {
+    log_->log(e.event, e.details);
+    (e.error ? err_ : out_) << e.line << "\n";
   }
-  if (!we.empty()) return fail(we, id);
-  Episode& ep = episodes_[gpu];
-  if (ep.sets.empty()) ep.original = *before.value;
-  ep.sets.push_back({id, ref.mechanism});
-  ep.last_written = after.value.value_or(wanted);
-  log_->log("power_limit_lowered", {{"gpu", gpu},
-                                    {"from_w", *before.value},
-                                    {"to_w", wanted},
-                                    {"read_back", after.value ? json(*after.value) : json()},
-                                    {"mechanism", ref.mechanism},
-                                    {"journal_id", id}});
-  out_ << "GPU " << gpu << ": power limit " << *before.value << " W -> " << wanted
-       << " W (read back " << after.value.value_or("unknown") << " W), journaled as " << id << "\n";
-  return true;
 }
 
-void Daemon::perform_restore(int gpu, const std::string& why) {
-  auto it = episodes_.find(gpu);
-  if (it == episodes_.end() || it->second.sets.empty()) return;
-  Episode ep = std::move(it->second);
-  episodes_.erase(it);
-  Control& c = control_for(gpu);
-  const GpuInfo* gi = info_for(gpu);
-  if (!gi) return;
-  SettingRef ref{gi->bus_id, kSettingPowerLimit, mechanism_for(c, *gi, ep.original)};
-  ReadResult now = control_->read(ref);
-  std::string status, message, current = now.value.value_or("unknown");
-  std::optional<std::string> read_back;
-  if (!now.value) {
-    status = kRestoreFailed;
-    message = "cannot read the current limit: " + now.error + "; run `grey-gpu-opt restore` later";
-  } else if (same_value(kSettingPowerLimit, *now.value, ep.original)) {
-    status = kRestoreNotNeeded;
-    message = "the device already holds " + ep.original + " W";
-  } else if (!same_value(kSettingPowerLimit, *now.value, ep.last_written)) {
-    status = kRestoreChangedSince;
-    message = "the limit is " + *now.value + " W, not the " + ep.last_written +
-              " W the daemon wrote: someone else changed it; left alone";
-  } else {
-    std::string we = control_->write(ref, ep.original);
-    read_back = control_->read(ref).value;
-    if (we.empty()) {
-      status = kRestoreRestored;
-      message = "restored " + ep.original + " W (" + why + ")";
-    } else {
-      status = kRestoreFailed;
-      message = we;
-    }
-  }
-  for (const auto& s : ep.sets) {
-    JournalSet js;
-    js.id = s.id;
-    js.gpu_index = gpu;
-    js.bus_id = gi->bus_id;
-    js.setting = kSettingPowerLimit;
-    js.mechanism = s.mechanism;
-    js.new_value = ep.last_written;
-    js.old_value = ep.original;
-    if (std::string re = journal_->append_restore(
-            js, current, status == kRestoreRestored ? ep.original : current, status, message);
-        !re.empty()) {
-      // Unsettled in the journal: a later `restore` judges it again by the device.
-      log_->log("journal_write_failed", {{"gpu", gpu}, {"journal_id", s.id}, {"error", re}});
-      err_ << "GPU " << gpu << ": journal restore line not written: " << re << "\n";
-    }
-  }
-  json j = {{"gpu", gpu},
-            {"status", status},
-            {"from_w", current},
-            {"to_w", ep.original},
-            {"read_back", read_back ? json(*read_back) : json()},
-            {"message", message},
-            {"journal_ids", json::array()}};
-  for (const auto& s : ep.sets) j["journal_ids"].push_back(s.id);
-  log_->log(status == kRestoreFailed ? "power_limit_restore_failed" : "power_limit_restored", j);
-  (status == kRestoreFailed ? err_ : out_)
-      << "GPU " << gpu << ": power limit restore: " << status << ": " << message << "\n";
-}
-
-void Daemon::check_caps(const TelemetrySnapshot& s) {
+void DaemonCore::check_caps(const TelemetrySnapshot& s) {
   const bool may_signal = enforcing() && o_.signal_over_cap.value_or(config_.signal_over_cap);
   std::vector<std::pair<int, int>> seen;  // sorted below (no set: one allocation per tick)
   seen.reserve(s.processes.size());
@@ -1158,7 +1069,7 @@ void Daemon::check_caps(const TelemetrySnapshot& s) {
       out_ << "GPU " << *p.gpu_index << ": process " << p.pid << " (" << p.command << ") uses "
            << *p.vram_mb << " MiB, above the per-process cap of " << *cap << " MiB\n";
       if (may_signal && p.pid != ::getpid() && p.pid > 1) {
-        int rc = ::kill(p.pid, SIGTERM);
+        int rc = doors_.signal_process(p.pid, SIGTERM);
         oc.signalled = rc == 0;
         log_->log("process_signalled",
                   {{"pid", p.pid},
@@ -1211,7 +1122,7 @@ void Daemon::check_caps(const TelemetrySnapshot& s) {
 
 // daemon_status.json, rewritten every tick: written as text (daemon/json_text.h), the same
 // bytes dump_json(j, 1) gave for the object tree built here before.
-void Daemon::write_status(const TelemetrySnapshot* s, const std::string& state) {
+void DaemonCore::write_status(const TelemetrySnapshot* s, const std::string& state) {
   std::vector<std::string> gpus;
   std::set<int> indices;
   for (const auto& [i, _] : governor_.gpus()) indices.insert(i);
@@ -1266,7 +1177,7 @@ void Daemon::write_status(const TelemetrySnapshot* s, const std::string& state) 
     j.null("last_tick");
   else
     j.str("last_tick", last_tick_at_);
-  j.num("last_tick_unix", round3(unix_now()))
+  j.num("last_tick_unix", round3(unix_seconds(clock().wall_now())))
       .integer("ticks", ticks_)
       .num("interval_s", o_.interval_s)
       .boolean("dry_run", o_.dry_run)
@@ -1283,12 +1194,13 @@ void Daemon::write_status(const TelemetrySnapshot* s, const std::string& state) 
   else
     j.null("metrics_listen");
   j.raw("gpus", json_array_text(gpus, 1));
-  if (state != "running") j.str("stopped_at", utc_now_text_ms());
-  std::string e = replace_file(daemon_status_path(o_.state_dir), j.text() + "\n");
+  if (state != "running") j.str("stopped_at", utc_text_ms(clock().wall_now()));
+  // Replaced atomically, without fsync: rewritten every tick, two fsyncs would dominate it.
+  std::string e = write_file_replace(daemon_status_path(o_.state_dir), j.text() + "\n");
   if (!e.empty() && ticks_ <= 1) log_->log("status_write_failed", {{"error", e}});
 }
 
-void Daemon::publish_metrics(const TelemetrySnapshot& s) {
+void DaemonCore::publish_metrics(const TelemetrySnapshot& s) {
   if (!board_ || !server_) return;  // nobody can scrape it: skip the copy
   MetricsInput in;
   in.last = s;
@@ -1312,13 +1224,11 @@ void Daemon::publish_metrics(const TelemetrySnapshot& s) {
   in.tick_source_ms = s.source_ms;
   in.tick_ms = last_tick_ms_;
   in.last_success_unix = last_success_unix_;
-  in.cpu_seconds = process_cpu_s();
+  in.cpu_seconds = clock().cpu_seconds();
   in.rss_bytes = server_ ? rss_bytes() : 0;
   in.ticks = ticks_;
   board_->publish(std::move(in));
 }
-
-}  // namespace
 
 std::optional<bool> parse_signal_over_cap(const std::string& text, std::string* error) {
   try {
@@ -1347,9 +1257,26 @@ std::optional<bool> parse_signal_over_cap(const std::string& text, std::string* 
   }
 }
 
-int run_daemon(const DaemonOptions& o, std::ostream& out, std::ostream& err, bool* abandoned_work) {
+Daemon::Daemon(const DaemonOptions& o, DaemonDoors doors, std::ostream& out, std::ostream& err)
+    : core_(std::make_unique<DaemonCore>(o, std::move(doors), out, err)) {}
+Daemon::~Daemon() = default;
+int Daemon::start(bool* abandoned_work) {
+  return core_->start(abandoned_work);
+}
+void Daemon::tick() {
+  core_->tick();
+}
+void Daemon::stop(const std::string& why) {
+  core_->stop(why);
+}
+int Daemon::run(bool* abandoned_work) {
+  return core_->run(abandoned_work);
+}
+
+int run_daemon(const DaemonOptions& o, std::ostream& out, std::ostream& err, bool* abandoned_work,
+               DaemonDoors doors) {
   if (abandoned_work) *abandoned_work = false;
-  Daemon d(o, out, err);
+  Daemon d(o, std::move(doors), out, err);
   return d.run(abandoned_work);
 }
 

@@ -21,14 +21,23 @@
 // rotated to daemon.jsonl.1 when it would pass log_rotate_bytes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
 
 #include "detect/detector.h"
 #include "detect/global_options.h"
+#include "enforce/device_control.h"
+#include "model/gpu_spec.h"
+#include "telemetry/telemetry.h"
+#include "util/clock.h"
+#include "util/host_fs.h"
+#include "util/lib_loader.h"
+#include "util/runner.h"
 
 namespace grey {
 
@@ -61,13 +70,76 @@ struct DaemonOptions {
   std::string control_exe;
 };
 
+// Where the daemon's samples come from (TelemetryCollector in the program).
+class TelemetrySource {
+ public:
+  virtual ~TelemetrySource() = default;
+  virtual TelemetrySnapshot sample() = 0;
+};
+
+// How the daemon changes power limits: the applier's DeviceControl, and a probe saying which
+// mechanism a device answers to (SystemControl in the program).
+class PowerControl : public DeviceControl {
+ public:
+  virtual DeviceState probe(const std::string& bus_id, const std::string& vendor,
+                            const std::optional<std::string>& kernel_driver) = 0;
+};
+
+// Everything through which the daemon reaches the machine, given by its caller. A door left
+// empty gets the real one (the default named with it) when the daemon starts; tests fill them
+// with fakes and drive Daemon tick by tick. Files in the state directory go through
+// util/state_dir.
+struct DaemonDoors {
+  std::shared_ptr<HostFs> fs;         // default RootedFs(sysfs_root, procfs_root)
+  std::shared_ptr<Runner> runner;     // default PosixRunner
+  std::shared_ptr<LibLoader> loader;  // default DlLoader
+  std::shared_ptr<TimeSource> clock;  // default SystemTimeSource
+  // The telemetry of these GPUs, each backend under `deadline` (default: a TelemetryCollector
+  // over fs, runner and loader, NVML only where an isolated child could initialize it).
+  std::function<std::unique_ptr<TelemetrySource>(const std::vector<GpuSpec>& specs,
+                                                 std::chrono::milliseconds deadline)>
+      telemetry;
+  // Power-limit control, made only when enforcing (default: SystemControl over fs, runner and
+  // loader, NVML isolated in `control_exe` children).
+  std::function<std::unique_ptr<PowerControl>()> control;
+  // kill(2) for a process above its VRAM cap: 0 or -1 with errno (default ::kill).
+  std::function<int(int pid, int signal)> signal_process;
+  // run()'s wait between ticks: up to `timeout` for SIGINT, SIGTERM or SIGHUP (blocked by
+  // run()); the signal, or 0 when the time is up or the wait was interrupted (default
+  // sigtimedwait). A test's wait advances its manual clock and answers scripted signals.
+  std::function<int(std::chrono::nanoseconds timeout)> wait_signal;
+};
+
+class DaemonCore;
+
+// The daemon as steps, for run_daemon and for tests that drive it in process:
+//   start() once (0 when started, else the exit code), tick() any number of times, stop().
+// Destroying a started daemon that was not stopped stops it (its power writes are restored).
+// start() and stop() do not touch the signal mask; run() blocks SIGINT/SIGTERM/SIGHUP,
+// starts, ticks at the interval on the clock until a signal (or max_ticks), then stops.
+class Daemon {
+ public:
+  Daemon(const DaemonOptions& o, DaemonDoors doors, std::ostream& out, std::ostream& err);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  int start(bool* abandoned_work = nullptr);
+  void tick();
+  void stop(const std::string& why);
+  int run(bool* abandoned_work = nullptr);
+
+ private:
+  std::unique_ptr<DaemonCore> core_;
+};
+
 // Runs the daemon in the foreground until SIGINT/SIGTERM (or max_ticks). Human lines go to
 // `out` (start, transitions, power actions, stop), problems to `err`.
 // Exit codes: 0 clean stop, 1 cannot start (another daemon, state dir, metrics listen),
 // 2 bad options or an invalid config.yaml at start.
 // `abandoned_work` is set when a detection or telemetry thread was left stuck in a library.
 int run_daemon(const DaemonOptions& o, std::ostream& out, std::ostream& err,
-               bool* abandoned_work = nullptr);
+               bool* abandoned_work = nullptr, DaemonDoors doors = {});
 
 // The `signal_over_cap` switch of a config.yaml text: nullopt and *error when the YAML is
 // broken or the value is not a boolean; false when absent.

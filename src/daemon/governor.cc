@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "enforce/applier.h"
+
 namespace grey {
 
 namespace {
@@ -168,6 +170,171 @@ void Governor::undo_step(int gpu, double previous_w) {
   } else {
     g.target_w = previous_w;
   }
+}
+
+// ---- PowerEnforcer ---------------------------------------------------------------------------
+
+std::string PowerTarget::mechanism(const std::string& value) const {
+  if (mechanism_kind == "nvml") return kMechNvmlPowerLimit;
+  if (mechanism_kind == "nvidia-smi")
+    return nvidia_smi_mechanism(bus_id, kSettingPowerLimit, value);
+  if (mechanism_kind == "sysfs") return kMechSysfsPrefix + sysfs_path;
+  return "";
+}
+
+Action governor_set_action(const GovernorDecision& d, const PowerTarget& t, uint64_t serial) {
+  Action a;
+  a.id = "daemon.gpu" + std::to_string(d.gpu) + ".power_limit_w." + std::to_string(serial);
+  a.gpu_index = d.gpu;
+  a.bus_id = t.bus_id;
+  a.uuid = t.uuid;
+  a.setting = kSettingPowerLimit;
+  a.current = watts_text(d.power.from_w);
+  a.wanted = watts_text(d.power.to_w);
+  a.mechanism = t.mechanism(a.wanted);
+  a.unit = "W";
+  a.note = d.reason;
+  return a;
+}
+
+std::vector<EnforceEvent> PowerEnforcer::carry_out(const GovernorDecision& d, const PowerTarget& t,
+                                                   Governor& governor) {
+  if (d.power.kind == PowerAction::Kind::kSet) return set(d, t, governor);
+  if (d.power.kind == PowerAction::Kind::kRestore) return restore(d.gpu, d.reason);
+  return {};
+}
+
+std::vector<EnforceEvent> PowerEnforcer::set(const GovernorDecision& d, const PowerTarget& t,
+                                             Governor& governor) {
+  std::vector<EnforceEvent> ev;
+  const std::string gpu = std::to_string(d.gpu);
+  auto failed = [&](const std::string& error, const std::string& id) {
+    governor.undo_step(d.gpu, d.power.from_w);
+    nlohmann::json j = {
+        {"gpu", d.gpu}, {"from_w", d.power.from_w}, {"to_w", d.power.to_w}, {"error", error}};
+    if (!id.empty()) j["journal_id"] = id;
+    ev.push_back({"power_limit_failed", j,
+                  "error: GPU " + gpu + ": cannot lower the power limit to " +
+                      watts_text(d.power.to_w) + " W: " + error,
+                  true});
+    return ev;
+  };
+  if (t.mechanism_kind.empty())
+    return failed(
+        t.why_none.empty() ? "no way to change GPU " + gpu + "'s power limit" : t.why_none, "");
+  ApplyOutcome out =
+      apply_actions({governor_set_action(d, t, ++serial_)}, control_, journal_, false);
+  const ActionOutcome& o = out.actions.front();
+  if (!o.journal_error.empty()) {
+    nlohmann::json j = {{"gpu", d.gpu},
+                        {"line", o.journal_id.empty() ? "set" : "result"},
+                        {"error", o.journal_error},
+                        {"journal", journal_.path()},
+                        {"device_written", !o.journal_id.empty()}};
+    if (!o.journal_id.empty()) j["journal_id"] = o.journal_id;
+    ev.push_back({"journal_write_failed", j,
+                  "error: GPU " + gpu + ": journal " + journal_.path() +
+                      " not written: " + o.journal_error +
+                      (o.journal_id.empty()
+                           ? "; the power limit was not changed"
+                           : "; the set line is durable, so `grey-gpu-opt restore` still works"),
+                  true});
+  }
+  if (o.status == kApplied) {
+    episodes_[d.gpu].push_back(o.journal_id);
+    ev.push_back({"power_limit_lowered",
+                  {{"gpu", d.gpu},
+                   {"from_w", o.old_value},
+                   {"to_w", o.action.wanted},
+                   {"read_back", o.read_back ? nlohmann::json(*o.read_back) : nlohmann::json()},
+                   {"mechanism", o.action.mechanism},
+                   {"journal_id", o.journal_id}},
+                  "GPU " + gpu + ": power limit " + o.old_value + " W -> " + o.action.wanted +
+                      " W (read back " + o.read_back.value_or("unknown") + " W), journaled as " +
+                      o.journal_id,
+                  false});
+    return ev;
+  }
+  if (o.status == kSkipped) {
+    ev.push_back({"power_limit_unchanged",
+                  {{"gpu", d.gpu}, {"to_w", o.action.wanted}, {"message", o.line}},
+                  "GPU " + gpu + ": power limit already " + o.old_value + " W",
+                  false});
+    return ev;
+  }
+  failed(o.error, o.journal_id);
+  if (!o.journal_id.empty()) {
+    // The write (or its read-back) failed after its set line: settle that line now, judged by
+    // the device, so the episode's chain stays what the device holds.
+    auto more = settle(d.gpu, {o.journal_id}, "the write failed");
+    ev.insert(ev.end(), more.begin(), more.end());
+  }
+  return ev;
+}
+
+std::vector<EnforceEvent> PowerEnforcer::restore(int gpu, const std::string& why) {
+  auto it = episodes_.find(gpu);
+  if (it == episodes_.end() || it->second.empty()) return {};
+  std::vector<std::string> ids = std::move(it->second);
+  episodes_.erase(it);
+  return settle(gpu, ids, why);
+}
+
+std::vector<EnforceEvent> PowerEnforcer::settle(int gpu, const std::vector<std::string>& ids,
+                                                const std::string& why) {
+  std::vector<EnforceEvent> ev;
+  const std::string g = std::to_string(gpu);
+  RestoreOutcome r = restore_sets(journal_, control_, ids, false);
+  nlohmann::json errors = nlohmann::json::array();
+  for (const std::string& e : r.errors) {
+    if (e.rfind("journal: ", 0) == 0)
+      ev.push_back({"journal_write_failed",
+                    {{"gpu", gpu},
+                     {"line", "restore"},
+                     {"error", e.substr(9)},
+                     {"journal", journal_.path()},
+                     {"journal_ids", ids}},
+                    "error: GPU " + g + ": journal restore line not written: " + e.substr(9) +
+                        " (a later `grey-gpu-opt restore` judges it again)",
+                    true});
+    else
+      errors.push_back(e);
+  }
+  if (r.steps.empty()) {
+    // Nothing was read for these ids (the journal could not be read, or they are settled).
+    if (!r.success)
+      ev.push_back(
+          {"power_limit_restore_failed",
+           {{"gpu", gpu}, {"status", kRestoreFailed}, {"journal_ids", ids}, {"errors", errors}},
+           "GPU " + g + ": power limit restore: failed: " +
+               (r.errors.empty() ? std::string("nothing restored") : r.errors.front()),
+           true});
+    return ev;
+  }
+  for (const RestoreStep& st : r.steps) {
+    const bool bad = st.status == kRestoreFailed;
+    std::string message = st.message + (why.empty() ? "" : " (" + why + ")");
+    ev.push_back({bad ? "power_limit_restore_failed" : "power_limit_restored",
+                  {{"gpu", gpu},
+                   {"status", st.status},
+                   {"from_w", st.wrote},
+                   {"to_w", st.restore_to},
+                   {"current", st.current},
+                   {"mechanism", st.mechanism},
+                   {"message", message},
+                   {"journal_ids", ids},
+                   {"errors", errors}},
+                  "GPU " + g + ": power limit restore: " + st.status + ": " + message,
+                  bad});
+  }
+  return ev;
+}
+
+std::vector<int> PowerEnforcer::gpus_with_writes() const {
+  std::vector<int> out;
+  for (const auto& [gpu, ids] : episodes_)
+    if (!ids.empty()) out.push_back(gpu);
+  return out;
 }
 
 }  // namespace grey

@@ -14,12 +14,21 @@
 //   minimum or a known current limit nothing is lowered (the state machine still runs).
 //   Leaving cooling restores the limit read before the first step (only when it lowered it).
 //   A stale sample, or one without a temperature, changes nothing (not even the count).
+//
+// PowerEnforcer (below) is the I/O half: it carries out the decisions' power actions through
+// the applier (enforce/applier.h), the one path every device write takes.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "enforce/actions.h"
+#include "enforce/device_control.h"
+#include "enforce/journal.h"
 
 namespace grey {
 
@@ -93,6 +102,63 @@ class Governor {
 
  private:
   std::map<int, GovernorGpuState> gpus_;
+};
+
+// ---- Carrying out the power actions ---------------------------------------------------------
+
+// Where one GPU's power limit is written (the daemon probes each GPU once).
+struct PowerTarget {
+  std::string bus_id;  // normalized "0000:01:00.0"
+  std::string uuid;
+  std::string mechanism_kind;  // "nvml" | "nvidia-smi" | "sysfs" | "" (none: why_none)
+  std::string sysfs_path;      // for "sysfs"
+  std::string why_none;
+  // The Action::mechanism text for writing `value` ("" without a mechanism).
+  std::string mechanism(const std::string& value) const;
+};
+
+// The applier's Action for a kSet decision: id "daemon.gpu<N>.power_limit_w.<serial>", from
+// the governor's view of the limit to the step's target.
+[[nodiscard]] Action governor_set_action(const GovernorDecision& d, const PowerTarget& t,
+                                         uint64_t serial);
+
+// One thing to log: the daemon writes `event` with `details` to its log and `line` to its
+// output (`error`: to its error stream).
+struct EnforceEvent {
+  std::string event;
+  nlohmann::json details;
+  std::string line;
+  bool error = false;
+};
+
+// Performs the governor's power actions through the applier: a set is one Action given to
+// apply_actions (read, journal "set" first, write, read back, journal "result"); a restore is
+// restore_sets over the journal ids this object wrote for that GPU since its last restore (one
+// write back to the limit before the episode's first step; every set line gets its restore
+// line). A journal line that cannot be written leaves the device untouched and is reported as
+// a "journal_write_failed" error event; a set that was not carried out is undone in the
+// governor (undo_step), so its view stays what the device holds.
+class PowerEnforcer {
+ public:
+  PowerEnforcer(DeviceControl& control, Journal& journal) : control_(control), journal_(journal) {}
+
+  // The power action of `d` (kSet or kRestore; kNone does nothing).
+  [[nodiscard]] std::vector<EnforceEvent> carry_out(const GovernorDecision& d, const PowerTarget& t,
+                                                    Governor& governor);
+  // Restores what this object wrote to `gpu` and has not restored yet ("" reason: none given).
+  [[nodiscard]] std::vector<EnforceEvent> restore(int gpu, const std::string& why);
+  // GPUs with writes not yet restored.
+  std::vector<int> gpus_with_writes() const;
+
+ private:
+  std::vector<EnforceEvent> set(const GovernorDecision& d, const PowerTarget& t,
+                                Governor& governor);
+  std::vector<EnforceEvent> settle(int gpu, const std::vector<std::string>& ids,
+                                   const std::string& why);
+  DeviceControl& control_;
+  Journal& journal_;
+  std::map<int, std::vector<std::string>> episodes_;  // gpu -> journal set ids, oldest first
+  uint64_t serial_ = 0;
 };
 
 }  // namespace grey

@@ -18,7 +18,7 @@ class DirCapture : public CaptureSink {
   void command(const std::string& file_name, const std::vector<std::string>& argv,
                const CommandResult& r) override;
   // Writes manifest.json; error message or empty.
-  std::string finish(const nlohmann::json& extra);
+  [[nodiscard]] std::string finish(const nlohmann::json& extra);
   const std::string& dir() const { return dir_; }
   std::vector<std::string> errors() const;
 
@@ -39,7 +39,7 @@ class CapturingFs : public HostFs {
   bool exists(const std::string& path) override { return inner_->exists(path); }
   std::optional<std::string> read_link(const std::string& path) override;
   std::string real_path(const std::string& path) override { return inner_->real_path(path); }
-  std::string write(const std::string&, const std::string&) override {
+  [[nodiscard]] std::string write(const std::string&, const std::string&) override {
     return "capture is read-only";
   }
   size_t files_copied() const;

@@ -37,8 +37,8 @@ struct DetectionResult {
   bool abandoned_work = false;
 };
 
-DetectionResult run_detection(std::vector<std::unique_ptr<Source>> sources, const DetectEnv& env,
-                              const DetectOptions& opt);
+[[nodiscard]] DetectionResult run_detection(std::vector<std::unique_ptr<Source>> sources,
+                                            const DetectEnv& env, const DetectOptions& opt);
 
 // Pure: merge the sources' observations (authority: higher wins per field).
 std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,

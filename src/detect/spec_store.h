@@ -9,7 +9,8 @@
 namespace grey {
 
 // Error message, empty on success.
-std::string save_specs(const std::string& state_dir, const std::vector<GpuSpec>& specs);
+[[nodiscard]] std::string save_specs(const std::string& state_dir,
+                                     const std::vector<GpuSpec>& specs);
 
 struct LoadedSpecs {
   bool ok = false;
@@ -17,7 +18,7 @@ struct LoadedSpecs {
   std::vector<GpuSpec> specs;
   std::string error;  // what is wrong and what to do about it
 };
-LoadedSpecs load_specs(const std::string& state_dir);
-LoadedSpecs load_specs_file(const std::string& path);
+[[nodiscard]] LoadedSpecs load_specs(const std::string& state_dir);
+[[nodiscard]] LoadedSpecs load_specs_file(const std::string& path);
 
 }  // namespace grey

@@ -1,5 +1,6 @@
 #include "enforce/applier.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace grey {
@@ -44,6 +45,7 @@ ActionOutcome run_one(const Action& a, DeviceControl& control, Journal& journal)
   }
   if (std::string e = journal.append_set(a, o.old_value, a.wanted, &o.journal_id); !e.empty()) {
     o.journal_id.clear();
+    o.journal_error = e;
     return fail("journal: " + e + "; not written, since the change could not be undone");
   }
   std::string werr = control.write(ref, a.wanted);
@@ -59,6 +61,7 @@ ActionOutcome run_one(const Action& a, DeviceControl& control, Journal& journal)
     }
   }
   std::string jerr = journal.append_result(o.journal_id, werr.empty(), o.read_back, werr);
+  o.journal_error = jerr;
   if (!werr.empty()) {
     if (!jerr.empty()) werr += "; journal: " + jerr;
     return fail(werr);
@@ -164,7 +167,10 @@ std::vector<const RestoreStep*> RestoreOutcome::left_changed() const {
   return out;
 }
 
-RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
+namespace {
+
+RestoreOutcome restore_impl(Journal& journal, DeviceControl& control, bool dry_run,
+                            const std::vector<std::string>* only) {
   RestoreOutcome out;
   out.dry_run = dry_run;
   JournalContents jc = journal.load();
@@ -178,12 +184,28 @@ RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
     return out;
   }
   int settled = 0;
+  // What one step undoes: one set entry, or (restore_sets) every entry of this run for one
+  // setting of one device, newest first: one write puts back the oldest entry's old value.
+  std::vector<std::vector<const JournalSet*>> units;
   for (auto it = jc.sets.rbegin(); it != jc.sets.rend(); ++it) {
     const JournalSet& s = *it;
+    if (only && std::find(only->begin(), only->end(), s.id) == only->end()) continue;
     if (s.settled()) {
       ++settled;
       continue;
     }
+    auto same_target = [&](const std::vector<const JournalSet*>& u) {
+      return u.front()->bus_id == s.bus_id && u.front()->setting == s.setting;
+    };
+    auto u = only ? std::find_if(units.begin(), units.end(), same_target) : units.end();
+    if (u == units.end())
+      units.push_back({&s});
+    else
+      u->push_back(&s);
+  }
+  for (const auto& unit : units) {
+    const JournalSet& s = *unit.front();  // the newest: what the device should hold now
+    const JournalSet& first = *unit.back();
     RestoreStep st;
     st.id = s.id;
     st.gpu_index = s.gpu_index;
@@ -191,8 +213,8 @@ RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
     st.setting = s.setting;
     st.mechanism = s.mechanism;
     st.wrote = (s.result_ok.value_or(false) && s.read_back) ? *s.read_back : s.new_value;
-    st.restore_to = s.old_value;
-    std::string unit = s.setting == kSettingPowerLimit ? " W" : "";
+    st.restore_to = first.old_value;
+    std::string unit_text = s.setting == kSettingPowerLimit ? " W" : "";
     std::string what = "GPU " + std::to_string(s.gpu_index) + " (" + s.bus_id + ") " + s.setting;
     bool no_result = !s.result_ok.has_value();
     SettingRef ref{s.bus_id, s.setting, s.mechanism};
@@ -205,59 +227,64 @@ RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
       st.message = "cannot read the current value: " + now.error;
     } else if (same_value(s.setting, *now.value, st.wrote) ||
                same_value(s.setting, *now.value, s.new_value)) {
-      if (same_value(s.setting, *now.value, s.old_value)) {
+      if (same_value(s.setting, *now.value, st.restore_to)) {
         st.status = kRestoreNotNeeded;  // old == new: nothing we did is visible
-        st.message = "already " + s.old_value + unit;
+        st.message = "already " + st.restore_to + unit_text;
       } else if (dry_run) {
         st.status = kWouldRestore;
-        st.message = "would set " + s.old_value + unit + " (now " + *now.value + unit +
+        st.message = "would set " + st.restore_to + unit_text + " (now " + *now.value + unit_text +
                      ", which we wrote" + (no_result ? " before the process stopped" : "") + ")";
       } else {
-        std::string werr = control.write(ref, s.old_value);
+        std::string werr = control.write(ref, st.restore_to);
         if (werr.empty()) {
           ReadResult after = control.read(ref);
           left_at = after.value;
           if (!after.value)
             werr = "written, but reading it back failed: " + after.error;
-          else if (!same_value(s.setting, *after.value, s.old_value))
-            werr = "the device reads back " + *after.value + unit + " after writing " +
-                   s.old_value + unit;
+          else if (!same_value(s.setting, *after.value, st.restore_to))
+            werr = "the device reads back " + *after.value + unit_text + " after writing " +
+                   st.restore_to + unit_text;
         }
         if (werr.empty()) {
           st.status = kRestoreRestored;
-          st.message = "set back to " + s.old_value + unit + " (was " + *now.value + unit + ")";
+          st.message =
+              "set back to " + st.restore_to + unit_text + " (was " + *now.value + unit_text + ")";
         } else {
           st.status = kRestoreFailed;
           st.message = werr;
         }
       }
-    } else if (same_value(s.setting, *now.value, s.old_value)) {
+    } else if (same_value(s.setting, *now.value, st.restore_to)) {
       st.status = kRestoreNotNeeded;
-      st.message = "nothing to undo: the device still has the old value " + s.old_value + unit +
+      st.message = "nothing to undo: the device still has the old value " + st.restore_to +
+                   unit_text +
                    (no_result              ? " (the process stopped before or during its write)"
                     : s.result_ok == false ? " (our write had failed)"
                                            : "");
     } else {
       st.status = kRestoreChangedSince;
-      st.message = "skipped: someone else changed it since: now " + *now.value + unit +
-                   ", we wrote " + st.wrote + unit;
+      st.message = "skipped: someone else changed it since: now " + *now.value + unit_text +
+                   ", we wrote " + st.wrote + unit_text;
     }
     if (!dry_run) {
-      std::string jerr = journal.append_restore(
-          s, st.current, st.status == kRestoreRestored ? s.old_value : st.current, st.status,
-          st.message);
-      if (!jerr.empty()) {
-        out.errors.push_back("journal: " + jerr);
-        out.success = false;
+      for (const JournalSet* member : unit) {
+        std::string jerr = journal.append_restore(
+            *member, st.current, st.status == kRestoreRestored ? st.restore_to : st.current,
+            st.status, st.message);
+        if (!jerr.empty()) {
+          out.errors.push_back("journal: " + jerr);
+          out.success = false;
+        }
       }
     }
     if (st.status == kRestoreFailed) {
       out.success = false;
       st.current = left_at.value_or("unknown");
-      out.errors.push_back(what + " is left changed: " +
-                           (left_at ? "it reads " + *left_at + unit : "it cannot be read now") +
-                           " and should be " + s.old_value + unit + " (via " + s.mechanism +
-                           "): " + st.message);
+      out.errors.push_back(
+          what + " is left changed: " +
+          (left_at ? "it reads " + *left_at + unit_text : "it cannot be read now") +
+          " and should be " + st.restore_to + unit_text + " (via " + s.mechanism +
+          "): " + st.message);
     }
     st.line = (dry_run ? std::string(kDryRunPrefix) : std::string()) + st.status + ": " + what +
               " via " + s.mechanism + ": " + st.message;
@@ -267,7 +294,7 @@ RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
     out.notes.push_back(std::to_string(settled) + " journal entr" +
                         (settled == 1 ? "y was" : "ies were") +
                         " settled by an earlier restore; left alone");
-  if (jc.sets.empty() && jc.unreadable.empty() && jc.exists)
+  if (!only && jc.sets.empty() && jc.unreadable.empty() && jc.exists)
     out.notes.push_back("the journal holds no changes");
   for (const JournalUnreadable& u : jc.unreadable) {
     out.success = false;
@@ -277,6 +304,17 @@ RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
   }
   out.unreadable = std::move(jc.unreadable);
   return out;
+}
+
+}  // namespace
+
+RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run) {
+  return restore_impl(journal, control, dry_run, nullptr);
+}
+
+RestoreOutcome restore_sets(Journal& journal, DeviceControl& control,
+                            const std::vector<std::string>& set_ids, bool dry_run) {
+  return restore_impl(journal, control, dry_run, &set_ids);
 }
 
 }  // namespace grey

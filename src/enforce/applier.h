@@ -29,7 +29,10 @@ struct ActionOutcome {
   std::optional<std::string> read_back;  // read right after it
   std::string error;                     // the device's own message, for failed/refused
   std::string journal_id;                // id of the journal "set" line, "" if none
-  std::string line;                      // one human line ("[DRY-RUN] ..." in a dry run)
+  // Why a journal line could not be written ("" when all were): with no journal_id the device
+  // was not touched; with one, only the "result" line is missing (restore still works).
+  std::string journal_error;
+  std::string line;  // one human line ("[DRY-RUN] ..." in a dry run)
 };
 
 struct ApplyOutcome {
@@ -42,12 +45,12 @@ struct ApplyOutcome {
 // Real run, per action: read the current value (an unreadable one is not written: it could
 // not be undone); skip if already there; journal "set" (fsync'ed; if that fails, nothing is
 // written); write; read back; journal "result". A failure fails that action only.
-ApplyOutcome apply_actions(const std::vector<Action>& actions, DeviceControl& control,
-                           Journal& journal, bool dry_run);
+[[nodiscard]] ApplyOutcome apply_actions(const std::vector<Action>& actions, DeviceControl& control,
+                                         Journal& journal, bool dry_run);
 
 // The SPEC §3 shape of an outcome (artifacts empty; the caller adds its own lines/files).
-ApplyResult to_apply_result(const ApplyOutcome& outcome, const std::string& plan_mode,
-                            const std::string& timestamp = utc_now_text());
+[[nodiscard]] ApplyResult to_apply_result(const ApplyOutcome& outcome, const std::string& plan_mode,
+                                          const std::string& timestamp = utc_now_text());
 
 struct RestoreStep {
   std::string id;  // the journal set id
@@ -91,5 +94,11 @@ inline constexpr const char* kWouldRestore = "would_restore";
 // from being restored; they make the outcome fail, each named with its line number and text. A
 // journal that cannot be read to its end restores nothing and fails.
 [[nodiscard]] RestoreOutcome restore(Journal& journal, DeviceControl& control, bool dry_run);
+
+// The same, limited to the set entries whose ids are in `set_ids` (the daemon undoes only what
+// it wrote in this run). Entries of other runs are left alone and not counted; unreadable lines
+// still make the outcome fail (one of them could be ours).
+[[nodiscard]] RestoreOutcome restore_sets(Journal& journal, DeviceControl& control,
+                                          const std::vector<std::string>& set_ids, bool dry_run);
 
 }  // namespace grey

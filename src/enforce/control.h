@@ -66,11 +66,11 @@ struct ReadResult {
 class DeviceControl {
  public:
   virtual ~DeviceControl() = default;
-  virtual ReadResult read(const SettingRef& ref) = 0;
+  [[nodiscard]] virtual ReadResult read(const SettingRef& ref) = 0;
   // Writes the canonical `value`. Returns "" on success, else the device's own message
   // ("nvmlDeviceSetPowerManagementLimit failed: NVML_ERROR_NO_PERMISSION (4): ...",
   // "/sys/...: Permission denied", "nvidia-smi ...: exit code 4: ... Insufficient Permissions").
-  virtual std::string write(const SettingRef& ref, const std::string& value) = 0;
+  [[nodiscard]] virtual std::string write(const SettingRef& ref, const std::string& value) = 0;
 };
 
 // What can be read about one device right now, and how. Filled by a probe (below) or by a

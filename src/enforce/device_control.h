@@ -34,8 +34,8 @@ class SystemControl : public DeviceControl {
   // answer), AMD and Intel through sysfs.
   DeviceState probe(const std::string& bus_id, const std::string& vendor,
                     const std::optional<std::string>& kernel_driver);
-  ReadResult read(const SettingRef& ref) override;
-  std::string write(const SettingRef& ref, const std::string& value) override;
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override;
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override;
   // Before probing several NVIDIA devices: one NVML child probes them all.
   void prefetch_nvml(const std::vector<std::string>& bus_ids);
 

@@ -30,8 +30,8 @@ class SysfsControl : public DeviceControl {
   std::optional<std::string> probe_power_file(DeviceState& state, const std::string& power_file);
   // A microwatt integer file, nullopt when unreadable or not an integer.
   std::optional<int64_t> read_microwatts(const std::string& path);
-  ReadResult read(const SettingRef& ref) override;
-  std::string write(const SettingRef& ref, const std::string& value) override;
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override;
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override;
 
  private:
   HostFs& fs_;

@@ -20,8 +20,8 @@ class IntelControl : public VendorControl {
               const std::optional<std::string>& kernel_driver) const override;
   bool handles(const std::string& mechanism) const override;  // sysfs:.../power1_max
   void probe(DeviceState& state) override;
-  ReadResult read(const SettingRef& ref) override { return hwmon_.read(ref); }
-  std::string write(const SettingRef& ref, const std::string& value) override {
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override { return hwmon_.read(ref); }
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override {
     return hwmon_.write(ref, value);
   }
 

@@ -261,7 +261,8 @@ std::string IsolatedNvmlControl::write(const SettingRef& ref, const std::string&
 std::string nvml_in_process_risk(Runner& runner, const std::string& exe,
                                  std::chrono::milliseconds timeout) {
   IsolatedNvmlControl c(runner, exe, timeout);
-  c.available();
+  // An NVML that is absent or answers an error is no risk: only a hang or a crash (broken) is.
+  if (std::string unavailable = c.available(); unavailable.empty()) return "";
   return c.broken();
 }
 

@@ -30,10 +30,10 @@ class IsolatedNvmlControl : public NvmlAccess {
       : runner_(runner), exe_(std::move(exe)), timeout_(timeout) {}
 
   // One child that only loads and initializes NVML (cached after the first answer).
-  std::string available() override;
+  [[nodiscard]] std::string available() override;
   void probe(DeviceState& state) override;
-  ReadResult read(const SettingRef& ref) override;
-  std::string write(const SettingRef& ref, const std::string& value) override;
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override;
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override;
   std::string broken() const override { return broken_; }
   // One child probes all these devices; probe() answers from its answer (each once).
   void prefetch(const std::vector<std::string>& bus_ids) override;
@@ -43,7 +43,8 @@ class IsolatedNvmlControl : public NvmlAccess {
  private:
   // Runs one request; the answer object, or nullopt with *error set (and broken_ when the
   // child hung, crashed or printed no answer).
-  std::optional<nlohmann::json> call(const nlohmann::json& request, std::string* error);
+  [[nodiscard]] std::optional<nlohmann::json> call(const nlohmann::json& request,
+                                                   std::string* error);
 
   Runner& runner_;
   std::string exe_;
@@ -60,15 +61,15 @@ int run_control_child(const std::string& request, std::ostream& out);
 
 // What the parent makes of a finished child (exposed for tests): the answer object, or nullopt
 // with *error saying why ("NVML did not answer within 1 s (nvmlInit_v2 hung)...").
-std::optional<nlohmann::json> parse_control_result(const CommandResult& r,
-                                                   std::chrono::milliseconds timeout,
-                                                   std::string* error);
+[[nodiscard]] std::optional<nlohmann::json> parse_control_result(const CommandResult& r,
+                                                                 std::chrono::milliseconds timeout,
+                                                                 std::string* error);
 
 // "" when NVML can be loaded into THIS process without risk as far as one isolated init (and
 // device count) shows, else why not (hung or crashed in a child). An NVML that is merely absent
 // or answers an error is no risk. Used before in-process NVML telemetry.
-std::string nvml_in_process_risk(Runner& runner, const std::string& exe,
-                                 std::chrono::milliseconds timeout);
+[[nodiscard]] std::string nvml_in_process_risk(Runner& runner, const std::string& exe,
+                                               std::chrono::milliseconds timeout);
 
 // A LibLoader that refuses one soname with a reason and passes the rest to `inner`.
 class RefusingLoader : public LibLoader {

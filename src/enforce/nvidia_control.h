@@ -22,7 +22,7 @@ namespace grey {
 class NvmlAccess : public DeviceControl {
  public:
   // "" when NVML is loaded and initialized, else why not.
-  virtual std::string available() = 0;
+  [[nodiscard]] virtual std::string available() = 0;
   // Fills power limit, range, persistence and `nvml` for the device at state.bus_id.
   virtual void probe(DeviceState& state) = 0;
   // Non-empty once NVML hung or crashed in this run (isolated control only): it is not called
@@ -44,15 +44,15 @@ class NvmlControl : public NvmlAccess {
   NvmlControl(const NvmlControl&) = delete;
   NvmlControl& operator=(const NvmlControl&) = delete;
 
-  std::string available() override;
+  [[nodiscard]] std::string available() override;
   void probe(DeviceState& state) override;
-  ReadResult read(const SettingRef& ref) override;
-  std::string write(const SettingRef& ref, const std::string& value) override;
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override;
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override;
   // Called with the NVML function's name right before each call into the library (the control
   // child writes it to stderr, so that the parent can name the call that hung or crashed).
   void set_call_hook(void (*hook)(const char* call));
   // "" when NVML is available and nvmlDeviceGetCount answers, else why not.
-  std::string device_count_error();
+  [[nodiscard]] std::string device_count_error();
 
   struct Impl;
 
@@ -67,8 +67,8 @@ class NvidiaSmiControl : public DeviceControl {
  public:
   explicit NvidiaSmiControl(Runner& runner, std::string program = "nvidia-smi");
   void probe(DeviceState& state);
-  ReadResult read(const SettingRef& ref) override;
-  std::string write(const SettingRef& ref, const std::string& value) override;
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override;
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override;
   // The argv a write runs (exposed for tests and dry-run descriptions).
   std::vector<std::string> write_argv(const std::string& bus_id, const std::string& setting,
                                       const std::string& value) const;
@@ -104,8 +104,8 @@ class NvidiaControl : public VendorControl {
   // NVML; nvidia-smi when NVML does not answer for the device.
   void probe(DeviceState& state) override;
   void prefetch(const std::vector<std::string>& bus_ids) override;
-  ReadResult read(const SettingRef& ref) override;
-  std::string write(const SettingRef& ref, const std::string& value) override;
+  [[nodiscard]] ReadResult read(const SettingRef& ref) override;
+  [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override;
 
   NvmlAccess& nvml() { return *nvml_; }
   NvidiaSmiControl& nvidia_smi() { return smi_; }

@@ -1,5 +1,7 @@
 #include "util/clock.h"
 
+#include <time.h>
+
 #include <cstdio>
 #include <ctime>
 
@@ -51,6 +53,20 @@ std::string utc_text_compact(WallTime t) {
   std::snprintf(buf, sizeof buf, "%04d%02d%02dT%02d%02d%02dZ", p.tm.tm_year + 1900, p.tm.tm_mon + 1,
                 p.tm.tm_mday, p.tm.tm_hour, p.tm.tm_min, p.tm.tm_sec);
   return buf;
+}
+
+std::chrono::steady_clock::time_point SystemTimeSource::steady_now() {
+  return std::chrono::steady_clock::now();
+}
+
+WallTime SystemTimeSource::wall_now() {
+  return std::chrono::system_clock::now();
+}
+
+double SystemTimeSource::cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 }  // namespace grey

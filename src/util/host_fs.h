@@ -21,7 +21,7 @@ class HostFs {
   // Where a host path really lives (for notes and capture).
   virtual std::string real_path(const std::string& path) = 0;
   // Writes (sysfs knobs). Returns an error message, empty on success.
-  virtual std::string write(const std::string& path, const std::string& value) = 0;
+  [[nodiscard]] virtual std::string write(const std::string& path, const std::string& value) = 0;
 };
 
 // Maps /sys/... to sys_root/... and /proc/... to proc_root/...; other paths unchanged.
@@ -33,7 +33,7 @@ class RootedFs : public HostFs {
   bool exists(const std::string& path) override;
   std::optional<std::string> read_link(const std::string& path) override;
   std::string real_path(const std::string& path) override;
-  std::string write(const std::string& path, const std::string& value) override;
+  [[nodiscard]] std::string write(const std::string& path, const std::string& value) override;
   const std::string& sys_root() const { return sys_root_; }
   const std::string& proc_root() const { return proc_root_; }
 

@@ -48,12 +48,14 @@ class LibLoader {
  public:
   virtual ~LibLoader() = default;
   // `env_override` names an environment variable that may hold another path to load.
-  virtual LoadResult load(const std::string& soname, const std::string& env_override) = 0;
+  [[nodiscard]] virtual LoadResult load(const std::string& soname,
+                                        const std::string& env_override) = 0;
 };
 
 class DlLoader : public LibLoader {
  public:
-  LoadResult load(const std::string& soname, const std::string& env_override) override;
+  [[nodiscard]] LoadResult load(const std::string& soname,
+                                const std::string& env_override) override;
 };
 
 }  // namespace grey

@@ -33,13 +33,15 @@ struct RunOptions {
 class Runner {
  public:
   virtual ~Runner() = default;
-  virtual CommandResult run(const std::vector<std::string>& argv, const RunOptions& opt) = 0;
+  [[nodiscard]] virtual CommandResult run(const std::vector<std::string>& argv,
+                                          const RunOptions& opt) = 0;
 };
 
 // fork/exec with its own process group; PATH lookup done here (no shell).
 class PosixRunner : public Runner {
  public:
-  CommandResult run(const std::vector<std::string>& argv, const RunOptions& opt) override;
+  [[nodiscard]] CommandResult run(const std::vector<std::string>& argv,
+                                  const RunOptions& opt) override;
 };
 
 // Resolves a program name on $PATH (or returns it unchanged if it contains '/').

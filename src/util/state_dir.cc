@@ -269,8 +269,10 @@ std::string ensure_state_dir(const std::string& dir) {
   return "";
 }
 
-std::string write_file_atomic_parts(const std::string& path,
-                                    const std::vector<std::string_view>& parts, int mode) {
+namespace {
+
+std::string replace_with_parts(const std::string& path, const std::vector<std::string_view>& parts,
+                               int mode, bool durable) {
   std::string dir = dir_of(path);
   struct stat dst;
   if (::lstat(path.c_str(), &dst) == 0 && !S_ISREG(dst.st_mode))
@@ -311,7 +313,7 @@ std::string write_file_atomic_parts(const std::string& path,
       }
     }
   }
-  if (::fsync(fd) != 0) return fail("fsync " + tmpl);
+  if (durable && ::fsync(fd) != 0) return fail("fsync " + tmpl);
   if (::close(fd) != 0) {
     int e = errno;
     ::unlink(tmpl.c_str());
@@ -322,12 +324,24 @@ std::string write_file_atomic_parts(const std::string& path,
     ::unlink(tmpl.c_str());
     return errstr("rename to " + path, e);
   }
+  if (!durable) return "";
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
   return "";
+}
+
+}  // namespace
+
+std::string write_file_atomic_parts(const std::string& path,
+                                    const std::vector<std::string_view>& parts, int mode) {
+  return replace_with_parts(path, parts, mode, true);
+}
+
+std::string write_file_replace(const std::string& path, const std::string& content, int mode) {
+  return replace_with_parts(path, {std::string_view(content)}, mode, false);
 }
 
 std::string write_file_atomic(const std::string& path, const std::string& content, int mode) {

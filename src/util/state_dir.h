@@ -20,7 +20,7 @@ std::string default_state_dir();
 // could replace (a parent writable by others without the sticky bit, or owned by a user other
 // than us or root). The permissions of an existing directory are never changed.
 // Returns an error message, empty on success.
-std::string ensure_state_dir(const std::string& dir);
+[[nodiscard]] std::string ensure_state_dir(const std::string& dir);
 
 // Who a file we open may belong to, and what it may be (SPEC §0).
 enum class FileTrust {
@@ -35,25 +35,35 @@ enum class FileTrust {
 // blocks on a FIFO. Returns the descriptor, or -1 with *error set ("refusing <path>: it is a
 // symbolic link", "... not a regular file (FIFO)", "... owned by uid 1001, not by us (uid 0)",
 // "... writable by other users (mode 0666)") and errno kept (ENOENT when it does not exist).
-int open_checked(const std::string& path, int flags, FileTrust trust, std::string* error);
+[[nodiscard]] int open_checked(const std::string& path, int flags, FileTrust trust,
+                               std::string* error);
 
 // Whole file through open_checked; nullopt with *error set when missing or refused
 // (*missing set when it does not exist).
-std::optional<std::string> read_file_checked(const std::string& path, FileTrust trust,
-                                             std::string* error, size_t cap = 64u << 20,
-                                             bool* missing = nullptr);
+[[nodiscard]] std::optional<std::string> read_file_checked(const std::string& path, FileTrust trust,
+                                                           std::string* error,
+                                                           size_t cap = 64u << 20,
+                                                           bool* missing = nullptr);
 
 // Creates a temporary file next to `path` (".<name>.tmp.<random>", O_CREAT|O_EXCL|O_NOFOLLOW,
 // `mode`) for an atomic replace. Returns the descriptor (name in *tmp_path), or -1 with *error.
-int create_temp_file(const std::string& path, int mode, std::string* tmp_path, std::string* error);
+[[nodiscard]] int create_temp_file(const std::string& path, int mode, std::string* tmp_path,
+                                   std::string* error);
 
 // Writes `content` to `path` atomically with `mode` (create_temp_file, fsync, rename). A symlink
 // or a non-regular file at `path` is refused, not replaced. Returns an error message, empty on
 // success.
-std::string write_file_atomic(const std::string& path, const std::string& content, int mode = 0600);
+[[nodiscard]] std::string write_file_atomic(const std::string& path, const std::string& content,
+                                            int mode = 0600);
+// The same replace (exclusive temp file, rename; a symlink or non-regular file at `path`
+// refused), without the fsyncs: readers see the old file or the new one, never a torn one, but a
+// power cut may lose it. For files rewritten every second (daemon_status.json).
+[[nodiscard]] std::string write_file_replace(const std::string& path, const std::string& content,
+                                             int mode = 0600);
 // The same for text in pieces, written with writev instead of being joined first.
-std::string write_file_atomic_parts(const std::string& path,
-                                    const std::vector<std::string_view>& parts, int mode = 0600);
+[[nodiscard]] std::string write_file_atomic_parts(const std::string& path,
+                                                  const std::vector<std::string_view>& parts,
+                                                  int mode = 0600);
 
 // Appends one line and fsyncs it (journal). Creates the file 0600. Error message or empty.
 // The line always starts on a fresh line: when the file does not end in '\n' (a line torn by a
@@ -81,7 +91,8 @@ enum class LineKind {
 
 // Whole file; nullopt when it cannot be read (errno text in *error) or is not a regular file
 // (read_file_checked with FileTrust::kAny: a FIFO is refused, never waited on).
-std::optional<std::string> read_whole_file(const std::string& path, std::string* error = nullptr,
-                                           size_t cap = 64u << 20);
+[[nodiscard]] std::optional<std::string> read_whole_file(const std::string& path,
+                                                         std::string* error = nullptr,
+                                                         size_t cap = 64u << 20);
 
 }  // namespace grey
