@@ -144,8 +144,10 @@ class EventLog {
 
   void log(const std::string& event, json details) {
     if (!details.is_object()) details = json{{"value", details}};
-    json line = {
-        {"timestamp", utc_now_text_ms()}, {"event", event}, {"details", std::move(details)}};
+    json line = {{"schema_version", kDaemonLogSchemaVersion},
+                 {"timestamp", utc_now_text_ms()},
+                 {"event", event},
+                 {"details", std::move(details)}};
     std::string text = dump_json(line) + "\n";
     if (fd_ < 0) return;
     if (size_ > 0 && size_ + text.size() > max_) rotate();
@@ -1258,7 +1260,8 @@ void Daemon::write_status(const TelemetrySnapshot* s, const std::string& state) 
   JsonObjectText plan(1);
   plan.str("source", plan_source_).str("mode", to_string(plan_.mode));
   JsonObjectText j(0);
-  j.integer("pid", static_cast<long>(::getpid()))
+  j.integer("schema_version", kDaemonStatusSchemaVersion)
+      .integer("pid", static_cast<long>(::getpid()))
       .str("comm", comm_)
       .str("state", state)
       .str("started_at", started_at_);

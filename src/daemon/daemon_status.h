@@ -21,6 +21,13 @@ inline std::string daemon_log_path(const std::string& state_dir) {
   return state_dir + "/logs/daemon.jsonl";
 }
 
+// The versions of the JSON shapes (docs/schema/), each written as "schema_version": `status
+// --json`, daemon_status.json and one line of logs/daemon.jsonl. Raise one with any change of
+// its shape.
+inline constexpr int kStatusSchemaVersion = 1;
+inline constexpr int kDaemonStatusSchemaVersion = 1;
+inline constexpr int kDaemonLogSchemaVersion = 1;
+
 // The executable name a daemon's /proc/<pid>/comm is compared with when daemon_status.json
 // does not name its own.
 inline constexpr const char* kDaemonComm = "grey-gpu-opt";
@@ -44,7 +51,8 @@ DaemonStatusView read_daemon_status(const std::string& state_dir,
 // The `status` text: running or not, pid, last tick (and how long ago, from `now_unix`),
 // governor state and temperature per GPU.
 std::string render_daemon_status(const DaemonStatusView& v, double now_unix);
-// {"running", "pid", "stale_pid_file", "why", "last_tick", "last_tick_age_s", "status"}.
+// {"schema_version", "running", "pid", "stale_pid_file", "why", "last_tick", "last_tick_age_s",
+// "status"}.
 nlohmann::json daemon_status_json(const DaemonStatusView& v, double now_unix);
 
 }  // namespace grey
