@@ -360,11 +360,66 @@ std::string joined(const std::vector<std::string>& v) {
   return o;
 }
 
+// Documents checked with EXPECT_VALID in the current test, checked again by the standard
+// validator (python3-jsonschema, tests/schema_check.py) when the test ends.
+std::vector<std::pair<std::string, json>>& checked() {
+  static std::vector<std::pair<std::string, json>> v;
+  return v;
+}
+
 #define EXPECT_VALID(doc, schema)                                                    \
   do {                                                                               \
     auto errs_ = schemas().validate(doc, schema);                                    \
     EXPECT_TRUE(errs_.empty()) << schema << ":\n" << joined(errs_) << (doc).dump(1); \
+    checked().emplace_back(schema, doc);                                             \
   } while (0)
+
+// A python3 that has jsonschema with draft 2020-12 (Debian 12: python3-jsonschema 4.10), or "".
+const std::string& python_with_jsonschema() {
+  static const std::string found = [] {
+    for (const char* py : {"/usr/bin/python3", "python3"}) {
+      PosixRunner r;
+      RunOptions o;
+      o.timeout = std::chrono::seconds(60);
+      auto res = r.run({py, "-c", "import jsonschema; jsonschema.Draft202012Validator"}, o);
+      if (res.exit_code == 0) return std::string(py);
+    }
+    return std::string();
+  }();
+  return found;
+}
+
+// Runs tests/schema_check.py on `docs` (schema name, document): its output, its exit code in *rc.
+std::string standard_check(const std::vector<std::pair<std::string, json>>& docs, int* rc) {
+  TempDir t;
+  std::vector<std::string> argv{python_with_jsonschema(),
+                                std::string(GREY_TEST_SOURCE_DIR) + "/schema_check.py",
+                                std::string(GREY_TEST_SOURCE_DIR) + "/../docs/schema"};
+  for (size_t i = 0; i < docs.size(); ++i) {
+    std::string f = t / ("doc" + std::to_string(i) + ".json");
+    write_file(f, docs[i].second.dump());
+    argv.push_back(docs[i].first);
+    argv.push_back(f);
+  }
+  PosixRunner r;
+  RunOptions o;
+  o.timeout = std::chrono::seconds(120);
+  auto res = r.run(argv, o);
+  *rc = res.exit_code;
+  return res.out + res.err;
+}
+
+// The outputs' tests: what they checked is checked by the standard validator too.
+class SchemaOutputs : public ::testing::Test {
+ protected:
+  void SetUp() override { checked().clear(); }
+  void TearDown() override {
+    if (python_with_jsonschema().empty() || checked().empty()) return;
+    int rc = -1;
+    std::string out = standard_check(checked(), &rc);
+    EXPECT_EQ(rc, 0) << "python3-jsonschema disagrees:\n" << out;
+  }
+};
 
 // The first error of `doc` against `schema`, "" when it is valid.
 std::string first_error(const json& doc, const std::string& schema) {
@@ -496,6 +551,31 @@ TEST(Schemas, EveryOutputHasADraft202012SchemaWithItsVersion) {
   EXPECT_EQ(version_of(schemas().doc("daemon-log-event.schema.json")), kDaemonLogSchemaVersion);
 }
 
+// The standard validator (when this machine has it) takes the schemas as valid draft 2020-12,
+// resolves the cross-file $ref, and does reject a wrong document.
+TEST(Schemas, StandardValidatorAgrees) {
+  if (python_with_jsonschema().empty())
+    GTEST_SKIP() << "no python3 with jsonschema (Debian: python3-jsonschema)";
+  json status = {{"schema_version", kStatusSchemaVersion},
+                 {"running", false},
+                 {"pid", nullptr},
+                 {"stale_pid_file", false},
+                 {"why", "no pid file"},
+                 {"last_tick", nullptr},
+                 {"last_tick_age_s", nullptr},
+                 {"status", nullptr}};
+  int rc = -1;
+  std::string out = standard_check({{"status.schema.json", status}}, &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(schemas().validate(status, "status.schema.json").empty());
+  json bad = status;
+  bad["status"] = {{"schema_version", kDaemonStatusSchemaVersion}, {"pid", "1"}};
+  out = standard_check({{"status.schema.json", bad}}, &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("status.schema.json"), std::string::npos) << out;
+  EXPECT_FALSE(schemas().validate(bad, "status.schema.json").empty());
+}
+
 // The closed lists in the schemas are the lists the code uses.
 TEST(Schemas, ClosedListsMatchTheCode) {
   const json& plan = schemas().doc("plan.schema.json");
@@ -581,7 +661,7 @@ std::string replay_dir(const TempDir& t, const std::string& name,
   return d;
 }
 
-TEST(SchemaOutputs, DetectJsonAndTheSavedSpec) {
+TEST_F(SchemaOutputs, DetectJsonAndTheSavedSpec) {
   Cli c;
   std::vector<json> outputs;
   // No GPU at all: [].
@@ -646,7 +726,7 @@ TEST(SchemaOutputs, DetectJsonAndTheSavedSpec) {
   EXPECT_FALSE(first_error(outputs.back()[0], "detect.schema.json").empty());  // not an array
 }
 
-TEST(SchemaOutputs, PlanJsonOutputFilesAndTheSavedYaml) {
+TEST_F(SchemaOutputs, PlanJsonOutputFilesAndTheSavedYaml) {
   Cli c;
   c.amd_card();
   c.fake_nvml();
@@ -693,7 +773,7 @@ TEST(SchemaOutputs, PlanJsonOutputFilesAndTheSavedYaml) {
   EXPECT_FALSE(first_error(bad, "plan.schema.json").empty());
 }
 
-TEST(SchemaOutputs, ApplyJsonDryRunRealAndDestructive) {
+TEST_F(SchemaOutputs, ApplyJsonDryRunRealAndDestructive) {
   Cli c;
   c.amd_card();
   ASSERT_EQ(c.run({"detect", "--timeout", "3"}).exit_code, 0);
@@ -836,7 +916,7 @@ void expect_valid_log(const std::vector<json>& lines, std::set<std::string>* see
   }
 }
 
-TEST(SchemaOutputs, DaemonStatusLogAndStatusCommandOfAGoverningDaemon) {
+TEST_F(SchemaOutputs, DaemonStatusLogAndStatusCommandOfAGoverningDaemon) {
   DaemonEnv e;
   // No daemon yet: status --json says so (exit 3), with no status file.
   json none = e.json_of({"status", "--json"}, 3);
@@ -920,7 +1000,7 @@ TEST(SchemaOutputs, DaemonStatusLogAndStatusCommandOfAGoverningDaemon) {
 }
 
 // The dry-run daemon (in this process, a fixed number of ticks): power_limit_dry_run events.
-TEST(SchemaOutputs, DaemonDryRunLog) {
+TEST_F(SchemaOutputs, DaemonDryRunLog) {
   DaemonEnv e;
   ASSERT_EQ(e.run({"detect", "--timeout", "3"}).exit_code, 0);
   for (const auto& [k, v] : e.env)
