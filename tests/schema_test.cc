@@ -9,6 +9,7 @@
 // a schema that uses any other keyword (so no keyword is silently ignored). Its own tests
 // (SchemaValidator.*) show that it does reject what it should.
 #include <fcntl.h>
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
