@@ -1,7 +1,7 @@
 // The daemon's files in the state directory and the `status` command's view of them.
 //   daemon.pid          the pid of the running daemon, held with flock while it runs
 //   daemon_status.json  rewritten atomically every tick (and once more at stop, "state":
-//                       "stopped"); see daemon.cc for the fields
+//                       "stopped"); fields: docs/FIELDS.md
 //   logs/daemon.jsonl   the daemon's JSON-lines log
 #pragma once
 
