@@ -9,7 +9,8 @@ BUILD_DEPS=(build-essential cmake ninja-build pkg-config g++ clang clang-format 
 # The real tools the integration tests run (software renderers and PCI tools, no GPU needed).
 TOOLS=(pciutils pci.ids lshw vulkan-tools mesa-vulkan-drivers clinfo pocl-opencl-icd
   ocl-icd-libopencl1 mesa-utils xvfb xauth hyperfine time jq
-  prometheus chromium)
+  prometheus chromium
+  python3-jsonschema)  # tests/schema_test.cc: the standard JSON Schema validator
 
 want=("${BUILD_DEPS[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${TOOLS[@]}"); fi

@@ -216,8 +216,9 @@ TEST_F(ApplierTest, DryRunChangesNothingAtAll) {
     EXPECT_TRUE(starts_with(line.get<std::string>(), "[DRY-RUN] ")) << line;
   std::set<std::string> keys;
   for (auto it = j.begin(); it != j.end(); ++it) keys.insert(it.key());
-  EXPECT_EQ(keys, (std::set<std::string>{"success", "dry_run", "actions_applied", "actions_skipped",
-                                         "errors", "metrics", "artifacts"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"schema_version", "success", "dry_run", "actions_applied",
+                                         "actions_skipped", "errors", "metrics", "artifacts"}));
+  EXPECT_EQ(j["schema_version"], kApplyResultSchemaVersion);
 }
 
 TEST_F(ApplierTest, RealRunJournalsWritesAndReadsBack) {

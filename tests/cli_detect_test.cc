@@ -206,7 +206,7 @@ TEST(CliDetect, ReplaySysfsFixtureAndLspciMergeIntoOneRecord) {
   EXPECT_EQ(fsrc["device_id"], "sysfs");
   for (const auto& [key, value] : j[0].items()) {
     if (key == "thermal_limits" || key == "index" || key == "notes" || key == "pci_bandwidth" ||
-        key.rfind("detection_", 0) == 0 || key == "field_sources")
+        key.rfind("detection_", 0) == 0 || key == "field_sources" || key == "schema_version")
       continue;
     EXPECT_EQ(value.is_null(), !fsrc.contains(key)) << key << " = " << value.dump();
   }

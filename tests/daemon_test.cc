@@ -96,7 +96,8 @@ void expect_valid_log(const std::string& text) {
     EXPECT_TRUE(j["timestamp"].is_string()) << l;
     EXPECT_TRUE(j["event"].is_string()) << l;
     EXPECT_TRUE(j["details"].is_object()) << l;
-    EXPECT_EQ(j.size(), 3u) << l;
+    EXPECT_EQ(j["schema_version"], kDaemonLogSchemaVersion) << l;
+    EXPECT_EQ(j.size(), 4u) << l;
   }
 }
 

@@ -101,7 +101,8 @@ class EventLog {
 
   void log(const std::string& event, json details) {
     if (!details.is_object()) details = json{{"value", details}};
-    json line = {{"timestamp", utc_text_ms(clock_.wall_now())},
+    json line = {{"schema_version", kDaemonLogSchemaVersion},
+                 {"timestamp", utc_text_ms(clock_.wall_now())},
                  {"event", event},
                  {"details", std::move(details)}};
     std::string text = dump_json(line) + "\n";
@@ -1169,7 +1170,8 @@ void DaemonCore::write_status(const TelemetrySnapshot* s, const std::string& sta
   JsonObjectText plan(1);
   plan.str("source", plan_source_).str("mode", to_string(plan_.mode));
   JsonObjectText j(0);
-  j.integer("pid", static_cast<long>(::getpid()))
+  j.integer("schema_version", kDaemonStatusSchemaVersion)
+      .integer("pid", static_cast<long>(::getpid()))
       .str("comm", comm_)
       .str("state", state)
       .str("started_at", started_at_);

@@ -99,7 +99,8 @@ DaemonStatusView read_daemon_status(const std::string& state_dir, const std::str
 }
 
 nlohmann::json daemon_status_json(const DaemonStatusView& v, double now_unix) {
-  json j = {{"running", v.running},
+  json j = {{"schema_version", kStatusSchemaVersion},
+            {"running", v.running},
             {"pid", v.pid ? json(*v.pid) : json()},
             {"stale_pid_file", v.stale_pid_file},
             {"why", v.why},

@@ -1,7 +1,7 @@
 // The daemon's files in the state directory and the `status` command's view of them.
 //   daemon.pid          the pid of the running daemon, held with flock while it runs
 //   daemon_status.json  rewritten atomically every tick (and once more at stop, "state":
-//                       "stopped"); see daemon.cc for the fields
+//                       "stopped"); fields: docs/FIELDS.md
 //   logs/daemon.jsonl   the daemon's JSON-lines log
 #pragma once
 
@@ -20,6 +20,13 @@ inline std::string daemon_status_path(const std::string& state_dir) {
 inline std::string daemon_log_path(const std::string& state_dir) {
   return state_dir + "/logs/daemon.jsonl";
 }
+
+// The versions of the JSON shapes (docs/schema/), each written as "schema_version": `status
+// --json`, daemon_status.json and one line of logs/daemon.jsonl. Raise one with any change of
+// its shape.
+inline constexpr int kStatusSchemaVersion = 1;
+inline constexpr int kDaemonStatusSchemaVersion = 1;
+inline constexpr int kDaemonLogSchemaVersion = 1;
 
 // The executable name a daemon's /proc/<pid>/comm is compared with when daemon_status.json
 // does not name its own.
@@ -44,7 +51,8 @@ DaemonStatusView read_daemon_status(const std::string& state_dir,
 // The `status` text: running or not, pid, last tick (and how long ago, from `now_unix`),
 // governor state and temperature per GPU.
 std::string render_daemon_status(const DaemonStatusView& v, double now_unix);
-// {"running", "pid", "stale_pid_file", "why", "last_tick", "last_tick_age_s", "status"}.
+// {"schema_version", "running", "pid", "stale_pid_file", "why", "last_tick", "last_tick_age_s",
+// "status"}.
 nlohmann::json daemon_status_json(const DaemonStatusView& v, double now_unix);
 
 }  // namespace grey

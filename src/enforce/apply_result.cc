@@ -5,7 +5,8 @@
 namespace grey {
 
 nlohmann::json ApplyResult::to_json() const {
-  return nlohmann::json{{"success", success},
+  return nlohmann::json{{"schema_version", kApplyResultSchemaVersion},
+                        {"success", success},
                         {"dry_run", dry_run},
                         {"actions_applied", actions_applied},
                         {"actions_skipped", actions_skipped},

@@ -7,6 +7,10 @@
 
 namespace grey {
 
+// The version of the JSON shape below (docs/schema/apply-result.schema.json), printed as
+// "schema_version". Raise it with any change of shape.
+inline constexpr int kApplyResultSchemaVersion = 1;
+
 struct ApplyMetrics {
   std::string timestamp;  // "2026-11-26T15:00:00Z"
   std::string plan_mode;  // "safe" | "aggressive" | ...
@@ -23,7 +27,7 @@ struct ApplyResult {
   ApplyMetrics metrics;
   std::vector<std::string> artifacts;  // paths of the files written
 
-  // {"success","dry_run","actions_applied","actions_skipped","errors",
+  // {"schema_version","success","dry_run","actions_applied","actions_skipped","errors",
   //  "metrics":{"timestamp","plan_mode","actions_count","dry_run"},"artifacts"}
   nlohmann::json to_json() const;
 };

@@ -9,6 +9,10 @@ namespace grey {
 
 namespace {
 
+// The version of one `detect --json` element's shape (docs/schema/detect.schema.json); every
+// element carries it as "schema_version". Raise it (and the schema) with any change of shape.
+constexpr int kDetectSchemaVersion = 1;
+
 template <typename T>
 bool fill(std::optional<T>& into, const std::optional<T>& from) {
   if (!into && from) {
@@ -135,6 +139,7 @@ nlohmann::json spec_to_json(const GpuSpec& s) {
   using nlohmann::json;
   const GpuFields& f = s.f;
   json j = json::object();
+  j["schema_version"] = kDetectSchemaVersion;
   j["index"] = s.index;
   j["vendor"] = f.vendor.value_or("unknown");
   put(j, "model", f.model);
