@@ -403,6 +403,21 @@ TEST(LabelsKeeper, AFailureIsReportedOnceAndRetried) {
   EXPECT_TRUE(fs::exists(e.t / "missing/grey-gpu-opt"));
 }
 
+TEST(LabelsKeeper, ABrokenPlanAndAFailingWriteAreEachReportedOnce) {
+  KeeperEnv e;
+  write_file(e.state + "/last_applied_plan.yaml", "mode: [\n", 0600);
+  LabelsKeeper k(e.t / "missing", "grey-gpu-opt", e.state);
+  auto r = k.refresh({});
+  EXPECT_EQ(r.event, "labels_failed");
+  EXPECT_EQ(r.notes.size(), 1u);
+  for (int i = 0; i < 3; ++i) {
+    r = k.refresh({});
+    EXPECT_EQ(r.event, "");
+    EXPECT_TRUE(r.notes.empty()) << "the note came again on call " << i;
+  }
+  EXPECT_FALSE(k.has_written());
+}
+
 TEST(LabelsKeeper, RemovesOnlyWhatItWrote) {
   KeeperEnv e;
   write_file(e.dir + "/grey-gpu-opt", "someone-else/x=1\n");

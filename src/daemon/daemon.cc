@@ -802,7 +802,7 @@ void Daemon::stop(const std::string& why) {
     if (!ep.sets.empty()) left.push_back(gpu);
   for (int gpu : left) perform_restore(gpu, "the daemon is stopping (" + why + ")");
   if (server_) server_->stop();
-  if (labels_) {
+  if (labels_ && labels_->has_written()) {
     std::string le = labels_->remove();
     log_->log(le.empty() ? "labels_removed" : "labels_failed",
               {{"path", labels_->path()}, {"error", le}});

@@ -47,14 +47,23 @@ auto agreed(const std::vector<GpuSpec>& gpus, F get) -> decltype(get(gpus.front(
   return first;
 }
 
-// Appends name=value when both sanitize to something; the name is checked as a whole.
-void add(std::vector<NodeLabel>& out, std::string name, std::string_view raw_value) {
-  std::string v = sanitize_label_value(raw_value);
-  if (v.empty() || name.empty() || name.size() > kMaxLabelValue) return;
-  for (const auto& l : out)
-    if (l.name == name) return;
-  out.push_back({std::move(name), std::move(v)});
-}
+// The labels in file order, each name once.
+class LabelList {
+ public:
+  // Adds name=value when the value sanitizes to something and the name fits; a name already
+  // there keeps its first value.
+  void add(std::string name, std::string_view raw_value) {
+    std::string v = sanitize_label_value(raw_value);
+    if (v.empty() || name.empty() || name.size() > kMaxLabelValue) return;
+    if (!names_.insert(name).second) return;
+    out_.push_back({std::move(name), std::move(v)});
+  }
+  std::vector<NodeLabel> take() { return std::move(out_); }
+
+ private:
+  std::vector<NodeLabel> out_;
+  std::set<std::string> names_;
+};
 
 std::string dir_file(const std::string& dir) {
   std::string d = dir;
@@ -110,8 +119,8 @@ std::string check_label_prefix(std::string_view prefix) {
 }
 
 std::vector<NodeLabel> compute_node_labels(const std::vector<GpuSpec>& gpus, const Plan* applied) {
-  std::vector<NodeLabel> out;
-  add(out, "gpu.count", std::to_string(gpus.size()));
+  LabelList out;
+  out.add("gpu.count", std::to_string(gpus.size()));
   std::map<std::string, int> vendors;  // sanitized vendor -> count
   std::map<std::string, int> products;
   bool unnamed = false;
@@ -125,32 +134,32 @@ std::vector<NodeLabel> compute_node_labels(const std::vector<GpuSpec>& gpus, con
     else
       ++products[p];
   }
-  if (!gpus.empty()) add(out, "gpu.vendor", vendors.size() == 1 ? vendors.begin()->first : "mixed");
+  if (!gpus.empty()) out.add("gpu.vendor", vendors.size() == 1 ? vendors.begin()->first : "mixed");
   if (!gpus.empty()) {
     if (auto v = agreed(gpus, [](const GpuSpec& g) { return g.f.model; }))
-      add(out, "gpu.product", *v);
+      out.add("gpu.product", *v);
     if (auto v = agreed(gpus, [](const GpuSpec& g) { return g.f.vram_total_mb; }))
-      add(out, "gpu.memory", std::to_string(*v));
+      out.add("gpu.memory", std::to_string(*v));
     if (auto v = agreed(gpus, [](const GpuSpec& g) { return g.f.compute_capability; }))
-      add(out, "gpu.compute", *v);
+      out.add("gpu.compute", *v);
     if (auto v = agreed(gpus, [](const GpuSpec& g) { return g.f.driver_version; }))
-      add(out, "gpu.driver", *v);
+      out.add("gpu.driver", *v);
     if (auto v = agreed(gpus, [](const GpuSpec& g) { return g.f.mig_mode; }))
-      add(out, "gpu.mig", *v ? "true" : "false");
+      out.add("gpu.mig", *v ? "true" : "false");
   }
   if (applied) {
-    add(out, "plan.mode", to_string(applied->mode));
+    out.add("plan.mode", to_string(applied->mode));
     std::optional<int64_t> cap;
     for (const auto& g : applied->gpus)
       if (g.per_process_vram_cap_mb && (!cap || *g.per_process_vram_cap_mb < *cap))
         cap = g.per_process_vram_cap_mb;
-    if (cap) add(out, "plan.vram-cap-mb", std::to_string(*cap));
+    if (cap) out.add("plan.vram-cap-mb", std::to_string(*cap));
   }
   if (vendors.size() > 1)
-    for (const auto& [v, n] : vendors) add(out, "gpu." + v + ".count", std::to_string(n));
+    for (const auto& [v, n] : vendors) out.add("gpu." + v + ".count", std::to_string(n));
   if (products.size() + (unnamed ? 1 : 0) > 1)
-    for (const auto& [p, n] : products) add(out, "gpu.product." + p, std::to_string(n));
-  return out;
+    for (const auto& [p, n] : products) out.add("gpu.product." + p, std::to_string(n));
+  return out.take();
 }
 
 FeatureFile render_feature_file(const std::vector<NodeLabel>& labels, const std::string& prefix,
@@ -225,8 +234,7 @@ LabelsKeeper::Outcome LabelsKeeper::refresh(const std::vector<GpuSpec>& gpus) {
     stamp = {static_cast<long long>(st.st_dev), static_cast<long long>(st.st_ino),
              static_cast<long long>(st.st_size), static_cast<long long>(st.st_mtim.tv_sec),
              static_cast<long long>(st.st_mtim.tv_nsec)};
-  bool plan_changed = stamp != plan_stamp_ || !have_written_;
-  if (plan_changed) {
+  if (!plan_stamp_ || stamp != *plan_stamp_) {
     plan_stamp_ = stamp;
     plan_ = stamp.empty() ? std::nullopt : load_applied_plan(state_dir_, &plan_error_);
     if (stamp.empty()) plan_error_.clear();
@@ -238,7 +246,7 @@ LabelsKeeper::Outcome LabelsKeeper::refresh(const std::vector<GpuSpec>& gpus) {
   if (have_written_ && f.text == written_ && !gone) return o;  // nothing changed
   std::string e = write_feature_file(dir_, f.text);
   if (!e.empty()) {
-    if (e == last_error_) return Outcome{};
+    if (e == last_error_) return o;  // reported already; retried on the next call
     last_error_ = e;
     o.event = "labels_failed";
     o.error = e;

@@ -100,6 +100,7 @@ class LabelsKeeper {
   // Removes the file if this keeper wrote it (clean stop). Error message or empty.
   std::string remove();
   const std::string& path() const { return path_; }
+  bool has_written() const { return have_written_; }  // the file is ours and there
 
  private:
   std::string dir_, prefix_, state_dir_, path_;
@@ -107,7 +108,8 @@ class LabelsKeeper {
   bool have_written_ = false;
   std::string last_error_;  // last reported failure
   // Identity of the applied plan file when it was last read (dev, inode, size, mtime).
-  std::vector<long long> plan_stamp_;
+  // nullopt before the first look.
+  std::optional<std::vector<long long>> plan_stamp_;
   std::optional<Plan> plan_;
   std::string plan_error_;
 };
