@@ -22,6 +22,7 @@ LAYERS = [
     "telemetry",  # samples per GPU and per process; facts only
     "plan",       # the pure planner
     "enforce",    # actions, journal, the one applier, device control
+    "fleet",      # node labels for Kubernetes (NFD feature file); GPUs and plan in, file out
     "daemon",     # the loop, governor, window, artifacts, metrics, status
     "report",     # renders artifacts
     "cli",        # argument handling and commands

@@ -41,13 +41,20 @@ log "plan (safe and aggressive) from the saved spec"
 "$G" plan --mode aggressive --json >"$OUT/plan-aggressive.json" 2>>"$OUT/summary.txt"
 head -n 40 "$OUT/plan-safe.txt" | tee -a "$OUT/summary.txt"
 
-log "daemon: dry run for ~4 s at 0.5 s ticks, metrics on 127.0.0.1:19835"
-timeout -s TERM 4 "$G" start-daemon --interval 0.5 --metrics-listen 127.0.0.1:19835 \
+log "labels --stdout (Node Feature Discovery feature file)"
+"$G" labels --stdout 2>&1 | tee -a "$OUT/summary.txt"
+
+log "daemon: dry run for ~4 s at 0.5 s ticks, metrics on 127.0.0.1:19862"
+timeout -s TERM 4 "$G" start-daemon --interval 0.5 --metrics-listen 127.0.0.1:19862 \
   >"$OUT/daemon.out" 2>&1 &
 sleep 2.5
 if command -v curl >/dev/null; then
-  curl -s http://127.0.0.1:19835/metrics | grep -E '^grey_gpu_(temperature|vram_used|power_watts|utilization)' |
+  curl -s http://127.0.0.1:19862/metrics | grep -E '^grey_gpu_(temperature|vram_used|power_watts|utilization)' |
     tee -a "$OUT/summary.txt"
+  for probe in healthz readyz; do
+    echo "/$probe: $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19862/$probe)" |
+      tee -a "$OUT/summary.txt"
+  done
 fi
 "$G" status | tee -a "$OUT/summary.txt"
 wait

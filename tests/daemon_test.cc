@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 
 #include "daemon/daemon_status.h"
 #include "daemon_env.h"
+#include "plan/plan_io.h"
 #include "test_util.h"
 #include "util/runner.h"
 
@@ -699,6 +701,122 @@ TEST(DaemonInProcess, LogRotatesAndMaxTicksStopsCleanly) {
   EXPECT_FALSE(fs::exists(e.state + "/daemon.pid"));
   for (const auto& [k, v] : e.env)
     if (k != "PATH") ::unsetenv(k.c_str());
+}
+
+// ---- node labels (--labels-dir) and the probes (/healthz, /readyz) ---------------------------
+
+TEST(DaemonInProcess, LabelsAreWrittenOnceAndRemovedOnACleanStop) {
+  Env e;
+  e.detect();
+  for (const auto& [k, v] : e.env)
+    if (k != "PATH") ::setenv(k.c_str(), v.c_str(), 1);
+  std::string dir = e.tmp / "features.d";
+  fs::create_directories(dir);
+  DaemonOptions o;
+  o.interval_s = 0.02;
+  o.state_dir = e.state;
+  o.sysfs_root = e.sys;
+  o.procfs_root = e.tmp / "proc";
+  o.max_ticks = 12;
+  o.labels_dir = dir;
+  std::ostringstream out, err;
+  EXPECT_EQ(run_daemon(o, out, err), 0) << err.str();
+  for (const auto& [k, v] : e.env)
+    if (k != "PATH") ::unsetenv(k.c_str());
+  auto written = e.events("labels_written");
+  ASSERT_EQ(written.size(), 1u) << "rewritten although nothing changed\n" << e.log();
+  const json& labels = written[0]["details"]["labels"];
+  EXPECT_EQ(written[0]["details"]["path"], dir + "/grey-gpu-opt");
+  EXPECT_NE(std::find(labels.begin(), labels.end(), "grey-gpu-opt/gpu.vendor=nvidia"), labels.end())
+      << labels.dump();
+  EXPECT_EQ(e.events("labels_removed").size(), 1u) << e.log();
+  EXPECT_FALSE(fs::exists(dir + "/grey-gpu-opt")) << "left behind after a clean stop";
+  EXPECT_TRUE(fs::is_empty(dir)) << "a temporary file was left";
+}
+
+TEST(Daemon, LabelsFollowTheAppliedPlanAndGoOnSigterm) {
+  Env e;
+  e.detect();
+  std::string dir = e.tmp / "features.d";
+  fs::create_directories(dir);
+  const std::string file = dir + "/grey-gpu-opt";
+  e.start({"--interval", "0.1", "--labels-dir", dir});
+  ASSERT_TRUE(wait_until([&] { return !slurp(file).empty(); }, 20)) << e.log() << e.err();
+  std::string first = slurp(file);
+  EXPECT_NE(first.find("grey-gpu-opt/gpu.count="), std::string::npos) << first;
+  EXPECT_EQ(first.find("plan.mode"), std::string::npos) << "no plan was applied yet\n" << first;
+  // `apply --no-dry-run` writes last_applied_plan.yaml: the daemon adds the plan labels.
+  ASSERT_EQ(e.run({"plan"}).exit_code, 0);
+  auto a = e.run({"apply", "--no-dry-run"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_TRUE(
+      wait_until([&] { return slurp(file).find("plan.mode=safe") != std::string::npos; }, 20))
+      << slurp(file) << e.log();
+  uint64_t t = e.ticks();
+  ASSERT_TRUE(wait_until([&] { return e.ticks() >= t + 3; }, 20));
+  EXPECT_EQ(e.events("labels_written").size(), 2u) << "one write per change, not per tick";
+  ::kill(e.pid, SIGTERM);
+  ASSERT_GE(e.wait_exit(30), 0);
+  EXPECT_EQ(WEXITSTATUS(e.status), 0) << e.err();
+  EXPECT_FALSE(fs::exists(file)) << "left behind after SIGTERM";
+  EXPECT_TRUE(fs::is_empty(dir));
+}
+
+TEST(Daemon, ALabelsDirThatIsNotThereIsRefusedAtStart) {
+  Env e;
+  e.start({"--labels-dir", e.tmp / "nope"});
+  ASSERT_GE(e.wait_exit(30), 0);
+  EXPECT_EQ(WEXITSTATUS(e.status), 2);
+  EXPECT_NE(e.err().find("--labels-dir"), std::string::npos) << e.err();
+}
+
+int http_status(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval tv{10, 0};  // a hang guard, not a performance assertion
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string all;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
+      ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+    char buf[1024];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+      all.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return all.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(all.substr(9, 3)) : -1;
+}
+
+// Liveness must not depend on the GPUs answering: with NVML stuck in a call, the GPU's samples
+// go stale, the ticks go on, and /healthz stays 200.
+TEST(Daemon, HealthzStaysUpWhileAnNvmlCallHangs) {
+  Env e;
+  e.detect();
+  e.env["FAKE_NVML_BLOCK_TEMP_AT_TICK"] = "3";
+  e.start({"--interval", "0.1", "--metrics-listen", "127.0.0.1:0"});
+  int port = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::string o = e.out();
+        auto p = o.find("(port ");
+        if (p == std::string::npos) return false;
+        port = std::atoi(o.c_str() + p + 6);
+        return port > 0;
+      },
+      20))
+      << e.out() << e.err();
+  ASSERT_TRUE(wait_until([&] { return e.has_event("gpu_stale"); }, 20)) << e.log() << e.err();
+  uint64_t t = e.ticks();
+  ASSERT_TRUE(wait_until([&] { return e.ticks() >= t + 3; }, 10)) << "the loop stopped";
+  EXPECT_EQ(e.status_file()["gpus"][0]["stale"], true);
+  EXPECT_EQ(http_status(port, "/healthz"), 200);
+  EXPECT_EQ(http_status(port, "/readyz"), 200);
+  ::kill(e.pid, SIGTERM);
+  ASSERT_GE(e.wait_exit(30), 0);
 }
 
 }  // namespace

@@ -773,3 +773,125 @@ TEST(MetricsServer, ScrapedByARealPrometheus) {
 
 }  // namespace
 }  // namespace grey
+
+// ---- /healthz and /readyz (SPEC §8) -----------------------------------------------------------
+
+namespace grey {
+namespace {
+
+// A clock the test moves by hand: no sleeps, no wall-clock bounds.
+struct FakeClock {
+  std::shared_ptr<double> t = std::make_shared<double>(100.0);
+  MetricsBoard::MonotonicClock fn() const {
+    auto p = t;
+    return [p] { return *p; };
+  }
+};
+
+TEST(Probes, ReadyzOnlyAfterTheFirstTick) {
+  FakeClock clk;
+  MetricsBoard b(clk.fn());
+  b.set_tick_interval(1.0);
+  EXPECT_EQ(b.readyz().status, 503);
+  EXPECT_NE(b.readyz().body.find("no tick yet"), std::string::npos);
+  b.publish(MetricsInput{});
+  EXPECT_EQ(b.readyz().status, 200);
+  *clk.t += 1000;  // readiness does not expire; liveness does
+  EXPECT_EQ(b.readyz().status, 200);
+  EXPECT_EQ(b.healthz().status, 503);
+}
+
+TEST(Probes, HealthzTurns503WhenTheLastTickIsThreeIntervalsOld) {
+  FakeClock clk;
+  MetricsBoard b(clk.fn());
+  b.set_tick_interval(2.0);
+  // Before the first tick, the time since the start counts as the age.
+  EXPECT_EQ(b.healthz().status, 200);
+  *clk.t += 5.5;  // binary fractions: the sums are exact
+  EXPECT_EQ(b.healthz().status, 200);
+  *clk.t += 0.5;
+  EXPECT_EQ(b.healthz().status, 503);
+  EXPECT_NE(b.healthz().body.find("since the start"), std::string::npos) << b.healthz().body;
+  b.publish(MetricsInput{});  // a tick at t=106
+  EXPECT_EQ(b.healthz().status, 200);
+  EXPECT_EQ(b.healthz().body, "ok\n");
+  *clk.t += 5.75;
+  EXPECT_EQ(b.healthz().status, 200);
+  *clk.t += 0.25;  // exactly 3 intervals: no longer younger than that
+  ProbeAnswer a = b.healthz();
+  EXPECT_EQ(a.status, 503);
+  EXPECT_NE(a.body.find("last tick was 6.0 s ago"), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find("6.0 s"), std::string::npos) << a.body;
+  b.publish(MetricsInput{});
+  EXPECT_EQ(b.healthz().status, 200);
+}
+
+TEST(Probes, ATickWhoseGpusAllStaleKeepsTheDaemonAlive) {
+  // A hung NVML call makes every GPU's sample stale and no collection succeeds, but the tick
+  // itself completed: the daemon is alive.
+  FakeClock clk;
+  MetricsBoard b(clk.fn());
+  b.set_tick_interval(1.0);
+  MetricsInput in = sample_input();
+  for (auto& g : in.last.gpus) g.stale = true;
+  in.last_success_unix = 1.0;  // the last good collection was long ago
+  for (int i = 0; i < 10; ++i) {
+    *clk.t += 1.0;
+    b.publish(in);
+    EXPECT_EQ(b.healthz().status, 200) << "tick " << i;
+  }
+}
+
+TEST(Probes, PureAnswers) {
+  EXPECT_EQ(healthz_answer(0.5, 1.0, true).status, 200);
+  EXPECT_EQ(healthz_answer(3.0, 1.0, true).status, 503);
+  EXPECT_EQ(healthz_answer(1e9, 0.0, true).status, 200);  // no interval known: never stale
+  EXPECT_EQ(readyz_answer(false).status, 503);
+  EXPECT_EQ(readyz_answer(true).body, "ok\n");
+}
+
+TEST(Probes, ServedOnTheMetricsListener) {
+  FakeClock clk;
+  auto board = std::make_shared<MetricsBoard>(clk.fn());
+  board->set_tick_interval(1.0);
+  MetricsServer srv(board);
+  ASSERT_EQ(srv.start(":0"), "");
+  const int port = srv.port();
+
+  HttpReply r = http_get(port, "/readyz");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.headers.find("503 Service Unavailable"), std::string::npos) << r.headers;
+  EXPECT_EQ(http_get(port, "/healthz").status, 200);
+
+  board->publish(sample_input());
+  r = http_get(port, "/readyz");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok\n");
+  r = http_get(port, "/healthz?verbose=1");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok\n");
+  EXPECT_NE(r.headers.find("Cache-Control: no-store"), std::string::npos) << r.headers;
+
+  *clk.t += 3.5;
+  r = http_get(port, "/healthz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("stale"), std::string::npos) << r.body;
+  EXPECT_EQ(http_get(port, "/readyz").status, 200);
+  // /metrics still answers with the last sample while the loop is late.
+  EXPECT_EQ(http_get(port, "/metrics").status, 200);
+
+  r = http_get(port, "/healthz", "HEAD");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "");
+  EXPECT_EQ(http_get(port, "/readyz", "POST").status, 405);
+  EXPECT_EQ(http_get(port, "/healthzz").status, 404);
+}
+
+TEST(Probes, DefaultMetricsPortIsNoGpuExportersPort) {
+  // 9835 is nvidia_gpu_exporter's default, 9400 dcgm-exporter's.
+  EXPECT_STREQ(kDefaultMetricsListen, "127.0.0.1:9862");
+}
+
+}  // namespace
+}  // namespace grey

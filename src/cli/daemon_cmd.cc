@@ -5,6 +5,7 @@
 #include "daemon/daemon.h"
 #include "daemon/daemon_status.h"
 #include "daemon/metrics.h"
+#include "fleet/labels.h"
 #include "util/json_util.h"
 
 namespace grey {
@@ -23,6 +24,16 @@ int run_start_daemon_command(const GlobalOptions& g, const DaemonCliOptions& o, 
       return 2;
     }
   }
+  if (std::string e = check_label_prefix(o.labels_prefix); !e.empty()) {
+    err << "error: --labels-prefix: " << e << "\n";
+    return 2;
+  }
+  if (o.labels_dir) {
+    if (std::string e = check_features_dir(*o.labels_dir); !e.empty()) {
+      err << "error: --labels-dir " << e << "\n";
+      return 2;
+    }
+  }
   if (o.consent && o.dry_run)
     err << "note: --consent has no effect in a dry run; add --no-dry-run to let the daemon "
            "change power limits\n";
@@ -32,6 +43,8 @@ int run_start_daemon_command(const GlobalOptions& g, const DaemonCliOptions& o, 
   d.consent = o.consent;
   d.metrics_listen = o.metrics_listen;
   d.state_dir = g.state_dir;
+  d.labels_dir = o.labels_dir;
+  d.labels_prefix = o.labels_prefix;
   d.timeout_s = g.timeout_s;
   d.sysfs_root = g.sysfs_root;
   d.procfs_root = g.procfs_root;

@@ -16,6 +16,9 @@ struct DaemonCliOptions {
   // --metrics-listen: nullopt when not given; "" when given without a value (binds
   // 127.0.0.1 on the default port, kDefaultMetricsListen); else "ADDR:PORT", ":PORT", "PORT".
   std::optional<std::string> metrics_listen;
+  // --labels-dir DIR: keep DIR/grey-gpu-opt current (fleet/labels.h); nullopt: no labels.
+  std::optional<std::string> labels_dir;
+  std::string labels_prefix = "grey-gpu-opt";
 };
 
 // Runs the daemon in the foreground (daemon/daemon.h). Exit codes: 0 clean stop, 1 cannot

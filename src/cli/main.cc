@@ -13,6 +13,7 @@
 #include "cli/apply_cmd.h"
 #include "cli/daemon_cmd.h"
 #include "cli/detect_cmd.h"
+#include "cli/labels_cmd.h"
 #include "cli/plan_cmd.h"
 #include "detect/isolated_source.h"
 #include "enforce/isolated_control.h"
@@ -92,6 +93,19 @@ int main(int argc, char** argv) {
   detect->add_option("--replay", replay, "Detect from a capture directory instead of this machine");
   detect->add_flag("--no-save", d.no_save, "Do not write last_gpu_spec.json");
 
+  grey::LabelsCliOptions lo;
+  std::string labels_replay;
+  auto* labelsc = app.add_subcommand("labels",
+                                     "Write this node's GPUs as Node Feature Discovery labels "
+                                     "(OUTPUT_DIR/grey-gpu-opt, e.g. grey-gpu-opt/gpu.vendor=amd)");
+  labelsc->add_option(
+      "--output-dir", lo.output_dir,
+      std::string("NFD's features.d directory (default ") + grey::kDefaultFeaturesDir + ")");
+  labelsc->add_option("--prefix", lo.prefix, "Label prefix (default grey-gpu-opt)");
+  labelsc->add_flag("--stdout", lo.to_stdout, "Print the file instead of writing it");
+  labelsc->add_option("--replay", labels_replay,
+                      "Detect from a capture directory instead of this machine");
+
   std::string capture_dir;
   auto* capture = app.add_subcommand(
       "capture", "Save every source's output and the sysfs files read into DIR (for bug reports)");
@@ -159,8 +173,14 @@ int main(int argc, char** argv) {
                    "Consent to lowering power limits while cooling (with --no-dry-run)");
   auto* ml = startd
                  ->add_option("--metrics-listen", metrics_listen,
-                              "Serve Prometheus /metrics on ADDR:PORT (no value: 127.0.0.1:9835)")
+                              "Serve Prometheus /metrics, /healthz and /readyz on ADDR:PORT (no "
+                              "value: 127.0.0.1:9862)")
                  ->expected(0, 1);
+  std::string labels_dir;
+  startd->add_option("--labels-dir", labels_dir,
+                     "Keep DIR/grey-gpu-opt (node labels, as `labels` writes them) current; "
+                     "removed on a clean stop");
+  startd->add_option("--labels-prefix", dmo.labels_prefix, "Label prefix (default grey-gpu-opt)");
   bool status_json = false;
   auto* statusc =
       app.add_subcommand("status", "Is a daemon running? Last tick, governor state per GPU");
@@ -185,6 +205,8 @@ int main(int argc, char** argv) {
   }
   g.state_dir = grey::default_state_dir();
   if (!replay.empty()) d.replay = replay;
+  if (!labels_replay.empty()) lo.replay = labels_replay;
+  if (!labels_dir.empty()) dmo.labels_dir = labels_dir;
   if (!plan_mode.empty()) po.mode = plan_mode;
   if (!plan_output.empty()) po.output = plan_output;
   if (!plan_config.empty()) po.config_file = plan_config;
@@ -213,6 +235,8 @@ int main(int argc, char** argv) {
   int rc = 1;
   if (*detect) {
     rc = grey::run_detect_command(g, d, std::cout, std::cerr, &abandoned);
+  } else if (*labelsc) {
+    rc = grey::run_labels_command(g, lo, std::cout, std::cerr, &abandoned);
   } else if (*plan) {
     rc = grey::run_plan_command(g, po, std::cout, std::cerr, &abandoned);
   } else if (*apply) {

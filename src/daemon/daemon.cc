@@ -31,6 +31,7 @@
 #include "enforce/device_control.h"
 #include "enforce/isolated_control.h"
 #include "enforce/journal.h"
+#include "fleet/labels.h"
 #include "plan/config.h"
 #include "plan/plan.h"
 #include "plan/plan_io.h"
@@ -294,6 +295,7 @@ class DaemonCore {
   void check_caps(const TelemetrySnapshot& s);
   void write_status(const TelemetrySnapshot* s, const std::string& state);
   void publish_metrics(const TelemetrySnapshot& s);
+  void refresh_labels();
   const GpuPlan* plan_for(int gpu) const;
   const GpuInfo* info_for(int gpu) const;
   std::optional<int64_t> cap_for(int gpu) const;
@@ -331,6 +333,7 @@ class DaemonCore {
   std::shared_ptr<MetricsBoard> board_;
   std::unique_ptr<MetricsServer> server_;
   std::string metrics_address_;
+  std::unique_ptr<LabelsKeeper> labels_;  // --labels-dir
 
   uint64_t ticks_ = 0;
   uint64_t overruns_ = 0;
@@ -748,6 +751,9 @@ void DaemonCore::open_doors() {
 
 int DaemonCore::start_metrics() {
   board_ = std::make_shared<MetricsBoard>();
+  board_->set_tick_interval(o_.interval_s);  // /healthz: stale after 3 intervals
+  if (o_.labels_dir)
+    labels_ = std::make_unique<LabelsKeeper>(*o_.labels_dir, o_.labels_prefix, o_.state_dir);
   if (!o_.metrics_listen) return 0;
   metrics_address_ = o_.metrics_listen->empty() ? kDefaultMetricsListen : *o_.metrics_listen;
   server_ = std::make_unique<MetricsServer>(board_);
@@ -833,6 +839,11 @@ void DaemonCore::stop(const std::string& why) {
     for (int gpu : enforcer_->gpus_with_writes())
       log_events(enforcer_->restore(gpu, "the daemon is stopping (" + why + ")"));
   if (server_) server_->stop();
+  if (labels_ && labels_->has_written()) {
+    std::string le = labels_->remove();
+    log_->log(le.empty() ? "labels_removed" : "labels_failed",
+              {{"path", labels_->path()}, {"error", le}});
+  }
   write_status(have_last_ ? &last_ : nullptr, "stopped");
   log_->log("daemon_stopped", {{"reason", why}, {"ticks", ticks_}, {"overruns", overruns_}});
   out_ << "grey-gpu-opt daemon stopped (" << why << ", " << ticks_ << " ticks)\n";
@@ -929,6 +940,7 @@ void DaemonCore::tick() {
   last_tick_ms_ = std::chrono::duration<double, std::milli>(clock().steady_now() - t0).count();
   last_tick_cpu_ms_ = (clock().cpu_seconds() - cpu0) * 1000.0;
   publish_metrics(cur);
+  refresh_labels();
   write_status(&cur, "running");
   ::sd_notify(0, "WATCHDOG=1");
 
@@ -1200,6 +1212,17 @@ void DaemonCore::write_status(const TelemetrySnapshot* s, const std::string& sta
   // Replaced atomically, without fsync: rewritten every tick, two fsyncs would dominate it.
   std::string e = write_file_replace(daemon_status_path(o_.state_dir), j.text() + "\n");
   if (!e.empty() && ticks_ <= 1) log_->log("status_write_failed", {{"error", e}});
+}
+
+// The node labels file (fleet/labels.h): rewritten only when its content changes.
+void DaemonCore::refresh_labels() {
+  if (!labels_) return;
+  LabelsKeeper::Outcome r = labels_->refresh(specs_);
+  for (const auto& n : r.notes) log_->log("labels_note", {{"path", r.path}, {"note", n}});
+  if (r.event.empty()) return;
+  log_->log(r.event,
+            {{"path", r.path}, {"labels", r.labels}, {"dropped", r.dropped}, {"error", r.error}});
+  if (!r.error.empty()) err_ << "warning: labels: " << r.error << "\n";
 }
 
 void DaemonCore::publish_metrics(const TelemetrySnapshot& s) {

@@ -42,7 +42,8 @@
 namespace grey {
 
 // "127.0.0.1:<port>" used when --metrics-listen is given without an address.
-inline constexpr const char* kDefaultMetricsListen = "127.0.0.1:9835";
+// 9862: a port no GPU exporter uses (9835 is nvidia_gpu_exporter's, 9400 dcgm-exporter's).
+inline constexpr const char* kDefaultMetricsListen = "127.0.0.1:9862";
 
 struct DaemonOptions {
   double interval_s = 1.0;
@@ -50,6 +51,10 @@ struct DaemonOptions {
   bool consent = false;
   std::optional<std::string> metrics_listen;  // "ADDR:PORT", ":PORT", "PORT"
   std::string state_dir;
+  // --labels-dir: keep DIR/grey-gpu-opt (fleet/labels.h) current while running, remove it on a
+  // clean stop. nullopt: no labels.
+  std::optional<std::string> labels_dir;
+  std::string labels_prefix = "grey-gpu-opt";
   double timeout_s = 5.0;  // per-source deadline cap (also capped at 80% of the interval)
   std::string sysfs_root = "/sys";
   std::string procfs_root = "/proc";

@@ -14,6 +14,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -273,12 +274,60 @@ std::string render_prometheus(const MetricsInput& in) {
   return out;
 }
 
+namespace {
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", s);
+  return buf;
+}
+}  // namespace
+
+ProbeAnswer healthz_answer(double tick_age_s, double interval_s, bool ticked) {
+  const double limit = 3 * interval_s;
+  if (interval_s <= 0 || tick_age_s < limit) return {200, "ok\n"};
+  return {503, std::string(ticked ? "stale: the last tick was " : "stale: no tick in the ") +
+                   seconds_text(tick_age_s) + " s" + (ticked ? " ago" : " since the start") +
+                   " (limit: 3 intervals = " + seconds_text(limit) + " s)\n"};
+}
+
+ProbeAnswer readyz_answer(bool ticked) {
+  if (ticked) return {200, "ok\n"};
+  return {503, "not ready: no tick yet\n"};
+}
+
+MetricsBoard::MetricsBoard(MonotonicClock now) : now_(now ? std::move(now) : steady_seconds) {
+  started_ = now_();
+}
+
+void MetricsBoard::set_tick_interval(double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  interval_s_ = seconds;
+}
+
+ProbeAnswer MetricsBoard::healthz() const {
+  const double now = now_();
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool ticked = version_ > 0;
+  return healthz_answer(now - (ticked ? last_tick_ : started_), interval_s_, ticked);
+}
+
+ProbeAnswer MetricsBoard::readyz() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return readyz_answer(version_ > 0);
+}
+
 void MetricsBoard::publish(MetricsInput in) {
   auto next = std::make_shared<const MetricsInput>(std::move(in));
+  const double now = now_();
   {
     std::lock_guard<std::mutex> lock(mu_);
     cur_.swap(next);
     ++version_;
+    last_tick_ = now;
   }
   // The previous input (now in `next`) is freed here, outside the lock; a scrape still
   // rendering it holds its own reference.
@@ -389,6 +438,7 @@ Reply small_reply(int status, std::string_view reason, std::string body, bool he
 class BodyCache {
  public:
   explicit BodyCache(std::shared_ptr<MetricsBoard> board) : board_(std::move(board)) {}
+  const MetricsBoard& board() const { return *board_; }
   std::shared_ptr<const std::string> get() {
     MetricsBoard::Snapshot s = board_->snapshot();
     if (!body_ || s.version != version_) {
@@ -418,11 +468,19 @@ Reply answer(std::string_view head, BodyCache& cache) {
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   target = target.substr(0, target.find('?'));
   bool head_only = method == "HEAD";
-  if (target != "/metrics")
-    return small_reply(404, "Not Found", "not found: try /metrics\n", head_only);
+  const bool probe = target == "/healthz" || target == "/readyz";
+  if (target != "/metrics" && !probe)
+    return small_reply(404, "Not Found", "not found: try /metrics, /healthz or /readyz\n",
+                       head_only);
   if (method != "GET" && !head_only)
     return small_reply(405, "Method Not Allowed", "only GET and HEAD\n", false,
                        "Allow: GET, HEAD\r\n");
+  if (probe) {
+    // Liveness and readiness read only the board's tick times: never a GPU, never a render.
+    ProbeAnswer a = target == "/healthz" ? cache.board().healthz() : cache.board().readyz();
+    return small_reply(a.status, a.status == 200 ? "OK" : "Service Unavailable", std::move(a.body),
+                       head_only, "Cache-Control: no-store\r\n");
+  }
   // Only renders the last published sample: a scrape never triggers a collection.
   Reply r;
   r.body = cache.get();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,11 +38,30 @@ struct MetricsInput {
 // Prometheus text format 0.0.4 (HELP/TYPE lines, escaped label values).
 std::string render_prometheus(const MetricsInput& in);
 
+// The answer of a probe endpoint (/healthz, /readyz): an HTTP status and a one-line body.
+struct ProbeAnswer {
+  int status = 200;  // 200 or 503
+  std::string body;  // "ok\n", or why not
+};
+
+// SPEC §8. /healthz: 200 while the last tick is younger than 3 intervals, else 503; before the
+// first tick the time since the start counts as its age (a loop stuck before its first tick is
+// not alive either). `tick_age_s` is that age; an interval <= 0 is never stale. A tick counts
+// whether or not the GPUs answered in it: a hung vendor call makes a GPU's sample stale, it does
+// not make the daemon dead.
+ProbeAnswer healthz_answer(double tick_age_s, double interval_s, bool ticked);
+// /readyz: 200 once the first tick is in, else 503.
+ProbeAnswer readyz_answer(bool ticked);
+
 // Holds the last published input; thread-safe. The lock is held only to swap or copy a
 // pointer: the tick loop's publish() never waits for a render or a client, and a scrape renders
-// its own reference to the snapshot outside the lock.
+// its own reference to the snapshot outside the lock. Each publish() is one tick for the
+// probes: its time is taken from `now` (monotonic seconds; steady_clock unless a test passes
+// its own clock).
 class MetricsBoard {
  public:
+  using MonotonicClock = std::function<double()>;
+  explicit MetricsBoard(MonotonicClock now = {});
   struct Snapshot {
     uint64_t version = 0;                       // 0 before the first publish, then 1, 2, ...
     std::shared_ptr<const MetricsInput> input;  // null before the first publish
@@ -49,11 +69,19 @@ class MetricsBoard {
   void publish(MetricsInput in);
   Snapshot snapshot() const;
   std::string render() const;  // render_prometheus of the snapshot
+  // The daemon's tick interval, for /healthz (0: never stale).
+  void set_tick_interval(double seconds);
+  ProbeAnswer healthz() const;
+  ProbeAnswer readyz() const;
 
  private:
+  MonotonicClock now_;
   mutable std::mutex mu_;
   std::shared_ptr<const MetricsInput> cur_;
   uint64_t version_ = 0;
+  double started_ = 0;    // now_() at construction
+  double last_tick_ = 0;  // now_() at the last publish
+  double interval_s_ = 0;
 };
 
 // A label value escaped for the text format: backslash, double quote and line feed escaped;
@@ -68,7 +96,7 @@ struct ListenAddress {
 std::optional<ListenAddress> parse_listen_address(const std::string& listen,
                                                   std::string* error = nullptr);
 
-// HTTP endpoint serving GET /metrics from a board on its own thread.
+// HTTP endpoint serving GET /metrics, /healthz and /readyz from a board on its own thread.
 class MetricsServer {
  public:
   MetricsServer(std::shared_ptr<MetricsBoard> board);
