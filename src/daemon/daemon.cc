@@ -703,7 +703,8 @@ int Daemon::run(bool* abandoned_work) {
   }
   collector_ = std::make_unique<TelemetryCollector>(
       fs_, telemetry_loader, runner_, specs_,
-      std::chrono::milliseconds(static_cast<long>(std::lround(deadline_s * 1000))));
+      std::chrono::milliseconds(static_cast<long>(std::lround(deadline_s * 1000))),
+      o_.pod_log_root);
   if (enforcing()) {
     control_ = std::make_unique<SystemControl>(*fs_, *runner_, *loader_, iso);
     journal_ = std::make_unique<Journal>(Journal::path_in(o_.state_dir));

@@ -19,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "telemetry/process_identity.h"
 #include "util/clock.h"
 #include "util/strings.h"
 
@@ -179,7 +180,16 @@ nlohmann::json to_json(const ProcessSample& p) {
           {"gpu_index", opt(p.gpu_index)},
           {"vram_mb", opt(p.vram_mb)},
           {"utilization_pct", opt(p.utilization_pct)},
-          {"backend", p.backend}};
+          {"backend", p.backend},
+          {"ns_pid", opt(p.identity.ns_pid)},
+          {"container_id", p.identity.container_id},
+          {"container_runtime", p.identity.container_runtime},
+          {"pod_uid", p.identity.pod_uid},
+          {"systemd_unit", p.identity.systemd_unit},
+          {"pod", p.identity.pod},
+          {"namespace", p.identity.pod_namespace},
+          {"container", p.identity.container},
+          {"identity_notes", p.identity.notes}};
 }
 
 nlohmann::json to_json(const TelemetrySnapshot& s) {
@@ -202,6 +212,7 @@ struct TelemetryCollector::Impl {
   std::shared_ptr<telemetry_internal::NvmlBackend> nvml;
   std::shared_ptr<SysfsTelemetry> sysfs;
   std::shared_ptr<FdinfoScanner> fdinfo;
+  std::unique_ptr<ProcessIdentityResolver> identity;
   std::vector<Known> nvml_known, fs_known;
   bool nvml_fatal_noted = false;
   // Declared last: destroyed (joined or detached) first, while the backends still exist.
@@ -344,6 +355,10 @@ struct TelemetryCollector::Impl {
       for (const auto& g : gpus)
         if (g.bus_id == p.gpu_bus_id) p.gpu_index = g.index;
     }
+    if (identity) {
+      for (auto& p : snap.processes) p.identity = identity->resolve(p.pid);
+      identity->end_round();
+    }
     snap.gpus = std::move(gpus);
     std::sort(snap.gpus.begin(), snap.gpus.end(),
               [](const GpuSample& a, const GpuSample& b) { return a.index < b.index; });
@@ -386,7 +401,8 @@ TelemetryCollector::TelemetryCollector(std::shared_ptr<HostFs> fs,
                                        std::shared_ptr<LibLoader> loader,
                                        std::shared_ptr<Runner> runner,
                                        const std::vector<GpuSpec>& specs,
-                                       std::chrono::milliseconds per_source_deadline)
+                                       std::chrono::milliseconds per_source_deadline,
+                                       std::string pod_log_root)
     : impl_(std::make_shared<Impl>()) {
   impl_->fs = fs;
   impl_->runner = std::move(runner);
@@ -397,6 +413,9 @@ TelemetryCollector::TelemetryCollector(std::shared_ptr<HostFs> fs,
   impl_->nvml = std::make_shared<telemetry_internal::NvmlBackend>(std::move(loader), fs);
   impl_->sysfs = std::make_shared<SysfsTelemetry>(fs);
   impl_->fdinfo = std::make_shared<FdinfoScanner>(fs);
+  ProcessIdentityOptions io;
+  io.pod_log_root = std::move(pod_log_root);
+  if (fs) impl_->identity = std::make_unique<ProcessIdentityResolver>(fs, std::move(io));
 }
 
 TelemetryCollector::~TelemetryCollector() = default;
