@@ -44,11 +44,15 @@
 #include "telemetry/process_identity.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "telemetry/telemetry.h"
 #include "test_util.h"
@@ -815,6 +819,63 @@ TEST(IdentityWiring, CollectorFillsIdentityOfEveryProcess) {
   EXPECT_EQ(id.pod_namespace, "ml");
   EXPECT_EQ(id.container, "trainer");
   EXPECT_EQ(to_json(s)["processes"][0]["pod"], "trainer-0");
+}
+
+TEST(IdentityWiring, DaemonOverCapEventNamesThePod) {
+  // The daemon in this process, on the fake NVML: pid 4242 holds 1500 MiB against a 1000 MiB
+  // cap, and lives in pod ml/trainer-0.
+  TempDir t;
+  std::string state = t / "state", sys = t / "sys";
+  fs::create_directories(sys + "/class/drm");
+  fs::create_directories(t / "bin");
+  fs::create_directories(state);
+  ::chmod(state.c_str(), 0700);
+  std::map<std::string, std::string> env = {
+      {"GREY_CONFIG_DIR", state},
+      {"GREY_SYSFS_ROOT", sys},
+      {"GREY_PROC_ROOT", t / "proc"},
+      {"GREY_NVML_LIBRARY", std::string(GREY_FAKE_LIB_DIR) + "/fake_nvml.so"},
+      {"GREY_CUDA_LIBRARY", "/nonexistent/libcuda.so.1"},
+      {"GREY_OPENCL_LIBRARY", "/nonexistent/libOpenCL.so.1"},
+      {"FAKE_NVML_RECORD", t / "nvml-record.txt"},
+      {"FAKE_NVML_SCRIPT", t / "script.txt"}};
+  write_file(t / "script.txt", "tick 0 0 50 1000 10 100000\nproc 0 0 4242 1500 trainer\n");
+  write_file(state + "/config.yaml", "per_process_vram_cap_mb: 1000\n", 0600);
+  write_file(t / "proc/4242/stat", stat_text(4242, 1000));
+  write_file(t / "proc/4242/cgroup", pod_cgroup(kCid));
+  write_file(t / "proc/4242/status", "Name:\tpython3\nNSpid:\t4242\t1\n");
+  fs::create_directories(t / ("log/pods/" + std::string(kPodDir) + "/trainer"));
+  auto detect_env = env;
+  detect_env["PATH"] = t / "bin";
+  auto d = test::run_grey({"detect", "--timeout", "3"}, detect_env);
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+  DaemonOptions o;
+  o.interval_s = 0.05;
+  o.state_dir = state;
+  o.sysfs_root = sys;
+  o.procfs_root = t / "proc";
+  o.pod_log_root = t / "log/pods";
+  o.max_ticks = 3;
+  std::ostringstream out, err;
+  int rc = run_daemon(o, out, err);
+  for (const auto& [k, v] : env) ::unsetenv(k.c_str());
+  ASSERT_EQ(rc, 0) << err.str();
+  std::ifstream log(state + "/logs/daemon.jsonl");
+  nlohmann::json over;
+  for (std::string line; std::getline(log, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j["event"] == "process_over_cap") over = j["details"];
+  }
+  ASSERT_TRUE(over.is_object()) << out.str() << err.str();
+  EXPECT_EQ(over["pid"], 4242);
+  EXPECT_EQ(over["ns_pid"], 1);
+  EXPECT_EQ(over["pod"], "trainer-0");
+  EXPECT_EQ(over["namespace"], "ml");
+  EXPECT_EQ(over["container"], "trainer");
+  EXPECT_EQ(over["container_id"], kCid);
+  EXPECT_EQ(over["container_runtime"], "containerd");
+  EXPECT_EQ(over["pod_uid"], kUid);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "telemetry/process_identity.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "util/strings.h"
@@ -114,6 +115,18 @@ void add_note(std::vector<std::string>& notes, std::string note) {
 }
 
 }  // namespace
+
+nlohmann::json to_json(const ProcessIdentity& id) {
+  return {{"ns_pid", id.ns_pid ? nlohmann::json(*id.ns_pid) : nlohmann::json(nullptr)},
+          {"container_id", id.container_id},
+          {"container_runtime", id.container_runtime},
+          {"pod_uid", id.pod_uid},
+          {"systemd_unit", id.systemd_unit},
+          {"pod", id.pod},
+          {"namespace", id.pod_namespace},
+          {"container", id.container},
+          {"identity_notes", id.notes}};
+}
 
 CgroupIdentity classify_cgroup_path(std::string_view path) {
   CgroupIdentity r;

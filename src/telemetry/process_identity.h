@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,11 @@
 #include "util/host_fs.h"
 
 namespace grey {
+
+// The SPEC §8 fields of a process record (all but the host `pid`, which the record has):
+// ns_pid (null when unknown), container_id, container_runtime, pod_uid, systemd_unit, pod,
+// namespace, container ("" when unknown), and identity_notes (why some are empty).
+nlohmann::json to_json(const ProcessIdentity& id);
 
 // What one cgroup path (or a whole /proc/<pid>/cgroup) says. Pure.
 struct CgroupIdentity {

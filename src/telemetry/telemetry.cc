@@ -173,23 +173,16 @@ nlohmann::json to_json(const GpuSample& s) {
 }
 
 nlohmann::json to_json(const ProcessSample& p) {
-  return {{"pid", p.pid},
-          {"command", p.command},
-          {"user", p.user},
-          {"gpu_bus_id", opt(p.gpu_bus_id)},
-          {"gpu_index", opt(p.gpu_index)},
-          {"vram_mb", opt(p.vram_mb)},
-          {"utilization_pct", opt(p.utilization_pct)},
-          {"backend", p.backend},
-          {"ns_pid", opt(p.identity.ns_pid)},
-          {"container_id", p.identity.container_id},
-          {"container_runtime", p.identity.container_runtime},
-          {"pod_uid", p.identity.pod_uid},
-          {"systemd_unit", p.identity.systemd_unit},
-          {"pod", p.identity.pod},
-          {"namespace", p.identity.pod_namespace},
-          {"container", p.identity.container},
-          {"identity_notes", p.identity.notes}};
+  nlohmann::json j = {{"pid", p.pid},
+                      {"command", p.command},
+                      {"user", p.user},
+                      {"gpu_bus_id", opt(p.gpu_bus_id)},
+                      {"gpu_index", opt(p.gpu_index)},
+                      {"vram_mb", opt(p.vram_mb)},
+                      {"utilization_pct", opt(p.utilization_pct)},
+                      {"backend", p.backend}};
+  j.update(to_json(p.identity));
+  return j;
 }
 
 nlohmann::json to_json(const TelemetrySnapshot& s) {
