@@ -208,7 +208,7 @@ TEST(RenderPrometheus, UnknownValuesAreOmittedNotZero) {
   EXPECT_EQ(t.find("grey_process_utilization_ratio{gpu=\"1\",pid=\"7\""), std::string::npos);
   EXPECT_TRUE(has_line(
       t,
-      R"(grey_process_vram_used_bytes{gpu="1",pid="7",command="blender",user="1001"} 67108864)"));
+      R"(grey_process_vram_used_bytes{gpu="1",pid="7",command="blender",user="1001",pod="",namespace="",container=""} 67108864)"));
   // A fresh input knows nothing: no GPU, process or tick families, only the tick counter.
   std::string empty = render_prometheus(MetricsInput{});
   EXPECT_EQ(empty,
@@ -229,7 +229,8 @@ TEST(RenderPrometheus, UnknownValuesAreOmittedNotZero) {
 
 TEST(RenderPrometheus, ProcessesAndDaemon) {
   std::string t = render_prometheus(sample_input());
-  const std::string l1 = R"({gpu="0",pid="4242",command="py\"th\\on\nx",user="alice"})";
+  const std::string l1 =
+      R"({gpu="0",pid="4242",command="py\"th\\on\nx",user="alice",pod="",namespace="",container=""})";
   EXPECT_TRUE(has_line(t, "grey_process_vram_used_bytes" + l1 + " 536870912")) << t;
   EXPECT_TRUE(has_line(t, "grey_process_utilization_ratio" + l1 + " 1"));
   EXPECT_TRUE(has_line(t, "grey_daemon_tick_duration_seconds{source=\"nvml\"} 0.0025"));
@@ -247,7 +248,8 @@ TEST(RenderPrometheus, DuplicateSeriesAreWrittenOnce) {
   in.last.processes.back().vram_mb = 1;
   std::string t = render_prometheus(in);
   EXPECT_EQ(count_prefix(t, "grey_process_vram_used_bytes{gpu=\"0\",pid=\"4242\""), 1u);
-  EXPECT_NE(t.find("pid=\"4242\",command=\"py\\\"th\\\\on\\nx\",user=\"alice\"} 536870912"),
+  EXPECT_NE(t.find("pid=\"4242\",command=\"py\\\"th\\\\on\\nx\",user=\"alice\",pod=\"\",namespace="
+                   "\"\",container=\"\"} 536870912"),
             std::string::npos);
 }
 

@@ -48,6 +48,7 @@ int run_start_daemon_command(const GlobalOptions& g, const DaemonCliOptions& o, 
   d.timeout_s = g.timeout_s;
   d.sysfs_root = g.sysfs_root;
   d.procfs_root = g.procfs_root;
+  d.pod_log_root = g.pod_log_root;
   d.control_exe = g.probe_exe;
   // The caller's own options (probe executable and all), not the copy the daemon rebuilds.
   d.detector = [g](const GlobalOptions&, const std::optional<std::string>& replay) {

@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
                  "Where the host's /sys is mounted (env GREY_SYSFS_ROOT)");
   app.add_option("--procfs-root", g.procfs_root,
                  "Where the host's /proc is mounted (env GREY_PROC_ROOT)");
+  app.add_option("--pod-log-root", g.pod_log_root,
+                 "The kubelet's pod log directory, which names pods and containers "
+                 "(default /var/log/pods)");
   app.add_flag("-v,--verbose", g.verbose, "Show sources and timings on stderr");
 
   grey::DetectCliOptions d;

@@ -35,6 +35,7 @@
 #include "plan/config.h"
 #include "plan/plan.h"
 #include "plan/plan_io.h"
+#include "telemetry/process_identity.h"
 #include "telemetry/telemetry.h"
 #include "util/clock.h"
 #include "util/host_fs.h"
@@ -738,7 +739,7 @@ void DaemonCore::open_doors() {
       }
     }
     collector_ = std::make_unique<CollectorSource>(doors_.fs, telemetry_loader, doors_.runner,
-                                                   specs_, deadline);
+                                                   specs_, deadline, o_.pod_log_root);
   }
   if (enforcing()) {
     control_ = doors_.control ? doors_.control()
@@ -1078,6 +1079,7 @@ void DaemonCore::check_caps(const TelemetrySnapshot& s) {
       json j = {{"pid", p.pid},      {"gpu", *p.gpu_index},   {"command", p.command},
                 {"user", p.user},    {"vram_mb", *p.vram_mb}, {"cap_mb", *cap},
                 {"tier", "reactive"}};
+      j.update(to_json(p.identity));  // pod, namespace, container, ... (SPEC §8)
       log_->log("process_over_cap", j);
       out_ << "GPU " << *p.gpu_index << ": process " << p.pid << " (" << p.command << ") uses "
            << *p.vram_mb << " MiB, above the per-process cap of " << *cap << " MiB\n";

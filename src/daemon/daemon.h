@@ -58,6 +58,7 @@ struct DaemonOptions {
   double timeout_s = 5.0;  // per-source deadline cap (also capped at 80% of the interval)
   std::string sysfs_root = "/sys";
   std::string procfs_root = "/proc";
+  std::string pod_log_root = "/var/log/pods";  // names pods and containers (SPEC §8)
   // Signalling processes above their cap: nullopt = config.yaml's `signal_over_cap`
   // (default false). It still needs !dry_run && consent.
   std::optional<bool> signal_over_cap;

@@ -249,7 +249,12 @@ std::string render_prometheus(const MetricsInput& in) {
     Labels l{{"gpu", p.gpu_index ? std::to_string(*p.gpu_index) : ""},
              {"pid", std::to_string(p.pid)},
              {"command", p.command},
-             {"user", p.user}};
+             {"user", p.user},
+             // dcgm-exporter's names; empty outside a pod (the telemetry record's
+             // identity_notes say why).
+             {"pod", p.identity.pod},
+             {"namespace", p.identity.pod_namespace},
+             {"container", p.identity.container}};
     pvram.add(l, mib_to_bytes(p.vram_mb));
     putil.add(l, pct_to_ratio(p.utilization_pct));
   }

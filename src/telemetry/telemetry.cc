@@ -21,6 +21,7 @@
 #include <set>
 #include <thread>
 
+#include "telemetry/process_identity.h"
 #include "util/clock.h"
 #include "util/strings.h"
 
@@ -174,14 +175,16 @@ nlohmann::json to_json(const GpuSample& s) {
 }
 
 nlohmann::json to_json(const ProcessSample& p) {
-  return {{"pid", p.pid},
-          {"command", p.command},
-          {"user", p.user},
-          {"gpu_bus_id", opt(p.gpu_bus_id)},
-          {"gpu_index", opt(p.gpu_index)},
-          {"vram_mb", opt(p.vram_mb)},
-          {"utilization_pct", opt(p.utilization_pct)},
-          {"backend", p.backend}};
+  nlohmann::json j = {{"pid", p.pid},
+                      {"command", p.command},
+                      {"user", p.user},
+                      {"gpu_bus_id", opt(p.gpu_bus_id)},
+                      {"gpu_index", opt(p.gpu_index)},
+                      {"vram_mb", opt(p.vram_mb)},
+                      {"utilization_pct", opt(p.utilization_pct)},
+                      {"backend", p.backend}};
+  j.update(to_json(p.identity));
+  return j;
 }
 
 nlohmann::json to_json(const TelemetrySnapshot& s) {
@@ -220,6 +223,7 @@ struct TelemetryCollector::Impl {
   // Used when a backend named `fallback_for` is unavailable and an NVIDIA GPU went unanswered.
   std::shared_ptr<TelemetryBackend> fallback;
   std::string fallback_for;
+  std::unique_ptr<ProcessIdentityResolver> identity;
   // Declared last: destroyed (joined or detached) first, while the other members still exist.
   std::vector<std::unique_ptr<Lane>> lanes;
 
@@ -363,6 +367,10 @@ struct TelemetryCollector::Impl {
       for (const auto& g : gpus)
         if (g.bus_id == p.gpu_bus_id) p.gpu_index = g.index;
     }
+    if (identity) {
+      for (auto& p : snap.processes) p.identity = identity->resolve(p.pid);
+      identity->end_round();
+    }
     snap.gpus = std::move(gpus);
     std::sort(snap.gpus.begin(), snap.gpus.end(),
               [](const GpuSample& a, const GpuSample& b) { return a.index < b.index; });
@@ -405,7 +413,8 @@ TelemetryCollector::TelemetryCollector(std::shared_ptr<HostFs> fs,
                                        std::shared_ptr<LibLoader> loader,
                                        std::shared_ptr<Runner> runner,
                                        const std::vector<GpuSpec>& specs,
-                                       std::chrono::milliseconds per_source_deadline)
+                                       std::chrono::milliseconds per_source_deadline,
+                                       std::string pod_log_root)
     : impl_(std::make_shared<Impl>()) {
   impl_->fs = fs;
   impl_->specs = specs;
@@ -429,6 +438,9 @@ TelemetryCollector::TelemetryCollector(std::shared_ptr<HostFs> fs,
         std::make_shared<NvidiaSmiTelemetry>(std::move(runner), fs, per_source_deadline);
     impl_->fallback_for = "nvml";
   }
+  ProcessIdentityOptions io;
+  io.pod_log_root = std::move(pod_log_root);
+  if (fs) impl_->identity = std::make_unique<ProcessIdentityResolver>(fs, std::move(io));
 }
 
 TelemetryCollector::~TelemetryCollector() = default;

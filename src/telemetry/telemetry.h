@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "model/gpu_spec.h"
+#include "model/process_identity.h"
 #include "util/host_fs.h"
 #include "util/lib_loader.h"
 #include "util/runner.h"
@@ -60,6 +61,8 @@ struct ProcessSample {
   std::optional<int64_t> vram_mb;
   std::optional<double> utilization_pct;
   std::string backend;  // "nvml" | "fdinfo" | "nvidia-smi"
+  // Container, pod and unit (SPEC §8), filled by the collector (telemetry/process_identity.h).
+  ProcessIdentity identity;
 };
 
 struct TelemetrySnapshot {
@@ -104,7 +107,8 @@ class TelemetryCollector {
  public:
   TelemetryCollector(std::shared_ptr<HostFs> fs, std::shared_ptr<LibLoader> loader,
                      std::shared_ptr<Runner> runner, const std::vector<GpuSpec>& specs,
-                     std::chrono::milliseconds per_source_deadline);
+                     std::chrono::milliseconds per_source_deadline,
+                     std::string pod_log_root = "/var/log/pods");
   ~TelemetryCollector();
   TelemetryCollector(const TelemetryCollector&) = delete;
   TelemetryCollector& operator=(const TelemetryCollector&) = delete;
