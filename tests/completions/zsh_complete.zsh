@@ -4,8 +4,9 @@
 # $fpath, types the words and a Tab, then kills the line and prints a marker. Everything the
 # terminal showed up to the marker (the completed line or the list of matches) goes to stdout.
 # Reading stops at the marker itself, not after a delay; the caller's deadline bounds a hang.
+# Exit 3: no zsh/zpty module; 4: no pseudo-terminal.
 zmodload zsh/zpty || exit 3
-zpty z zsh -f -i
+zpty z zsh -f -i || exit 4  # no pseudo-terminal here
 zpty -w z "PS1='ZP%# '; fpath=(${(q)1} \$fpath); autoload -Uz compinit; compinit -u -D;" \
   "COLUMNS=250; LISTMAX=0; unsetopt beep; print -r -- READY\$((40+2))"
 # Type only once the line editor waits at the new prompt: typeahead sent while zsh still
