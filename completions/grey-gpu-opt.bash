@@ -45,7 +45,7 @@ _grey_gpu_opt() {
 
   # The value of the option before the cursor.
   case $prev in
-    --timeout | --interval | --prefix)
+    --timeout | --interval | --prefix | --labels-prefix)
       return 0
       ;;
     --sysfs-root | --procfs-root | --pod-log-root | --replay | --output-dir | --labels-dir)
@@ -96,10 +96,11 @@ _grey_gpu_opt() {
     env) opts="--shell" ;;
     run) opts="--gpu --enforce-cap --" ;;
     restore) opts="--dry-run --json" ;;
-    start-daemon) opts="--interval --dry-run --no-dry-run --consent --metrics-listen --labels-dir" ;;
+    start-daemon) opts="--interval --dry-run --no-dry-run --consent --metrics-listen --labels-dir
+      --labels-prefix" ;;
     status) opts="--json" ;;
     report) opts="" ;;
-    labels) opts="--output-dir --prefix --stdout" ;;
+    labels) opts="--output-dir --prefix --stdout --replay" ;;
     *) return 0 ;;
   esac
   if [[ $cur == -* ]]; then

@@ -73,6 +73,7 @@ complete -c grey-gpu-opt -n '__fish_seen_subcommand_from start-daemon' -l no-dry
 complete -c grey-gpu-opt -n '__fish_seen_subcommand_from start-daemon' -l consent -d 'Consent to lowering power limits while cooling'
 complete -c grey-gpu-opt -n '__fish_seen_subcommand_from start-daemon' -l metrics-listen -d 'Serve Prometheus /metrics (default 127.0.0.1:9862)'
 complete -c grey-gpu-opt -n '__fish_seen_subcommand_from start-daemon' -l labels-dir -x -a '(__fish_complete_directories)' -d 'Keep the NFD feature file in DIR current'
+complete -c grey-gpu-opt -n '__fish_seen_subcommand_from start-daemon' -l labels-prefix -x -d 'Label prefix of that file (default grey-gpu-opt)'
 
 # status
 complete -c grey-gpu-opt -n '__fish_seen_subcommand_from status' -l json -d 'Print the status as JSON'
@@ -80,4 +81,5 @@ complete -c grey-gpu-opt -n '__fish_seen_subcommand_from status' -l json -d 'Pri
 # labels
 complete -c grey-gpu-opt -n '__fish_seen_subcommand_from labels' -l output-dir -x -a '(__fish_complete_directories)' -d 'Features directory'
 complete -c grey-gpu-opt -n '__fish_seen_subcommand_from labels' -l prefix -x -d 'Label prefix (default grey-gpu-opt)'
-complete -c grey-gpu-opt -n '__fish_seen_subcommand_from labels' -l stdout -d 'Print the labels instead of writing the file'
+complete -c grey-gpu-opt -n '__fish_seen_subcommand_from labels' -l stdout -d 'Print the file instead of writing it'
+complete -c grey-gpu-opt -n '__fish_seen_subcommand_from labels' -l replay -x -a '(__fish_complete_directories)' -d 'Detect from a capture directory'
