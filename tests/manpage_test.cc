@@ -233,6 +233,20 @@ TEST(ManPage, HasTheSectionsOfAManPage) {
   EXPECT_FALSE(contains(read_file(kManPage), "9835"));
 }
 
+TEST(ManPage, PagesCarryTheVersionOfTheBinary) {
+  CommandResult r = run_grey({"--version"}, {});
+  ASSERT_TRUE(r.ok()) << r.describe_failure();
+  const std::string version(trim(r.out));  // "grey-gpu-opt 0.1.0"
+  ASSERT_TRUE(starts_with(version, "grey-gpu-opt ")) << version;
+  for (const auto& page : {kManPage, kConfPage}) {
+    std::smatch m;
+    std::string text = read_file(page);
+    ASSERT_TRUE(std::regex_search(text, m, std::regex(R"re(\n\.TH \S+ [15] \S+ "([^"]*)")re")))
+        << page;
+    EXPECT_EQ(m[1].str(), version) << page << ": update the .TH line to the new version";
+  }
+}
+
 TEST(ManPage, EveryEnvironmentVariableTheCodeReadsIsDocumented) {
   // getenv("X"), env_or("X", ...) and the library overrides (kEnvOverride = "X") in src/ and
   // shim/.
@@ -292,10 +306,13 @@ TEST(ManPage, MandocLintIsClean) {
 TEST(ManPage, ManRendersThePage) {
   if (!installed("man")) GTEST_SKIP() << "man (man-db) is not installed";
   for (const auto& page : {kManPage, kConfPage}) {
-    CommandResult r = run_tool({"man", "-l", page}, {{"MANPAGER", "cat"}, {"MANWIDTH", "80"}});
+    // As lintian runs it: any warning on stderr is a defect.
+    CommandResult r = run_tool({"man", "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", page},
+                               {{"MANROFFSEQ", ""}, {"MANWIDTH", "80"}});
     EXPECT_TRUE(r.ok()) << page << ": " << r.describe_failure();
     EXPECT_EQ(r.err, "") << page;
-    EXPECT_TRUE(contains(r.out, "grey-gpu-opt")) << page;
+    // -Z: troff's output, one word a "t" line.
+    EXPECT_TRUE(contains(r.out, "\ntNAME\n") && contains(r.out, "\ntEXAMPLES\n")) << page;
   }
 }
 
