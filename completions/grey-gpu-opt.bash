@@ -8,6 +8,12 @@ _grey_gpu_opt() {
   prev=""
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   COMPREPLY=()
+  # --mode=VALUE: bash splits it at "=" into "--mode" "=" "VALUE".
+  if [[ $cur == "=" ]]; then
+    cur=""
+  elif [[ $prev == "=" ]] && ((COMP_CWORD > 1)); then
+    prev=${COMP_WORDS[COMP_CWORD - 2]}
+  fi
 
   local commands="detect capture plan apply env run restore start-daemon status report labels"
   local global_opts="-h --help --version --timeout --sysfs-root --procfs-root --pod-log-root
@@ -19,7 +25,10 @@ _grey_gpu_opt() {
     w=${COMP_WORDS[i]}
     case $w in
       --) break ;;
-      --timeout | --sysfs-root | --procfs-root | --pod-log-root) ((i++)) ;;
+      --timeout | --sysfs-root | --procfs-root | --pod-log-root)
+        # The value: the next word, or the one after "=" (--timeout=3).
+        if [[ ${COMP_WORDS[i + 1]} == "=" ]]; then ((i += 2)); else ((i++)); fi
+        ;;
       -*) ;;
       *)
         cmd=$w

@@ -430,6 +430,12 @@ TEST(BashCompletion, CompletesTheOptionsOfPlan) {
             (std::vector<std::string>{"safe", "aggressive"}));
   EXPECT_EQ(bash_complete(kBashCompletion, {"grey-gpu-opt", "env", "--shell", "f"}),
             std::vector<std::string>{"fish"});
+  // --mode=a: bash splits the word at "=".
+  EXPECT_EQ(bash_complete(kBashCompletion, {"grey-gpu-opt", "plan", "--mode", "=", "a"}),
+            std::vector<std::string>{"aggressive"});
+  EXPECT_EQ(
+      bash_complete(kBashCompletion, {"grey-gpu-opt", "--timeout", "=", "3", "plan", "--con"}),
+      std::vector<std::string>{"--config"});
 }
 
 TEST(BashCompletion, HasEveryCommandAndOptionOfHelp) {
