@@ -11,6 +11,7 @@ TOOLS=(pciutils pci.ids lshw vulkan-tools mesa-vulkan-drivers clinfo pocl-opencl
   ocl-icd-libopencl1 mesa-utils xvfb xauth hyperfine time jq
   prometheus chromium
   python3-jsonschema)  # tests/schema_test.cc: the standard JSON Schema validator
+TOOLS+=(groff-base zsh fish)  # man page lint and shell completion tests (tests/manpage_test.cc)
 
 want=("${BUILD_DEPS[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${TOOLS[@]}"); fi
