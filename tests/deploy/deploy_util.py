@@ -89,6 +89,11 @@ def load_yaml(path):
         return yaml.safe_load(f)
 
 
+def read_text(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
 def main(missing):
     """Skip (77) when something is missing, else run the module's tests."""
     skip_unless(missing)
