@@ -10,6 +10,7 @@ BUILD_DEPS=(build-essential cmake ninja-build pkg-config g++ clang clang-format 
 TOOLS=(pciutils pci.ids lshw vulkan-tools mesa-vulkan-drivers clinfo pocl-opencl-icd
   ocl-icd-libopencl1 mesa-utils xvfb xauth hyperfine time jq
   prometheus chromium)
+TOOLS+=(python3-kubernetes python3-yaml)  # tests/deploy (kubectl >= 1.27 comes from Kubernetes' apt repository)
 
 want=("${BUILD_DEPS[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${TOOLS[@]}"); fi

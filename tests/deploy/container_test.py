@@ -158,7 +158,7 @@ class Containerfile(du.unittest.TestCase):
 
 
 if __name__ == "__main__":
-    missing = du.need_yaml() + du.need_tool("kubectl", "kubectl") + \
+    missing = du.need_yaml() + du.need_kustomize() + \
         du.need_tool("dpkg", "dpkg") + du.need_tool("readelf", "binutils")
     if not BINARY or not os.access(BINARY, os.X_OK):
         missing.append("GREY_BINARY (the built grey-gpu-opt) is not set or not executable")

@@ -382,7 +382,7 @@ class DaemonSetArgs(du.unittest.TestCase):
 
 
 if __name__ == "__main__":
-    missing = du.need_yaml() + du.need_tool("kubectl", "kubectl")
+    missing = du.need_yaml() + du.need_kustomize()
     if not BINARY or not os.access(BINARY, os.X_OK):
         missing.append("GREY_BINARY (the built grey-gpu-opt) is not set or not executable")
     if not FAKE_NVML or not os.path.exists(FAKE_NVML):

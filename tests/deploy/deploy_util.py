@@ -6,6 +6,7 @@ which CTest reports as "Skipped" (SKIP_RETURN_CODE), never as passed.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,25 @@ def need_yaml():
 def need_tool(name, package):
     if shutil.which(name) is None:
         return ["%s is not on PATH (Debian package %s)" % (name, package)]
+    return []
+
+
+def need_kustomize():
+    """kubectl with a built-in kustomize v5 or later (the manifests use `labels` and `patches`
+    with a label selector). Debian 12's own kubernetes-client (1.20) carries kustomize 2.0."""
+    missing = need_tool("kubectl", "kubectl, from the Kubernetes apt repository")
+    if missing:
+        return missing
+    try:
+        r = run(["kubectl", "version", "--client", "-o", "json"], timeout=60)
+        import json
+        v = json.loads(r.stdout).get("kustomizeVersion", "")
+    except (ValueError, OSError, subprocess.SubprocessError):
+        v = ""
+    m = re.match(r"v(\d+)\.", v)
+    if not m or int(m.group(1)) < 5:
+        return ["kubectl's built-in kustomize is %r, older than v5 (Debian 12's "
+                "kubernetes-client 1.20 has 2.0.3); install kubectl 1.27 or later" % v]
     return []
 
 

@@ -384,4 +384,4 @@ class Render(du.unittest.TestCase):
 
 
 if __name__ == "__main__":
-    du.main(du.need_yaml() + du.need_tool("kubectl", "kubectl") + du.need_kubernetes())
+    du.main(du.need_yaml() + du.need_kustomize() + du.need_kubernetes())

@@ -91,4 +91,4 @@ class Rules(du.unittest.TestCase):
 
 if __name__ == "__main__":
     du.main(du.need_yaml() + du.need_tool("promtool", "prometheus") +
-            du.need_tool("kubectl", "kubectl"))
+            du.need_kustomize())
