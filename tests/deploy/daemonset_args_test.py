@@ -253,7 +253,8 @@ class DaemonSetArgs(du.unittest.TestCase):
         with open(os.path.join(tmp, "daemon.out"), "w") as out, \
                 open(os.path.join(tmp, "daemon.err"), "w") as err:
             p = subprocess.Popen(argv + args + list(extra), env=env, stdin=subprocess.DEVNULL,
-                                 stdout=out, stderr=err, start_new_session=True)
+                                 stdout=out, stderr=err, start_new_session=True,
+                                 preexec_fn=du.die_with_parent)
         return p, port, argv + args
 
     def stop(self, p):

@@ -109,6 +109,15 @@ def load_yaml(path):
         return yaml.safe_load(f)
 
 
+def die_with_parent():
+    """preexec_fn for the processes a test starts: SIGTERM when the test process dies (a
+    test killed on timeout leaves no daemon or Prometheus behind)."""
+    import ctypes
+    import signal
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def read_text(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()

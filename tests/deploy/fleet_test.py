@@ -82,7 +82,8 @@ class Fleet:
                 "--dry-run", "--metrics-listen=127.0.0.1:%d" % port]
         with open(os.path.join(d, "daemon.log"), "w") as log:
             p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=du.die_with_parent)
         self.daemons[node] = (p, port)
 
     def start_prometheus(self):
@@ -106,7 +107,8 @@ class Fleet:
                  "--storage.tsdb.path=" + os.path.join(self.tmp, "data"),
                  "--web.listen-address=127.0.0.1:%d" % self.prom_port],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                start_new_session=True,
+                preexec_fn=du.die_with_parent)
 
     def api(self, path, **params):
         url = "http://127.0.0.1:%d/api/v1/%s" % (self.prom_port, path)
@@ -235,6 +237,13 @@ class FleetOnOneMachine(du.unittest.TestCase):
 def keep_running():
     tmp = tempfile.mkdtemp(prefix="grey-fleet-")
     fleet = Fleet(tmp)
+
+    def interrupt(_sig, _frame):
+        raise KeyboardInterrupt
+
+    # Ctrl-C, and SIGTERM too (a background job may have SIGINT ignored): stop everything.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         for i in range(1, NODES + 1):
             fleet.start_daemon("node-%d" % i)
