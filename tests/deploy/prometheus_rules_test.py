@@ -69,6 +69,28 @@ class Rules(du.unittest.TestCase):
                 self.assertIn(r["labels"].get("severity"), ("warning", "critical"), r["alert"])
                 self.assertTrue({"summary", "description"} <= set(r["annotations"]), r["alert"])
 
+    def test_dashboard_queries_are_valid_promql(self):
+        # Each panel query of deploy/grafana/grey-gpu-opt.json (Grafana's $node variable
+        # replaced by a regex) as a recording rule: promtool parses every one.
+        import json
+        import yaml
+        with open(du.DASHBOARD) as f:
+            dash = json.load(f)
+        ids = [p["id"] for p in dash["panels"]]
+        self.assertEqual(len(ids), len(set(ids)), "panel ids repeat")
+        rules = []
+        for p in dash["panels"]:
+            self.assertTrue(p.get("targets"), p["title"])
+            for t in p["targets"]:
+                rules.append({"record": "dashboard:panel%d:%s" % (p["id"], t["refId"]),
+                              "expr": t["expr"].replace("$node", ".*")})
+        with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+            yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, f)
+            f.flush()
+            r = self.promtool("check", "rules", f.name)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("%d rules found" % len(rules), r.stdout)
+
     def test_a_wrong_rule_fails_its_unit_test(self):
         # Mutation: the GPU-disappeared alert without its "daemon is up" guard fires for a
         # node whose daemon is gone; its unit test must catch that.
