@@ -179,7 +179,10 @@ class DaemonSetArgs(du.unittest.TestCase):
                     continue
                 self.fail("%s: hostPath %s is mounted at %s but no argument names it%s"
                           % (name, v["hostPath"]["path"], m["mountPath"],
-                             " (add --labels-dir=%s to the args)" % FEATURES_D
+                             " (add --labels-dir=%s to the args of "
+                             "deploy/kubernetes/agent/daemonset.yaml and "
+                             "overlays/enforce/enforcing/enforce.yaml, and to the CMD of "
+                             "deploy/container/Containerfile)" % FEATURES_D
                              if v["hostPath"]["path"] == FEATURES_D else ""))
 
     def test_the_mount_check_can_fail(self):
