@@ -92,14 +92,18 @@ class Fleet:
         sd = os.path.join(self.tmp, "targets.json")
         with open(sd, "w") as f:
             json.dump(targets, f)
+        # deploy/prometheus/prometheus-file-sd.yml, with 1 s intervals, our target file and
+        # the rule file by its absolute path.
+        conf = du.load_yaml(os.path.join(os.path.dirname(du.RULES), "prometheus-file-sd.yml"))
+        conf["global"].update(scrape_interval="1s", evaluation_interval="1s")
+        conf["rule_files"] = [os.path.join(os.path.dirname(du.RULES), f)
+                              for f in conf["rule_files"]]
+        job = conf["scrape_configs"][0]
+        job["scrape_timeout"] = "1s"
+        job["file_sd_configs"][0].update(files=[sd], refresh_interval="1s")
         cfg = os.path.join(self.tmp, "prometheus.yml")
         with open(cfg, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                    "  evaluation_interval: 1s\n"
-                    "rule_files:\n  - %s\n"
-                    "scrape_configs:\n  - job_name: grey-gpu-opt\n    file_sd_configs:\n"
-                    "      - files: [%s]\n        refresh_interval: 1s\n"
-                    % (json.dumps(du.RULES), json.dumps(sd)))
+            json.dump(conf, f)  # JSON is YAML
         self.prom_port = free_port()
         with open(os.path.join(self.tmp, "prometheus.log"), "w") as log:
             self.prom = subprocess.Popen(

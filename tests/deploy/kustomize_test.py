@@ -346,6 +346,15 @@ class Render(du.unittest.TestCase):
             self.assertIn({"sourceLabels": ["__meta_kubernetes_pod_node_name"],
                            "targetLabel": "node", "action": "replace"}, rl)
 
+    def test_no_operator_overlay_has_no_crd_objects(self):
+        objs = self.rendered[os.path.join("overlays", "no-operator")]
+        kinds = sorted(o["kind"] for o in objs)
+        self.assertEqual(kinds, ["DaemonSet", "Namespace", "PriorityClass", "Service",
+                                 "ServiceAccount"])
+        base = {(o["kind"], o["metadata"]["name"]): o for o in self.rendered["base"]}
+        for o in objs:
+            self.assertEqual(o, base[(o["kind"], o["metadata"]["name"])])
+
     def test_enforce_overlay_enforces_only_on_granted_nodes(self):
         objs = self.rendered[os.path.join("overlays", "enforce")]
         dss = {d["metadata"]["name"]: d for d in du.objects_of(objs, "DaemonSet")}
