@@ -12,6 +12,7 @@ TOOLS=(pciutils pci.ids lshw vulkan-tools mesa-vulkan-drivers clinfo pocl-opencl
   prometheus chromium
   python3-jsonschema)  # tests/schema_test.cc: the standard JSON Schema validator
 TOOLS+=(groff-base zsh fish)  # man page lint and shell completion tests (tests/manpage_test.cc)
+TOOLS+=(python3-kubernetes python3-yaml)  # tests/deploy (kubectl >= 1.27 comes from Kubernetes' apt repository)
 
 want=("${BUILD_DEPS[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${TOOLS[@]}"); fi
