@@ -7,13 +7,17 @@
 #   share/man/man1/grey-gpu-opt.1.gz, share/man/man5/grey-gpu-opt.conf.5.gz
 #   share/bash-completion/completions/grey-gpu-opt, ${GREY_ZSH_COMPLETIONDIR}/_grey-gpu-opt,
 #   share/fish/vendor_completions.d/grey-gpu-opt.fish
-#   share/doc/grey-gpu-opt/{copyright,changelog.gz,examples/config.yaml}
+#   share/doc/grey-gpu-opt/{copyright,changelog.gz,CHANGELOG.md.gz,examples/config.yaml}
 # A relative directory below is relative to the prefix; an absolute one is used as it is.
 set(GREY_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING
     "Where the systemd unit goes (systemd also reads /usr/local/lib/systemd/system)")
 set(GREY_ZSH_COMPLETIONDIR "share/zsh/site-functions" CACHE STRING
     "Where the zsh completion goes (Debian's zsh reads share/zsh/vendor-completions below /usr)")
 set(GREY_DOCDIR "share/doc/grey-gpu-opt")
+# The .deb's Maintainer (and its changelog's signature); the project's commit identity.
+set(CPACK_PACKAGE_CONTACT
+    "Grey GPU Optimizer maintainers <maintainers@users.noreply.r-seed-905cea47.example>"
+    CACHE STRING "The .deb's Maintainer field")
 
 install(TARGETS grey-gpu-opt RUNTIME DESTINATION bin)
 # A private library (not in the linker's path, no SONAME): 0644 like any shared library.
@@ -53,11 +57,20 @@ foreach(page grey-gpu-opt.1 grey-gpu-opt.conf.5)
     endif()
   endif()
 endforeach()
+# The package's changelog in Debian's format (one entry for this version, dated the day of the
+# configure, or SOURCE_DATE_EPOCH), pointing at the project's own CHANGELOG.md.
+string(TIMESTAMP GREY_CHANGELOG_DATE "%a, %d %b %Y 00:00:00 +0000" UTC)
+configure_file(${PROJECT_SOURCE_DIR}/cmake/changelog.in
+               ${PROJECT_BINARY_DIR}/install-staging/changelog @ONLY)
 if(GREY_GZIP)
-  grey_gzip(${PROJECT_SOURCE_DIR}/CHANGELOG.md doc/changelog.gz)
-  install(FILES ${PROJECT_BINARY_DIR}/install-staging/doc/changelog.gz DESTINATION ${GREY_DOCDIR})
+  grey_gzip(${PROJECT_BINARY_DIR}/install-staging/changelog doc/changelog.gz)
+  grey_gzip(${PROJECT_SOURCE_DIR}/CHANGELOG.md doc/CHANGELOG.md.gz)
+  install(FILES ${PROJECT_BINARY_DIR}/install-staging/doc/changelog.gz
+                ${PROJECT_BINARY_DIR}/install-staging/doc/CHANGELOG.md.gz
+          DESTINATION ${GREY_DOCDIR})
 else()
-  install(FILES CHANGELOG.md DESTINATION ${GREY_DOCDIR} RENAME changelog)
+  install(FILES ${PROJECT_BINARY_DIR}/install-staging/changelog CHANGELOG.md
+          DESTINATION ${GREY_DOCDIR})
 endif()
 # Built with the tool (`all`), so that an install after `cmake --build` finds them.
 add_custom_target(grey_install_docs ALL DEPENDS ${GREY_GZIPPED})
@@ -82,17 +95,16 @@ install(FILES cmake/copyright DESTINATION ${GREY_DOCDIR})
 set(CPACK_PACKAGE_NAME grey-gpu-opt)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_VENDOR "Grey GPU Optimizer")
-set(CPACK_PACKAGE_CONTACT "Grey GPU Optimizer maintainers <maintainers@users.noreply.r-seed-905cea47.example>"
-    CACHE STRING "The .deb's Maintainer field")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "GPU detection, safe settings and VRAM caps for Linux")
+# The extended description (CPack puts the summary above it and indents each line).
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "GPU detection, safe settings and VRAM caps for Linux
- grey-gpu-opt finds every NVIDIA, AMD and Intel GPU from every source that knows
- about it (NVML, vendor tools, sysfs, CUDA, OpenCL, Vulkan, lspci) and prints one
- normalized record per GPU. It plans safe per-GPU settings (VRAM cap, batch size,
- thermal thresholds, power limit), applies them with a journal that can be
- undone, holds CUDA programs under a per-process VRAM cap (libgrey_cap.so), and
- runs as a systemd daemon with a thermal governor and Prometheus metrics.")
+    "grey-gpu-opt finds every NVIDIA, AMD and Intel GPU from every source that
+knows about it (NVML, vendor tools, sysfs, CUDA, OpenCL, Vulkan, lspci) and
+prints one normalized record per GPU. It plans safe per-GPU settings (VRAM
+cap, batch size, thermal thresholds, power limit), applies them with a
+journal that can be undone, holds CUDA programs under a per-process VRAM cap
+(libgrey_cap.so), and runs as a systemd daemon with a thermal governor and
+Prometheus metrics.")
 set(CPACK_DEBIAN_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

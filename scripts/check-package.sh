@@ -118,5 +118,11 @@ while read -r p; do
     left=1
   fi
 done <"$WORK/absent-before"
+for f in /var/lib/dpkg/info/"$PKG".*; do
+  if [[ -e "$f" ]]; then
+    echo "left behind: $f" >&2
+    left=1
+  fi
+done
 ((left == 0)) || exit 1
 echo "package check passed: $(basename "$DEB") ($(wc -l <"$WORK/absent-before") paths added and removed)"
