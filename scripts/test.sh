@@ -5,7 +5,7 @@
 #   2. GCC Release build of the library, the tool and the shim, and the .deb made from it
 #      (scripts/package.sh), checked: lintian, dpkg -i, the installed binary run against the
 #      fake drivers, systemd-analyze verify, dpkg --purge (scripts/check-package.sh)
-#   3. the other build types, the library, the tool and the shim (see build_types below)
+#   3. the other build types, the library, the tool and the shim (see build_type below)
 #   4. the suite under AddressSanitizer + UndefinedBehaviorSanitizer with gcov (GCC Debug), and
 #      line coverage of the library >= 80% (gcovr)
 #   5. the VRAM cap shim's wrappers and accounting under ThreadSanitizer
