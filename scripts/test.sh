@@ -54,33 +54,41 @@ GREY_WERROR=ON JOBS=$JOBS scripts/package.sh build/release
 step "the .deb: lintian, install, run, systemd-analyze verify, purge"
 scripts/check-package.sh build/release/package/grey-gpu-opt_*.deb
 
-# Every build type builds warning-free with GCC 12 and clang 14. Built here: the library, the
-# tool and the shim (not the tests) in each type not built elsewhere in this command:
-#   GCC    Release: step 2; Debug: the ASan build (step 4, the same -g plus instrumentation);
-#          RelWithDebInfo (-O2) and MinSizeRel (-Os) here: GCC's flow warnings
-#          (-Wmaybe-uninitialized, -Wrestrict, -Warray-bounds...) depend on the optimizer.
-#   clang  Debug and Release here. clang's warnings come from its front end and do not depend
-#          on -O or -g, only on the preprocessor (NDEBUG), so RelWithDebInfo and MinSizeRel
-#          (NDEBUG like Release) diagnose exactly what Release does; the fuzz build (step 6)
-#          compiles the library as RelWithDebInfo too. GREY_ALL_BUILD_TYPES=1 builds them anyway.
+# Every build type builds warning-free with GCC 12 and clang 14 (-Werror). Each type is built
+# once somewhere in this command, the tests only in the ASan build:
+#   GCC    Release: step 2. Debug: the ASan build (step 4: Debug's -g plus instrumentation).
+#          RelWithDebInfo (-O2 -g) and MinSizeRel (-Os): here, the library, the tool and the
+#          shim; GCC's flow warnings (-Wmaybe-uninitialized, -Wrestrict, ...) depend on the
+#          optimizer, so each level is compiled.
+#   clang  Debug: here, the library, the tool and the shim. Release, RelWithDebInfo, MinSizeRel:
+#          clang's warnings come from its front end, which -O and -g do not change, only the
+#          preprocessor (NDEBUG, the same in all three); the fuzz build (step 6) compiles the
+#          library with RelWithDebInfo's flags, so Release here compiles what it does not: the
+#          tool's main.cc and the shim.
+# GREY_ALL_BUILD_TYPES=1 builds the library, the tool and the shim in all eight combinations.
 build_type() {
   local cc=$1 cxx=$2 type=$3 dir=build/types/$1-$3
+  shift 3
+  local targets=("$@")
+  ((${#targets[@]})) || targets=(grey-gpu-opt grey_cap)
   CC=$cc CXX=$cxx cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DGREY_TESTS=OFF \
     -DGREY_WERROR=ON >/dev/null
   local t0=$SECONDS
-  cmake --build "$dir" -j "$JOBS" --target grey-gpu-opt grey_cap >"$dir/build.log" 2>&1 ||
+  cmake --build "$dir" -j "$JOBS" --target "${targets[@]}" >"$dir/build.log" 2>&1 ||
     { cat "$dir/build.log"; echo "$cc $type build failed"; exit 1; }
-  echo "  $cc $type: $((SECONDS - t0)) s"
+  echo "  $cc $type (${targets[*]}): $((SECONDS - t0)) s"
 }
 step "the other build types (-Werror)"
-build_type gcc g++ RelWithDebInfo
-build_type gcc g++ MinSizeRel
-build_type clang clang++ Debug
-build_type clang clang++ Release
 if [[ "${GREY_ALL_BUILD_TYPES:-0}" == 1 ]]; then
-  build_type gcc g++ Debug
-  build_type clang clang++ RelWithDebInfo
-  build_type clang clang++ MinSizeRel
+  for type in Debug Release RelWithDebInfo MinSizeRel; do
+    build_type gcc g++ "$type"
+    build_type clang clang++ "$type"
+  done
+else
+  build_type gcc g++ RelWithDebInfo
+  build_type gcc g++ MinSizeRel
+  build_type clang clang++ Debug
+  build_type clang clang++ Release CMakeFiles/grey-gpu-opt.dir/src/cli/main.cc.o grey_cap
 fi
 
 step "the whole suite under ASan + UBSan, with coverage (-Werror)"
