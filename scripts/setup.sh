@@ -18,7 +18,8 @@ DETECT_TOOLS=(pciutils pci.ids lshw vulkan-tools clinfo ocl-icd-libopencl1 mesa-
 TEST_DEPS=(clang clang-format libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev gcovr
   lintian systemd)
 TOOLS=(mesa-vulkan-drivers pocl-opencl-icd xvfb xauth hyperfine time jq
-  prometheus chromium)
+  prometheus chromium
+  python3-jsonschema)  # tests/schema_test.cc: the standard JSON Schema validator
 
 want=("${BUILD_DEPS[@]}")
 case "${1:-}" in
