@@ -1,21 +1,39 @@
 #!/usr/bin/env bash
 # Installs what the project needs from Debian packages (apt-get only). Safe to run twice:
 # it installs only what is missing. Needs root (or sudo) when something is missing.
+#   scripts/setup.sh               the main job (scripts/quickstart.sh): build dependencies and
+#                                  the tools detection runs
+#   scripts/setup.sh --build-only  only the build dependencies (scripts/gpu-bundle.sh)
+#   scripts/setup.sh --test        everything the test command (scripts/test.sh) needs as well
 set -euo pipefail
 
-BUILD_DEPS=(build-essential cmake ninja-build pkg-config g++ clang clang-format libclang-rt-14-dev
-  nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libpugixml-dev
-  libpci-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev gcovr)
-# The real tools the integration tests run (software renderers and PCI tools, no GPU needed).
-TOOLS=(pciutils pci.ids lshw vulkan-tools mesa-vulkan-drivers clinfo pocl-opencl-icd
-  ocl-icd-libopencl1 mesa-utils xvfb xauth hyperfine time jq
+# Building grey-gpu-opt and libgrey_cap.so (-DGREY_TESTS=OFF).
+BUILD_DEPS=(build-essential cmake ninja-build pkg-config g++
+  nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpugixml-dev libpci-dev libsystemd-dev
+  libspdlog-dev libfmt-dev libdrm-common)  # the project's declared stack; amdgpu.ids (libdrm-common)
+# The tools `detect` runs when they are there (each is optional; a missing one is reported).
+DETECT_TOOLS=(pciutils pci.ids lshw vulkan-tools clinfo ocl-icd-libopencl1 mesa-utils)
+# Test command only: the suite, the sanitizer/fuzz builds (clang), coverage, the software
+# renderers and the display the integration tests use (no GPU needed), the benchmarks' tools,
+# the .deb checks (lintian, systemd-analyze).
+TEST_DEPS=(clang clang-format libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev gcovr
+  lintian systemd)
+TOOLS=(mesa-vulkan-drivers pocl-opencl-icd xvfb xauth hyperfine time jq
   prometheus chromium
   python3-jsonschema)  # tests/schema_test.cc: the standard JSON Schema validator
 TOOLS+=(groff-base zsh fish)  # man page lint and shell completion tests (tests/manpage_test.cc)
-TOOLS+=(python3-kubernetes python3-yaml)  # tests/deploy (kubectl >= 1.27 comes from Kubernetes' apt repository)
+TOOLS+=(python3-kubernetes python3-yaml)  # tests/deploy
 
 want=("${BUILD_DEPS[@]}")
-if [[ "${1:-}" != "--build-only" ]]; then want+=("${TOOLS[@]}"); fi
+case "${1:-}" in
+  --build-only) ;;
+  --test) want+=("${DETECT_TOOLS[@]}" "${TEST_DEPS[@]}" "${TOOLS[@]}") ;;
+  "") want+=("${DETECT_TOOLS[@]}") ;;
+  *)
+    echo "usage: $0 [--build-only | --test]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do

@@ -157,9 +157,19 @@ std::unique_ptr<Api> Api::load(LibLoader& loader, LoadResult* failure) {
 
 std::string Api::missing_note(const std::vector<const char*>& names,
                               const std::string& what) const {
+  // Appended piece by piece: `(a ? "" : "/") + std::string(n)` makes GCC 12 at -O3 warn
+  // -Wrestrict inside std::string's operator+ (a false positive, GCC bug 105329).
   std::string list;
-  for (const char* n : names) list += (list.empty() ? "" : "/") + std::string(n);
-  return list + " not found in " + path() + "; " + what + " unknown";
+  for (const char* n : names) {
+    if (!list.empty()) list += '/';
+    list += n;
+  }
+  list += " not found in ";
+  list += path();
+  list += "; ";
+  list += what;
+  list += " unknown";
+  return list;
 }
 
 int Api::process_info_layout(const Fn<nvmlDeviceGetRunningProcesses_fn>& f) {

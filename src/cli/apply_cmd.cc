@@ -614,7 +614,7 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
     if (!mech.shim()) {
       err << "error: --enforce-cap: libgrey_cap.so not found (looked at";
       for (const auto& p : mech.shim_searched) err << " " << p;
-      err << "); install it next to grey-gpu-opt or in ../lib, or set GREY_CAP_SHIM\n";
+      err << "); install it next to grey-gpu-opt or in ../lib/grey-gpu-opt, or set GREY_CAP_SHIM\n";
       return 1;
     }
     if (mech.shim_path.find_first_of(" :") != std::string::npos) {

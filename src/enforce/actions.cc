@@ -45,10 +45,15 @@ void refuse(Action& a, std::string reason) {
   a.skip_reason = std::move(reason);
 }
 
-std::string range_text(std::optional<double> lo, std::optional<double> hi) {
-  if (lo && hi) return watts_text(*lo) + "-" + watts_text(*hi) + " W";
-  if (hi) return "at most " + watts_text(*hi) + " W";
-  return "at least " + watts_text(*lo) + " W";
+// A power-limit bound: NaN when unknown.
+bool known(double bound) {
+  return !std::isnan(bound);
+}
+
+std::string range_text(double lo, double hi) {
+  if (known(lo) && known(hi)) return watts_text(lo) + "-" + watts_text(hi) + " W";
+  if (known(hi)) return "at most " + watts_text(hi) + " W";
+  return "at least " + watts_text(lo) + " W";
 }
 
 Action persistence_action(const DeviceTarget& t, const DeviceState* s) {
@@ -97,19 +102,20 @@ Action power_action(const DeviceTarget& t, const DeviceState* s) {
     a.mechanism = kMechSysfsPrefix + *s->power_sysfs_path;
   }
 
-  // The range: the device's own as read now, else what detection recorded.
-  std::optional<double> lo = s->power_min_w, hi = s->power_max_w;
+  // The range: the device's own as read now, else what detection recorded. Plain doubles, NaN
+  // when unknown: local copies of std::optional<double> make GCC 12 at -Os warn
+  // -Wmaybe-uninitialized (a false positive).
+  double lo = s->power_min_w.value_or(NAN), hi = s->power_max_w.value_or(NAN);
   std::string source = s->range_source;
-  if (!lo && !hi && (t.device_min_w || t.device_max_w)) {
-    lo = t.device_min_w;
-    hi = t.device_max_w;
+  if (!known(lo) && !known(hi) && (t.device_min_w || t.device_max_w)) {
+    lo = t.device_min_w.value_or(NAN);
+    hi = t.device_max_w.value_or(NAN);
     source = "detection";
   }
-  if (lo && hi && *lo > *hi) {  // a sensor glitch: trust neither bound
-    a.note = "device range " + watts_text(*lo) + "-" + watts_text(*hi) + " W is inverted; ignored";
-    lo.reset();
-    hi.reset();
-  } else if (lo || hi) {
+  if (known(lo) && known(hi) && lo > hi) {  // a sensor glitch: trust neither bound
+    a.note = "device range " + watts_text(lo) + "-" + watts_text(hi) + " W is inverted; ignored";
+    lo = hi = NAN;
+  } else if (known(lo) || known(hi)) {
     a.note = "device range " + range_text(lo, hi) + (source.empty() ? "" : " (" + source + ")");
   }
 
@@ -117,12 +123,12 @@ Action power_action(const DeviceTarget& t, const DeviceState* s) {
     refuse(a, "wanted power limit " + a.wanted + " W is not a positive number");
     return a;
   }
-  if ((lo && want < *lo - 1e-9) || (hi && want > *hi + 1e-9)) {
+  if ((known(lo) && want < lo - 1e-9) || (known(hi) && want > hi + 1e-9)) {
     refuse(a, a.wanted + " W is outside the device's range " + range_text(lo, hi) +
                   (source.empty() ? "" : " (" + source + ")"));
     return a;
   }
-  if (!hi) {
+  if (!known(hi)) {
     // Without a known maximum only lowering is safe: the current limit is one the device
     // already runs at.
     if (!s->power_limit_w) {

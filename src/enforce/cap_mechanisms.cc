@@ -39,8 +39,10 @@ std::string find_cap_shim(const std::string& exe_path, std::vector<std::string>*
     return tried(env) ? std::string(env) : std::string();
   if (exe_path.empty()) return "";
   const std::string d = dir_of(exe_path);
-  for (const std::string& p :
-       {d + "/libgrey_cap.so", d + "/../lib/libgrey_cap.so", d + "/shim/libgrey_cap.so"}) {
+  // PREFIX/bin/grey-gpu-opt finds PREFIX/lib/grey-gpu-opt/libgrey_cap.so (what `cmake
+  // --install` and the .deb lay out), wherever the prefix is.
+  for (const std::string& p : {d + "/libgrey_cap.so", d + "/../lib/grey-gpu-opt/libgrey_cap.so",
+                               d + "/../lib/libgrey_cap.so", d + "/shim/libgrey_cap.so"}) {
     if (tried(p)) {
       char real[4096];
       return ::realpath(p.c_str(), real) ? std::string(real) : p;

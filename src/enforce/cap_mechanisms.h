@@ -35,8 +35,9 @@ struct CapMechanisms {
   std::string cuda_cap_how() const;
 };
 
-// The shim: $GREY_CAP_SHIM when set (must exist), else next to the executable, in ../lib (the
-// install layout) or in shim/ (the build tree). `exe_path` is /proc/self/exe's target.
+// The shim: $GREY_CAP_SHIM when set (must exist), else next to the executable, in
+// ../lib/grey-gpu-opt (the install layout: PREFIX/bin and PREFIX/lib/grey-gpu-opt), in ../lib or
+// in shim/ (the build tree). `exe_path` is /proc/self/exe's target.
 std::string find_cap_shim(const std::string& exe_path, std::vector<std::string>* searched);
 
 // MPS: a control pipe in $CUDA_MPS_PIPE_DIRECTORY (default /tmp/nvidia-mps) or a process whose

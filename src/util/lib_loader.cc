@@ -42,9 +42,19 @@ LoadResult DlLoader::load(const std::string& soname, const std::string& env_over
 
 std::string DynLib::missing_note(std::initializer_list<const char*> names,
                                  const std::string& what) const {
+  // Appended piece by piece: `(a ? "" : "/") + std::string(n)` makes GCC 12 at -O2/-O3 warn
+  // -Wrestrict inside std::string's operator+ (a false positive, GCC bug 105329).
   std::string list;
-  for (const char* n : names) list += (list.empty() ? "" : "/") + std::string(n);
-  return list + " not found in " + path_ + "; " + what + " unknown";
+  for (const char* n : names) {
+    if (!list.empty()) list += '/';
+    list += n;
+  }
+  list += " not found in ";
+  list += path_;
+  list += "; ";
+  list += what;
+  list += " unknown";
+  return list;
 }
 
 }  // namespace grey
