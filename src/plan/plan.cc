@@ -164,17 +164,9 @@ void set(GpuPlan& p, const std::string& field, double conf, const std::string& w
   p.provenance[field] = prov;
 }
 
-GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
-                 const ReclaimAnalysis& reclaim) {
+// VRAM-derived fields: the per-process cap, the batch size and the tensor chunk size.
+void plan_vram_fields(GpuPlan& p, const GpuContext& c, bool aggr) {
   const GpuSpec& s = *c.spec;
-  const bool aggr = mode == PlanMode::kAggressive;
-  GpuPlan p;
-  p.index = s.index;
-  p.device_id = opt_utf8(s.f.bus_id);
-  p.uuid = opt_utf8(s.f.uuid);
-  p.model = opt_utf8(s.f.model);
-
-  // VRAM-derived fields.
   if (c.vram) {
     const int64_t v = *c.vram;
     const int64_t cap = aggr ? static_cast<int64_t>(static_cast<double>(v) * 0.90)
@@ -215,8 +207,11 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
   p.enforcement["per_process_vram_cap_mb"] = "advisory env";
   p.enforcement["recommended_batch_size"] = "advisory env";
   p.enforcement["tensor_chunk_size_mb"] = "advisory env";
+}
 
-  // Thermal thresholds.
+// Thermal thresholds: cooldown and resume, from the vendor defaults and the device's own
+// slowdown temperature.
+void plan_thermal(GpuPlan& p, const GpuContext& c, bool aggr) {
   auto [cool0, resume0] = vendor_thermal_defaults(c.vendor);
   const bool known_vendor = c.vendor != "unknown";
   int cool = aggr ? cool0 + 5 : cool0;
@@ -261,8 +256,10 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
   set(p, "resume_threshold_c", resume_conf, resume_why, resume_prov);
   p.enforcement["cooldown_threshold_c"] = "reactive";
   p.enforcement["resume_threshold_c"] = "reactive";
+}
 
-  // Scheduling and placement.
+// Scheduling and placement policies and the preemptive throttle.
+void plan_scheduling(GpuPlan& p, bool aggr, size_t gpu_count) {
   p.fair_scheduling_policy = aggr ? "priority_based" : "round_robin";
   std::string share =
       gpu_count <= 1 ? "processes sharing this GPU" : "processes placed on this GPU";
@@ -288,9 +285,12 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
            : "false: safe mode only throttles when the cooldown threshold is reached.",
       "heuristic");
   p.enforcement["preemptive_throttle"] = "reactive";
+}
 
-  // Power limit.
-  const auto& f = s.f;
+// Power limit: 90% of the default (or current) limit in aggressive mode, kept in the device's
+// range; none in safe mode.
+void plan_power(GpuPlan& p, const GpuContext& c, bool aggr) {
+  const auto& f = c.spec->f;
   std::optional<double> dflt;
   std::string dflt_what;
   if (f.power_limit_default_w && *f.power_limit_default_w > 0) {
@@ -342,8 +342,11 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
     set(p, "power_limit_w", conf, why, "derived");
   }
   p.enforcement["power_limit_w"] = "none";
+}
 
-  // Fairness.
+// Fairness: concurrent kernels from the SM/CU count, per-process weight, heatmap.
+void plan_fairness(GpuPlan& p, const GpuContext& c, bool aggr) {
+  const auto& f = c.spec->f;
   if (f.num_sm && *f.num_sm > 0) {
     int q = *f.num_sm / 16;
     p.max_concurrent_kernels = std::min(8, std::max(2, q));
@@ -366,8 +369,10 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
       aggr ? "true: aggressive mode records a utilization heatmap to find idle and duplicate work."
            : "false: safe mode records no utilization heatmap.",
       "heuristic");
+}
 
-  // Dedup / reclaim: plan/reclaim.h's analysis, the one the daemon's artifacts use too.
+// Dedup / reclaim: plan/reclaim.h's analysis, the one the daemon's artifacts use too.
+void plan_reclaim(GpuPlan& p, const GpuSpec& s, const ReclaimAnalysis& reclaim) {
   GpuReclaim r = reclaim.for_gpu(s.index);
   auto put = [&](const char* field, const auto& fig, auto& out) {
     out = fig.value;
@@ -376,6 +381,23 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
   put("estimated_reclaimed_mb", r.estimated_reclaimed_mb, p.estimated_reclaimed_mb);
   put("dedup_buffer_count", r.dedup_buffer_count, p.dedup_buffer_count);
   put("compression_ratio", r.compression_ratio, p.compression_ratio);
+}
+
+GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
+                 const ReclaimAnalysis& reclaim) {
+  const GpuSpec& s = *c.spec;
+  const bool aggr = mode == PlanMode::kAggressive;
+  GpuPlan p;
+  p.index = s.index;
+  p.device_id = opt_utf8(s.f.bus_id);
+  p.uuid = opt_utf8(s.f.uuid);
+  p.model = opt_utf8(s.f.model);
+  plan_vram_fields(p, c, aggr);
+  plan_thermal(p, c, aggr);
+  plan_scheduling(p, aggr, gpu_count);
+  plan_power(p, c, aggr);
+  plan_fairness(p, c, aggr);
+  plan_reclaim(p, s, reclaim);
   return p;
 }
 
