@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""scripts/long-functions.py [SRC_DIR] [N]: rough count of function bodies in src/ longer than N lines (lines strictly between the
-opening and the closing brace). Strips comments/strings, matches braces; a block counts as a
-function when its header (text since the previous ; { or }) ends in ')' (plus const/noexcept/
-override/trailing return/ctor initializer list) and is not a control statement or a lambda, and
-its parent block is a namespace, class/struct, or file scope."""
+"""Rough count of function bodies longer than N lines (issue 10's measure).
+
+  scripts/long-functions.py [SRC_DIR] [N]    (defaults: src, 100)
+
+Counts the lines strictly between a function's opening and closing brace. Strips comments and
+strings, matches braces; a block is a function when its header (the text since the previous
+; { or }) ends in ')' (plus const/noexcept/override/trailing return/initializer list), is not a
+control statement or a lambda, and sits at file, namespace or class scope."""
 import os, re, sys
 root = sys.argv[1] if len(sys.argv) > 1 else "src"
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 100
