@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace grey {
 namespace {
 
@@ -83,9 +85,14 @@ TEST(EnvExport, RenderedFileParsesBackToTheSameVariables) {
 }
 
 TEST(EnvExport, ParserRefusesWhatApplyNeverWrites) {
-  for (const std::string bad :
-       {"export A=unquoted\n", "A='x'\n", "export A='x'\nexport A='y'\n", "export A='open\n",
-        "export 1A='x'\n", "export A='x' ; rm -rf /\n", std::string("export A='\0'\n", 13)}) {
+  const std::vector<std::string> refused = {"export A=unquoted\n",
+                                            "A='x'\n",
+                                            "export A='x'\nexport A='y'\n",
+                                            "export A='open\n",
+                                            "export 1A='x'\n",
+                                            "export A='x' ; rm -rf /\n",
+                                            std::string("export A='\0'\n", 13)};
+  for (const std::string& bad : refused) {
     EnvFile f = parse_env_file(bad, "envfile");
     EXPECT_FALSE(f.ok) << bad;
     EXPECT_TRUE(f.vars.empty()) << bad;
