@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -203,6 +206,168 @@ TEST(Report, TemperatureChartsAgainstThresholds) {
   size_t p0 = h.find("id=\"gpu0-power\"");
   EXPECT_GT(polyline_points(h, "power-limit", p0).size(), 2u);
   EXPECT_NE(h.find("samples at or above cooldown"), std::string::npos);
+}
+
+// One line chart's <svg> element, by id; empty when there is none.
+std::string chart_svg(const std::string& html, const std::string& id) {
+  size_t a = html.find("<svg class=\"chart\" id=\"" + id + "\"");
+  if (a == std::string::npos) return "";
+  return html.substr(a, html.find("</svg>", a) - a);
+}
+
+// A line chart's axes as drawn: the plot area's x span (the chart's first and last sample) and
+// two labelled grid lines (pixel y, value) that fix the value scale.
+struct Axes {
+  double x_left = 0, width = 0;
+  double y_lo = 0, v_lo = 0, y_hi = 0, v_hi = 0;
+  double t0 = 0, t1 = 1;
+  double value(double y) const { return v_lo + (y - y_lo) * (v_hi - v_lo) / (y_hi - y_lo); }
+  double x_of(double t) const { return x_left + (t - t0) / (t1 - t0) * width; }
+  double time(double x) const { return t0 + (x - x_left) / width * (t1 - t0); }
+  // How far a value may be off from the 0.1 px rounding of a point and of the two grid lines.
+  double value_tolerance() const { return 0.25 * std::fabs((v_hi - v_lo) / (y_hi - y_lo)); }
+};
+
+Axes chart_axes(const std::string& svg, double t0, double t1) {
+  Axes a;
+  a.t0 = t0;
+  a.t1 = t1;
+  std::smatch m;
+  static const std::regex plot(
+      R"re(<rect class="plot" x="([-0-9.]+)" y="[-0-9.]+" width="([-0-9.]+)")re");
+  EXPECT_TRUE(std::regex_search(svg, m, plot)) << svg;
+  if (m.empty()) return a;
+  a.x_left = std::stod(m[1]);
+  a.width = std::stod(m[2]);
+  static const std::regex grid(
+      R"re(<line class="grid" x1="[^"]*" x2="[^"]*" y1="([-0-9.]+)" y2="[^"]*"/><text class="tick"[^>]*>([-0-9.]+)</text>)re");
+  std::vector<std::pair<double, double>> ticks;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), grid); it != std::sregex_iterator();
+       ++it)
+    ticks.push_back({std::stod((*it)[1]), std::stod((*it)[2])});
+  EXPECT_GE(ticks.size(), 2u) << svg;
+  if (ticks.size() < 2) return a;
+  std::tie(a.y_lo, a.v_lo) = ticks.front();
+  std::tie(a.y_hi, a.v_hi) = ticks.back();
+  return a;
+}
+
+// The value a drawn series shows at time t: a line's point at t (exactly one sample there), a
+// step line's level at t (its last vertex at or left of t).
+double step_value_at(const std::vector<std::pair<double, double>>& pts, const Axes& a, double t) {
+  double x = a.x_of(t), y = NAN;
+  for (const auto& p : pts)
+    if (p.first <= x + 0.06) y = p.second;
+  return a.value(y);
+}
+
+// Issue 10: the charts show the artifacts' values. Every drawn point of every GPU's temperature
+// and power line, read back through the chart's own axes, is the CSV row at that time, and each
+// threshold and power-limit step line holds the row's value at each sample: a chart that plotted
+// another column (or another GPU's rows) fails here.
+TEST(Report, ChartsPlotTheArtifactsValues) {
+  Rendered r = render(history());
+  auto th = parse_thermal_csv(r.thermal);
+  ASSERT_TRUE(th.header_ok);
+  std::map<int, std::vector<ThermalRow>> by_gpu;
+  for (const auto& row : th.rows) by_gpu[row.gpu_index].push_back(row);
+  ASSERT_EQ(by_gpu.size(), 2u);
+  for (auto& [gpu, rows] : by_gpu) {
+    SCOPED_TRACE("GPU " + std::to_string(gpu));
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const ThermalRow& x, const ThermalRow& y) { return x.t < y.t; });
+    const double t0 = rows.front().t, t1 = rows.back().t;
+    const std::string id = "gpu" + std::to_string(gpu);
+
+    std::string temp_svg = chart_svg(r.html, id + "-temperature");
+    ASSERT_FALSE(temp_svg.empty());
+    Axes ta = chart_axes(temp_svg, t0, t1);
+    auto temp = polyline_points(temp_svg, "temperature");
+    ASSERT_EQ(temp.size(), rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      EXPECT_NEAR(ta.time(temp[i].first), rows[i].t, 0.01) << "point " << i;
+      EXPECT_NEAR(ta.value(temp[i].second), rows[i].temperature_c, ta.value_tolerance())
+          << "point " << i;
+    }
+    auto cool = polyline_points(temp_svg, "cooldown");
+    auto res = polyline_points(temp_svg, "resume");
+    for (const auto& row : rows) {
+      ASSERT_TRUE(row.cooldown_c && row.resume_c);
+      EXPECT_NEAR(step_value_at(cool, ta, row.t), *row.cooldown_c, ta.value_tolerance());
+      EXPECT_NEAR(step_value_at(res, ta, row.t), *row.resume_c, ta.value_tolerance());
+    }
+
+    std::string power_svg = chart_svg(r.html, id + "-power");
+    if (!rows.front().power_w) {
+      EXPECT_TRUE(power_svg.empty());  // GPU 1 reports no power
+      continue;
+    }
+    ASSERT_FALSE(power_svg.empty());
+    Axes pa = chart_axes(power_svg, t0, t1);
+    auto power = polyline_points(power_svg, "power");
+    auto limit = polyline_points(power_svg, "power-limit");
+    ASSERT_EQ(power.size(), rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      ASSERT_TRUE(rows[i].power_w && rows[i].power_limit_w);
+      EXPECT_NEAR(pa.time(power[i].first), rows[i].t, 0.01) << "point " << i;
+      EXPECT_NEAR(pa.value(power[i].second), *rows[i].power_w, pa.value_tolerance())
+          << "point " << i;
+      EXPECT_NEAR(step_value_at(limit, pa, rows[i].t), *rows[i].power_limit_w, pa.value_tolerance())
+          << "sample " << i;
+    }
+  }
+}
+
+// The heatmap's cells are the CSV's utilization per process and time column, in time order, and
+// the VRAM bars' lengths are in the ratio of the processes' peaks.
+TEST(Report, HeatmapCellsAndVramBarsAreTheCsvValues) {
+  Rendered r = render(history());
+  auto hm = parse_heatmap_csv(r.heat);
+  ASSERT_TRUE(hm.header_ok);
+  std::map<int, std::vector<const HeatmapRow*>> by_pid;
+  std::map<int, double> peak;
+  for (const auto& row : hm.rows) {
+    by_pid[row.pid].push_back(&row);
+    if (row.vram_mb) peak[row.pid] = std::max(peak[row.pid], *row.vram_mb);
+  }
+  static const std::regex cell(
+      R"re(<rect class="cell( unknown)?" x="([0-9.]+)"[^>]*data-pid="([0-9]+)"( data-util="([0-9.]+)")?)re");
+  std::map<int, std::vector<std::pair<double, std::optional<double>>>> cells;  // pid: (x, util)
+  for (auto it = std::sregex_iterator(r.html.begin(), r.html.end(), cell);
+       it != std::sregex_iterator(); ++it) {
+    std::optional<double> util;
+    if ((*it)[5].matched) util = std::stod((*it)[5]);
+    cells[std::stoi((*it)[3])].push_back({std::stod((*it)[2]), util});
+  }
+  ASSERT_EQ(cells.size(), by_pid.size());
+  for (auto& [pid, rows] : by_pid) {
+    SCOPED_TRACE("pid " + std::to_string(pid));
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const HeatmapRow* x, const HeatmapRow* y) { return x->t < y->t; });
+    auto& cs = cells[pid];
+    std::stable_sort(cs.begin(), cs.end());
+    ASSERT_EQ(cs.size(), rows.size());  // one sample per column here
+    for (size_t i = 0; i < rows.size(); ++i) {
+      ASSERT_EQ(cs[i].second.has_value(), rows[i]->utilization_pct.has_value()) << "column " << i;
+      if (cs[i].second) {
+        EXPECT_NEAR(*cs[i].second, *rows[i]->utilization_pct, 0.05);
+      }
+    }
+  }
+  static const std::regex bar(
+      R"re(<rect class="vram-bar peak" x="[0-9.]+" y="[0-9.]+" width="([0-9.]+)"[^>]*data-pid="([0-9]+)" data-mib="([0-9.]+)")re");
+  std::map<int, std::pair<double, double>> bars;  // pid: (width, MiB)
+  for (auto it = std::sregex_iterator(r.html.begin(), r.html.end(), bar);
+       it != std::sregex_iterator(); ++it)
+    bars[std::stoi((*it)[2])] = {std::stod((*it)[1]), std::stod((*it)[3])};
+  ASSERT_EQ(bars.size(), peak.size());
+  double top = 0;
+  for (const auto& [pid, mib] : peak) top = std::max(top, mib);
+  const double full = bars.begin()->second.first / (peak.begin()->second / top);
+  for (const auto& [pid, mib] : peak) {
+    EXPECT_DOUBLE_EQ(bars[pid].second, mib) << "pid " << pid;
+    EXPECT_NEAR(bars[pid].first, mib / top * full, 0.02) << "pid " << pid;
+  }
 }
 
 TEST(Report, HeatmapAndVram) {

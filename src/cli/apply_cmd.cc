@@ -18,8 +18,10 @@
 #include "enforce/applier.h"
 #include "enforce/cap_mechanisms.h"
 #include "enforce/device_control.h"
+#include "enforce/env_export.h"
 #include "enforce/isolated_control.h"
 #include "enforce/journal.h"
+#include "enforce/placement.h"
 #include "plan/config.h"
 #include "plan/plan_io.h"
 #include "telemetry/telemetry.h"
@@ -33,25 +35,6 @@ extern char** environ;
 namespace grey {
 
 namespace {
-
-std::string fmt_fraction(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", v);
-  return buf;
-}
-
-std::optional<int64_t> vram_of(const std::vector<GpuSpec>& specs, const GpuPlan& gp) {
-  for (const auto& s : specs)
-    if ((gp.device_id && s.f.bus_id == gp.device_id) || (gp.uuid && s.f.uuid == gp.uuid))
-      return s.f.vram_total_mb;
-  return std::nullopt;
-}
-
-const GpuSpec* spec_of(const std::vector<GpuSpec>& specs, const GpuPlan& gp) {
-  for (const auto& s : specs)
-    if ((gp.device_id && s.f.bus_id == gp.device_id) || (gp.uuid && s.f.uuid == gp.uuid)) return &s;
-  return nullptr;
-}
 
 std::optional<std::string> terminal_confirm(std::ostream& err) {
   if (!::isatty(0)) return std::nullopt;
@@ -73,182 +56,19 @@ ControlIsolation control_isolation(const GlobalOptions& g) {
 
 }  // namespace
 
-std::map<std::string, std::string> gpu_environment(const GpuPlan& gp,
-                                                   std::optional<int64_t> vram_total_mb) {
-  std::map<std::string, std::string> env;
-  if (gp.per_process_vram_cap_mb) {
-    env["GREY_VRAM_CAP_MB"] = std::to_string(*gp.per_process_vram_cap_mb);
-    // CuPy reads a byte count; JAX/XLA a fraction of the device's memory. A validated plan's
-    // cap is at most kMibMax, whose byte count fits; a larger one gets no byte count at all.
-    if (*gp.per_process_vram_cap_mb >= 0 && *gp.per_process_vram_cap_mb <= kMibMax)
-      env["CUPY_GPU_MEMORY_LIMIT"] = std::to_string(*gp.per_process_vram_cap_mb * 1024 * 1024);
-    if (vram_total_mb && *vram_total_mb > 0)
-      env["XLA_PYTHON_CLIENT_MEM_FRACTION"] =
-          fmt_fraction(std::floor(100.0 * static_cast<double>(*gp.per_process_vram_cap_mb) /
-                                  static_cast<double>(*vram_total_mb)) /
-                       100.0);
-  }
-  env["GREY_COOLDOWN_C"] = std::to_string(gp.cooldown_threshold_c);
-  env["GREY_RESUME_C"] = std::to_string(gp.resume_threshold_c);
-  if (gp.recommended_batch_size)
-    env["GREY_BATCH_SIZE"] = std::to_string(*gp.recommended_batch_size);
-  if (gp.tensor_chunk_size_mb)
-    env["GREY_TENSOR_CHUNK_MB"] = std::to_string(*gp.tensor_chunk_size_mb);
-  env["GREY_SCHEDULING_POLICY"] = gp.fair_scheduling_policy;
-  // Preallocating most of the GPU would defeat a shared cap; growing on demand keeps
-  // frameworks inside it.
-  env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false";
-  env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true";
-  return env;
-}
+namespace {
 
-std::map<std::string, std::string> plan_environment(const Plan& p,
-                                                    const std::vector<GpuSpec>& specs) {
-  std::map<std::string, std::string> env;
-  if (p.gpus.empty()) return env;
-  // The most constrained GPU: a process placed on any GPU stays within its cap.
-  const GpuPlan* tight = &p.gpus.front();
-  for (const auto& g : p.gpus)
-    if (g.per_process_vram_cap_mb && (!tight->per_process_vram_cap_mb ||
-                                      *g.per_process_vram_cap_mb < *tight->per_process_vram_cap_mb))
-      tight = &g;
-  env = gpu_environment(*tight, vram_of(specs, *tight));
-  if (p.gpus.size() > 1) {
-    for (const auto& g : p.gpus)
-      for (const auto& [k, v] : gpu_environment(g, vram_of(specs, g)))
-        if (starts_with(k, "GREY_"))
-          env["GREY_GPU" + std::to_string(g.index) + "_" + k.substr(5)] = v;
-  }
-  env["GREY_PLAN_MODE"] = to_string(p.mode);
-  return env;
-}
+// What `apply` works from: the plan (checked as a config is) and the saved specs.
+struct ApplyInput {
+  std::string plan_path;
+  Plan plan;
+  std::vector<GpuSpec> specs;
+};
 
-bool is_env_name(std::string_view name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
-  for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) && static_cast<unsigned char>(c) < 0x80) &&
-        c != '_')
-      return false;
-  return true;
-}
-
-std::string sh_single_quote(std::string_view v) {
-  std::string q = "'";
-  for (char c : v) q += c == '\'' ? std::string_view("'\\''") : std::string_view(&c, 1);
-  return q + "'";
-}
-
-std::string fish_single_quote(std::string_view v) {
-  // Inside fish's single quotes only \' and \\ are escapes.
-  std::string q = "'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\') q += '\\';
-    q += c;
-  }
-  return q + "'";
-}
-
-std::string check_environment(const std::map<std::string, std::string>& env) {
-  for (const auto& [k, v] : env) {
-    if (!is_env_name(k))
-      return "\"" + sanitize_utf8(k) + "\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*)";
-    if (v.find('\0') != std::string::npos) return k + ": a value cannot hold a NUL byte";
-  }
-  return "";
-}
-
-std::string render_env(const std::map<std::string, std::string>& env, const std::string& shell) {
-  std::map<std::string, std::string> ok;
-  for (const auto& [k, v] : env)
-    if (is_env_name(k) && v.find('\0') == std::string::npos) ok.emplace(k, v);
-  if (shell == "json") return dump_json(nlohmann::json(ok), 2) + "\n";
-  std::string o;
-  for (const auto& [k, v] : ok) {
-    if (shell == "fish")
-      o += "set -gx " + k + " " + fish_single_quote(v) + ";\n";
-    else
-      o += "export " + k + "=" + sh_single_quote(v) + "\n";
-  }
-  return o;
-}
-
-EnvFile parse_env_file(std::string_view text, const std::string& file) {
-  EnvFile r;
-  size_t i = 0, line = 1;
-  auto fail = [&](const std::string& what) {
-    r.vars.clear();
-    r.error = file + ":" + std::to_string(line) + ": " + what +
-              "; allowed: lines export NAME='value' as `grey-gpu-opt apply` writes them (NAME "
-              "of [A-Za-z_][A-Za-z0-9_]*, ' in a value as '\\''), comments and empty lines. "
-              "Run `grey-gpu-opt apply --no-dry-run` to write it again.";
-    return r;
-  };
-  // A piece of the file in a message: one line, at most 40 bytes, printable, valid UTF-8.
-  auto quoted = [](std::string_view t) {
-    std::string q(t.substr(0, std::min(t.find('\n'), size_t{40})));
-    for (char& c : q)
-      if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-    return "\"" + sanitize_utf8(q) + "\"";
-  };
-  auto shown = [&](size_t from) { return quoted(text.substr(from)); };
-  if (text.find('\0') != std::string_view::npos) {
-    std::string_view head = text.substr(0, text.find('\0'));
-    line = 1 + static_cast<size_t>(std::count(head.begin(), head.end(), '\n'));
-    return fail("a NUL byte");
-  }
-  while (i < text.size()) {
-    if (text[i] == '\n') {
-      ++i, ++line;
-      continue;
-    }
-    if (text[i] == '#') {
-      size_t e = text.find('\n', i);
-      i = e == std::string_view::npos ? text.size() : e;
-      continue;
-    }
-    constexpr std::string_view kExport = "export ";
-    if (text.substr(i, kExport.size()) != kExport)
-      return fail("expected export, found " + shown(i));
-    i += kExport.size();
-    size_t n = i;
-    while (n < text.size() && text[n] != '=' && text[n] != '\n') ++n;
-    std::string_view name = text.substr(i, n - i);
-    if (!is_env_name(name)) return fail(quoted(name) + " is not a variable name");
-    if (n >= text.size() || text[n] != '=') return fail("no = after " + std::string(name));
-    i = n + 1;
-    const size_t start_line = line;
-    std::string value;
-    bool any = false;
-    while (i < text.size() && text[i] != '\n') {
-      if (text[i] == '\'') {
-        size_t e = text.find('\'', i + 1);
-        if (e == std::string_view::npos)
-          return fail("the value of " + std::string(name) + " (from line " +
-                      std::to_string(start_line) + ") has no closing quote");
-        std::string_view part = text.substr(i + 1, e - i - 1);
-        line += static_cast<size_t>(std::count(part.begin(), part.end(), '\n'));
-        value += part;
-        i = e + 1;
-        any = true;
-      } else if (text.substr(i, 2) == "\\'") {
-        value += '\'';
-        i += 2;
-        any = true;
-      } else {
-        return fail("after the value of " + std::string(name) + " comes " + shown(i) +
-                    ", which is not part of a quoted value");
-      }
-    }
-    if (!any) return fail("the value of " + std::string(name) + " is not quoted");
-    if (!r.vars.emplace(std::string(name), std::move(value)).second)
-      return fail(std::string(name) + " appears twice");
-  }
-  r.ok = true;
-  return r;
-}
-
-int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ostream& out,
-                      std::ostream& err) {
+// Checks the options, makes the state dir, loads and validates the plan and asks for consent
+// to --destructive. Returns the exit status of a failure (its message on err), or nullopt.
+std::optional<int> prepare_apply(const GlobalOptions& g, const ApplyCliOptions& o,
+                                 std::ostream& err, ApplyInput& in) {
   // The sample's deadline is a millisecond count: checked before any conversion (1e308 would not
   // fit), with detect's range.
   if (!(std::isfinite(g.timeout_s) && g.timeout_s > 0 && g.timeout_s <= 600)) {
@@ -260,7 +80,8 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
     err << "error: " << e << "\n";
     return 1;
   }
-  std::string plan_path = o.plan_file.value_or(g.state_dir + "/last_plan.yaml");
+  in.plan_path = o.plan_file.value_or(g.state_dir + "/last_plan.yaml");
+  const std::string& plan_path = in.plan_path;
   std::string perr;
   if (!o.plan_file && ::access(plan_path.c_str(), F_OK) != 0) {
     err << "error: no plan at " << plan_path << "; run `grey-gpu-opt plan` first\n";
@@ -271,21 +92,20 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
     err << "error: " << perr << "\n";
     return 1;
   }
+  in.plan = std::move(*plan);
   auto loaded = load_specs(g.state_dir);
-  std::vector<GpuSpec> specs = loaded.ok ? loaded.specs : std::vector<GpuSpec>{};
+  if (loaded.ok) in.specs = loaded.specs;
   if (!loaded.ok && !loaded.missing) err << "warning: " << loaded.error << "\n";
   // The checks a config gets (plan/config.h), before anything is written or asked: a plan file
   // is input like a config file.
-  if (auto bad = validate_plan(*plan, specs, plan_path); !bad.empty()) {
+  if (auto bad = validate_plan(in.plan, in.specs, plan_path); !bad.empty()) {
     for (const auto& b : bad) err << "error: " << b << "\n";
     err << "error: " << plan_path
         << " holds values the planner would not produce; nothing was written or changed. Run "
            "`grey-gpu-opt plan` to write a plan again.\n";
     return 2;
   }
-
-  bool real = !o.dry_run;
-  if (o.destructive && real && !o.yes) {
+  if (o.destructive && !o.dry_run && !o.yes) {
     auto typed = o.confirm ? o.confirm(err) : terminal_confirm(err);
     if (!typed || *typed != "yes") {
       err << "error: --destructive changes device settings and needs consent: pass --yes, or "
@@ -293,28 +113,25 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
       return 2;
     }
   }
+  return std::nullopt;
+}
 
-  ApplyResult result;
-  result.dry_run = !real;
-  std::string prefix = real ? "" : "[DRY-RUN] ";
-  std::vector<std::string> lines;
-
-  // 1. The environment (advisory tier) and the applied plan.
-  auto env = plan_environment(*plan, specs);
-  if (std::string bad = check_environment(env); !bad.empty()) {
-    err << "error: the environment of " << plan_path << " cannot be written: " << bad << "\n";
-    return 2;
-  }
+// Step 1, the advisory tier: the env file and the applied plan (written on a real run), and
+// per GPU what enforces its VRAM cap.
+void apply_environment(const GlobalOptions& g, const ApplyInput& in,
+                       const std::map<std::string, std::string>& env, bool real,
+                       std::vector<std::string>& lines, ApplyResult& result) {
+  const std::string prefix = real ? "" : "[DRY-RUN] ";
   std::string env_path = g.state_dir + "/env";
   std::string applied_path = g.state_dir + "/last_applied_plan.yaml";
   std::string applied_at = utc_now_text();
-  lines.push_back(prefix + "write " + applied_path + " (plan " + to_string(plan->mode) + ", " +
-                  std::to_string(plan->gpus.size()) + " GPU(s), applied_at " + applied_at + ")");
+  lines.push_back(prefix + "write " + applied_path + " (plan " + to_string(in.plan.mode) + ", " +
+                  std::to_string(in.plan.gpus.size()) + " GPU(s), applied_at " + applied_at + ")");
   lines.push_back(prefix + "write " + env_path + " with " + std::to_string(env.size()) +
                   " variables:");
   for (const auto& [k, v] : env) lines.push_back(prefix + "  " + k + "=" + v);
   if (real) {
-    std::string body = "# applied_at: " + applied_at + "\n" + plan_to_yaml(*plan);
+    std::string body = "# applied_at: " + applied_at + "\n" + plan_to_yaml(in.plan);
     std::string w = write_file_atomic(applied_path, body);
     if (w.empty())
       w = write_file_atomic(env_path,
@@ -329,11 +146,11 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
   }
   RootedFs mech_fs(g.sysfs_root, g.procfs_root);
   const CapMechanisms mech = detect_cap_mechanisms(mech_fs, self_exe_path(), false);
-  for (const auto& gp : plan->gpus) {
+  for (const auto& gp : in.plan.gpus) {
     std::string cap_tier = gp.enforcement.count("per_process_vram_cap_mb")
                                ? gp.enforcement.at("per_process_vram_cap_mb")
                                : "advisory env";
-    const GpuSpec* sp = spec_of(specs, gp);
+    const GpuSpec* sp = spec_for(in.specs, gp);
     if (gp.per_process_vram_cap_mb && *gp.per_process_vram_cap_mb > 0 && sp &&
         sp->f.vendor == std::optional<std::string>("nvidia") && !mech.cuda_cap_tier().empty())
       cap_tier = mech.cuda_cap_tier() + " for programs started with `grey-gpu-opt run " +
@@ -346,34 +163,26 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
                     " (frameworks that read GREY_VRAM_CAP_MB/CUPY_GPU_MEMORY_LIMIT/XLA_* honour "
                     "it), reactive (the daemon reports processes above it)");
   }
+}
 
-  // 2. Device settings (destructive tier).
-  std::vector<DeviceTarget> targets;
-  for (const auto& gp : plan->gpus) {
-    const GpuSpec* s = spec_of(specs, gp);
-    if (!gp.device_id) continue;
-    DeviceTarget t;
-    t.index = gp.index;
-    t.bus_id = *gp.device_id;
-    t.uuid = gp.uuid;
-    t.vendor = s && s->f.vendor ? *s->f.vendor : "unknown";
-    t.kernel_driver = s ? s->f.kernel_driver : std::nullopt;
-    t.want_persistence = t.vendor == "nvidia";
-    t.want_power_limit_w = gp.power_limit_w;
-    if (s) {
-      t.device_min_w = s->f.power_limit_min_w;
-      t.device_max_w = s->f.power_limit_max_w;
-    }
-    targets.push_back(t);
-  }
-  auto fs = std::make_shared<RootedFs>(g.sysfs_root, g.procfs_root);
-  auto runner = std::make_shared<PosixRunner>();
-  auto loader = std::make_shared<DlLoader>();
+// The machine's doors `apply` uses for device control and the sample.
+struct ApplyDoors {
+  std::shared_ptr<RootedFs> fs;
+  std::shared_ptr<PosixRunner> runner = std::make_shared<PosixRunner>();
+  std::shared_ptr<DlLoader> loader = std::make_shared<DlLoader>();
+};
+
+// Step 2, the destructive tier: device settings, listed without --destructive, applied (and
+// journaled) with it. Returns why NVML hung or crashed in a control child, empty when it did not.
+std::string apply_device_settings(const GlobalOptions& g, const ApplyCliOptions& o,
+                                  const ApplyInput& in, const ApplyDoors& doors, bool real,
+                                  std::vector<std::string>& lines, ApplyResult& result) {
+  std::vector<DeviceTarget> targets = device_targets(in.plan, in.specs);
   ApplyOutcome outcome;
   outcome.dry_run = !real;
-  std::string nvml_broken;  // NVML hung or crashed in a control child
+  std::string nvml_broken;
   if (!targets.empty()) {
-    SystemControl control(*fs, *runner, *loader, control_isolation(g));
+    SystemControl control(*doors.fs, *doors.runner, *doors.loader, control_isolation(g));
     std::vector<std::string> nvidia;
     for (const auto& t : targets)
       if (t.vendor == "nvidia" || (t.kernel_driver && *t.kernel_driver == "nvidia"))
@@ -399,45 +208,69 @@ int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ost
     }
     nvml_broken = control.nvml().broken();
   }
-  ApplyResult dev = to_apply_result(outcome, to_string(plan->mode));
+  ApplyResult dev = to_apply_result(outcome, to_string(in.plan.mode));
   for (auto& l : dev.actions_applied) result.actions_applied.push_back(l);
   for (auto& l : dev.actions_skipped) result.actions_skipped.push_back(l);
   for (auto& l : dev.errors) result.errors.push_back(l);
   if (!dev.success) result.success = false;
+  return nvml_broken;
+}
 
-  // 3. Artifacts from one real sample (real runs only: a dry run changes nothing).
-  if (real) {
-    // Telemetry loads NVML into this process: not one that hung or crashed in a child.
-    std::shared_ptr<LibLoader> tloader = loader;
-    if (!g.probe_exe.empty()) {
-      if (nvml_broken.empty())
-        nvml_broken = nvml_in_process_risk(*runner, g.probe_exe, control_isolation(g).timeout);
-      if (!nvml_broken.empty())
-        tloader = std::make_shared<RefusingLoader>(loader, "libnvidia-ml.so.1",
-                                                   "not loaded: " + nvml_broken);
-    }
-    TelemetryCollector tc(fs, tloader, runner, specs,
-                          std::chrono::milliseconds(static_cast<long>(g.timeout_s * 1000)));
-    std::vector<TelemetrySnapshot> hist{tc.sample()};
-    std::vector<std::string> aerr;
-    for (auto& p : write_artifacts(g.state_dir, hist, &*plan, true, &aerr))
-      result.artifacts.push_back(p);
-    for (auto& a : aerr) result.errors.push_back(a);
-  } else {
+// Step 3, real runs only: one telemetry sample and the artifacts from it.
+void write_apply_artifacts(const GlobalOptions& g, const ApplyInput& in, const ApplyDoors& doors,
+                           std::string nvml_broken, ApplyResult& result) {
+  // Telemetry loads NVML into this process: not one that hung or crashed in a child.
+  std::shared_ptr<LibLoader> tloader = doors.loader;
+  if (!g.probe_exe.empty()) {
+    if (nvml_broken.empty())
+      nvml_broken = nvml_in_process_risk(*doors.runner, g.probe_exe, control_isolation(g).timeout);
+    if (!nvml_broken.empty())
+      tloader = std::make_shared<RefusingLoader>(doors.loader, "libnvidia-ml.so.1",
+                                                 "not loaded: " + nvml_broken);
+  }
+  TelemetryCollector tc(doors.fs, tloader, doors.runner, in.specs,
+                        std::chrono::milliseconds(static_cast<long>(g.timeout_s * 1000)));
+  std::vector<TelemetrySnapshot> hist{tc.sample()};
+  std::vector<std::string> aerr;
+  for (auto& p : write_artifacts(g.state_dir, hist, &in.plan, true, &aerr))
+    result.artifacts.push_back(p);
+  for (auto& a : aerr) result.errors.push_back(a);
+}
+
+}  // namespace
+
+int run_apply_command(const GlobalOptions& g, const ApplyCliOptions& o, std::ostream& out,
+                      std::ostream& err) {
+  ApplyInput in;
+  if (auto rc = prepare_apply(g, o, err, in)) return *rc;
+  const bool real = !o.dry_run;
+  ApplyResult result;
+  result.dry_run = !real;
+  std::vector<std::string> lines;
+
+  auto env = plan_environment(in.plan, in.specs);
+  if (std::string bad = check_environment(env); !bad.empty()) {
+    err << "error: the environment of " << in.plan_path << " cannot be written: " << bad << "\n";
+    return 2;
+  }
+  apply_environment(g, in, env, real, lines, result);
+  ApplyDoors doors;
+  doors.fs = std::make_shared<RootedFs>(g.sysfs_root, g.procfs_root);
+  std::string nvml_broken = apply_device_settings(g, o, in, doors, real, lines, result);
+  if (real)
+    write_apply_artifacts(g, in, doors, nvml_broken, result);
+  else
     lines.push_back(
         "[DRY-RUN] take one telemetry sample and write artifacts/"
         "{vram_reclamation.json,thermal_signature.csv,fairness_heatmap.csv}");
-  }
+
   result.metrics.timestamp = utc_now_text();
-  result.metrics.plan_mode = to_string(plan->mode);
+  result.metrics.plan_mode = to_string(in.plan.mode);
   result.metrics.dry_run = !real;
   result.metrics.actions_count = static_cast<int>(lines.size());
-  if (real)
-    for (const auto& l : lines)
-      if (l.rfind("write ", 0) == 0) result.actions_applied.push_back(l);
-  if (!real)
-    for (const auto& l : lines)
-      if (l.rfind("[DRY-RUN] ", 0) == 0) result.actions_applied.push_back(l);
+  const std::string listed = real ? "write " : "[DRY-RUN] ";
+  for (const auto& l : lines)
+    if (l.rfind(listed, 0) == 0) result.actions_applied.push_back(l);
 
   if (o.json) {
     out << dump_json(result.to_json(), 2) << "\n";
@@ -552,12 +385,10 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
   std::map<std::string, std::string> env;
   const GpuPlan* chosen = nullptr;
   if (gpu_index) {
-    const auto idx = gpu_index;
-    for (const auto& gp : plan->gpus)
-      if (gp.index == *idx) chosen = &gp;
+    chosen = plan_gpu_at(*plan, *gpu_index);
     if (!chosen) {
-      err << "error: --gpu " << *idx << ": the applied plan has no GPU with that index (it has "
-          << plan->gpus.size() << ")\n";
+      err << "error: --gpu " << *gpu_index
+          << ": the applied plan has no GPU with that index (it has " << plan->gpus.size() << ")\n";
       return 2;
     }
   } else if (!plan->gpus.empty()) {
@@ -565,39 +396,20 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
     auto fs = std::make_shared<RootedFs>(g.sysfs_root, g.procfs_root);
     TelemetryCollector tc(fs, std::make_shared<DlLoader>(), std::make_shared<PosixRunner>(), specs,
                           std::chrono::milliseconds(static_cast<long>(g.timeout_s * 1000)));
-    auto snap = tc.sample();
-    int64_t best_free = -1;
-    for (const auto& gp : plan->gpus) {
-      std::optional<int64_t> free_mb;
-      for (const auto& s : snap.gpus)
-        if (s.index == gp.index && !s.stale && s.vram_total_mb && s.vram_used_mb)
-          free_mb = *s.vram_total_mb - *s.vram_used_mb;
-      if (!free_mb)
-        if (const GpuSpec* sp = spec_of(specs, gp)) free_mb = sp->f.vram_free_mb;
-      if (free_mb && *free_mb > best_free) {
-        best_free = *free_mb;
-        chosen = &gp;
-      }
-    }
-    if (!chosen) chosen = &plan->gpus.front();
+    Placement where = place_least_loaded(*plan, tc.sample(), specs);
+    chosen = where.gpu;
     if (g.verbose)
       err << "run: placed on GPU " << chosen->index << " (least loaded by free VRAM"
-          << (best_free >= 0 ? ": " + std::to_string(best_free) + " MiB free" : ": unknown")
+          << (where.free_mb ? ": " + std::to_string(*where.free_mb) + " MiB free" : ": unknown")
           << ")\n";
   }
-  if (chosen) {
-    env = gpu_environment(*chosen, vram_of(specs, *chosen));
-    // A UUID names the same GPU whatever order CUDA enumerates in.
-    env["CUDA_VISIBLE_DEVICES"] = chosen->uuid ? *chosen->uuid : std::to_string(chosen->index);
-    if (!chosen->uuid) env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";
-    env["GREY_GPU_INDEX"] = std::to_string(chosen->index);
-  }
+  if (chosen) env = placement_environment(*chosen, specs);
   if (o.enforce_cap) {
     if (!chosen) {
       err << "error: --enforce-cap: the applied plan has no GPU, so there is no cap to enforce\n";
       return 1;
     }
-    const GpuSpec* sp = spec_of(specs, *chosen);
+    const GpuSpec* sp = spec_for(specs, *chosen);
     std::string vendor = sp && sp->f.vendor ? *sp->f.vendor : "unknown";
     if (vendor != "nvidia" && vendor != "unknown") {
       err << "error: --enforce-cap: GPU " << chosen->index << " is " << vendor

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/detect_cmd.h"
+#include "enforce/env_export.h"  // the env file `apply` writes and `env` prints
 #include "plan/plan.h"
 
 namespace grey {
@@ -45,37 +46,5 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
 
 int run_restore_command(const GlobalOptions& g, bool dry_run, bool json, std::ostream& out,
                         std::ostream& err);
-
-// The environment apply writes for a plan: GREY_* for the most constrained GPU (safe for any
-// placement), GREY_GPU<i>_* per GPU, and the framework-native caps that are safe to set.
-std::map<std::string, std::string> plan_environment(const Plan& p,
-                                                    const std::vector<GpuSpec>& specs);
-// GREY_* (and framework caps) of one GPU, for `run --gpu N`.
-std::map<std::string, std::string> gpu_environment(const GpuPlan& gp,
-                                                   std::optional<int64_t> vram_total_mb);
-
-// The applied environment, the one model `apply` writes and `env` prints: names of
-// [A-Za-z_][A-Za-z0-9_]*, values of any bytes but NUL.
-bool is_env_name(std::string_view name);
-// Empty when every name and value is valid; else what is wrong with the first bad one.
-std::string check_environment(const std::map<std::string, std::string>& env);
-// sh: the value in single quotes, each ' as '\'' ; eval gives back the bytes exactly.
-std::string sh_single_quote(std::string_view v);
-// fish: the value in single quotes, ' and \ escaped with a backslash.
-std::string fish_single_quote(std::string_view v);
-// sh (export NAME='v'), fish (set -gx NAME 'v';) or json (an object of strings). Prints only
-// entries check_environment accepts.
-std::string render_env(const std::map<std::string, std::string>& env, const std::string& shell);
-
-struct EnvFile {
-  bool ok = false;
-  std::map<std::string, std::string> vars;
-  std::string error;  // names the file and line
-};
-// Reads the env file apply wrote, strictly: every line is empty, a # comment, or
-// export NAME='value' with the value as sh_single_quote writes it (it may span lines). Anything
-// else (a bad name, an unterminated quote, text after the closing quote) is an error, and no
-// variable is returned at all.
-EnvFile parse_env_file(std::string_view text, const std::string& file);
 
 }  // namespace grey

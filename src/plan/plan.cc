@@ -164,17 +164,9 @@ void set(GpuPlan& p, const std::string& field, double conf, const std::string& w
   p.provenance[field] = prov;
 }
 
-GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
-                 const ReclaimAnalysis& reclaim) {
+// VRAM-derived fields: the per-process cap, the batch size and the tensor chunk size.
+void plan_vram_fields(GpuPlan& p, const GpuContext& c, bool aggr) {
   const GpuSpec& s = *c.spec;
-  const bool aggr = mode == PlanMode::kAggressive;
-  GpuPlan p;
-  p.index = s.index;
-  p.device_id = opt_utf8(s.f.bus_id);
-  p.uuid = opt_utf8(s.f.uuid);
-  p.model = opt_utf8(s.f.model);
-
-  // VRAM-derived fields.
   if (c.vram) {
     const int64_t v = *c.vram;
     const int64_t cap = aggr ? static_cast<int64_t>(static_cast<double>(v) * 0.90)
@@ -215,8 +207,11 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
   p.enforcement["per_process_vram_cap_mb"] = "advisory env";
   p.enforcement["recommended_batch_size"] = "advisory env";
   p.enforcement["tensor_chunk_size_mb"] = "advisory env";
+}
 
-  // Thermal thresholds.
+// Thermal thresholds: cooldown and resume, from the vendor defaults and the device's own
+// slowdown temperature.
+void plan_thermal(GpuPlan& p, const GpuContext& c, bool aggr) {
   auto [cool0, resume0] = vendor_thermal_defaults(c.vendor);
   const bool known_vendor = c.vendor != "unknown";
   int cool = aggr ? cool0 + 5 : cool0;
@@ -261,8 +256,10 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
   set(p, "resume_threshold_c", resume_conf, resume_why, resume_prov);
   p.enforcement["cooldown_threshold_c"] = "reactive";
   p.enforcement["resume_threshold_c"] = "reactive";
+}
 
-  // Scheduling and placement.
+// Scheduling and placement policies and the preemptive throttle.
+void plan_scheduling(GpuPlan& p, bool aggr, size_t gpu_count) {
   p.fair_scheduling_policy = aggr ? "priority_based" : "round_robin";
   std::string share =
       gpu_count <= 1 ? "processes sharing this GPU" : "processes placed on this GPU";
@@ -288,9 +285,12 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
            : "false: safe mode only throttles when the cooldown threshold is reached.",
       "heuristic");
   p.enforcement["preemptive_throttle"] = "reactive";
+}
 
-  // Power limit.
-  const auto& f = s.f;
+// Power limit: 90% of the default (or current) limit in aggressive mode, kept in the device's
+// range; none in safe mode.
+void plan_power(GpuPlan& p, const GpuContext& c, bool aggr) {
+  const auto& f = c.spec->f;
   std::optional<double> dflt;
   std::string dflt_what;
   if (f.power_limit_default_w && *f.power_limit_default_w > 0) {
@@ -342,8 +342,11 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
     set(p, "power_limit_w", conf, why, "derived");
   }
   p.enforcement["power_limit_w"] = "none";
+}
 
-  // Fairness.
+// Fairness: concurrent kernels from the SM/CU count, per-process weight, heatmap.
+void plan_fairness(GpuPlan& p, const GpuContext& c, bool aggr) {
+  const auto& f = c.spec->f;
   if (f.num_sm && *f.num_sm > 0) {
     int q = *f.num_sm / 16;
     p.max_concurrent_kernels = std::min(8, std::max(2, q));
@@ -366,8 +369,10 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
       aggr ? "true: aggressive mode records a utilization heatmap to find idle and duplicate work."
            : "false: safe mode records no utilization heatmap.",
       "heuristic");
+}
 
-  // Dedup / reclaim: plan/reclaim.h's analysis, the one the daemon's artifacts use too.
+// Dedup / reclaim: plan/reclaim.h's analysis, the one the daemon's artifacts use too.
+void plan_reclaim(GpuPlan& p, const GpuSpec& s, const ReclaimAnalysis& reclaim) {
   GpuReclaim r = reclaim.for_gpu(s.index);
   auto put = [&](const char* field, const auto& fig, auto& out) {
     out = fig.value;
@@ -376,6 +381,23 @@ GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
   put("estimated_reclaimed_mb", r.estimated_reclaimed_mb, p.estimated_reclaimed_mb);
   put("dedup_buffer_count", r.dedup_buffer_count, p.dedup_buffer_count);
   put("compression_ratio", r.compression_ratio, p.compression_ratio);
+}
+
+GpuPlan plan_gpu(const GpuContext& c, PlanMode mode, size_t gpu_count,
+                 const ReclaimAnalysis& reclaim) {
+  const GpuSpec& s = *c.spec;
+  const bool aggr = mode == PlanMode::kAggressive;
+  GpuPlan p;
+  p.index = s.index;
+  p.device_id = opt_utf8(s.f.bus_id);
+  p.uuid = opt_utf8(s.f.uuid);
+  p.model = opt_utf8(s.f.model);
+  plan_vram_fields(p, c, aggr);
+  plan_thermal(p, c, aggr);
+  plan_scheduling(p, aggr, gpu_count);
+  plan_power(p, c, aggr);
+  plan_fairness(p, c, aggr);
+  plan_reclaim(p, s, reclaim);
   return p;
 }
 
@@ -511,6 +533,150 @@ std::pair<int, int> vendor_thermal_defaults(const std::string& vendor) {
   return {80, 65};
 }
 
+namespace {
+
+// What the planner knows of one GPU and how sure it is; notes name what is missing or doubtful.
+GpuContext gpu_context(const GpuSpec& s, std::vector<std::string>& notes) {
+  GpuContext c;
+  c.spec = &s;
+  c.vendor = vendor_of(s);
+  const std::string gpu = "GPU " + std::to_string(s.index);
+  if (s.f.vram_total_mb && *s.f.vram_total_mb > 0) c.vram = *s.f.vram_total_mb;
+  std::set<std::string> srcs(s.detection_sources.begin(), s.detection_sources.end());
+  c.src_conf = source_confidence(srcs.size());
+  bool conflict = false;
+  for (const auto& n : s.notes)
+    if (contains(n, "disagree on total VRAM")) conflict = true;
+  c.vram_conf = c.vram ? c.src_conf * (conflict ? 0.75 : 1.0) : 0.0;
+  if (s.f.thermal.slowdown_c) {
+    int sd = *s.f.thermal.slowdown_c;
+    if (sd >= kSlowdownPlausibleMin && sd <= kSlowdownPlausibleMax)
+      c.slowdown = sd;
+    else
+      notes.push_back(gpu + ": the reported slowdown temperature " + deg(sd) +
+                      " is implausible and was ignored.");
+  }
+  int known = 0;
+  known += c.vendor != "unknown";
+  known += s.f.model.has_value();
+  known += s.f.num_sm && *s.f.num_sm > 0;
+  known += c.slowdown.has_value();
+  known += (s.f.power_limit_default_w || s.f.power_limit_w) ? 1 : 0;
+  double completeness = known / 5.0;
+  c.overall = c.vram ? c.vram_conf * (0.9 + 0.1 * completeness) : std::min(0.4, c.src_conf * 0.5);
+  c.overall = round2(c.overall);
+
+  if (!c.vram)
+    notes.push_back(gpu +
+                    ": total VRAM is unknown, so its VRAM cap, batch size and "
+                    "chunk size are null.");
+  if (c.vendor == "unknown")
+    notes.push_back(gpu +
+                    ": the vendor is unknown; the cautious 80/65 °C thermal "
+                    "defaults are used.");
+  if (srcs.size() <= 1)
+    notes.push_back(gpu +
+                    (srcs.empty() ? " was reported by no named source"
+                                  : " was seen by one source only (" + *srcs.begin() + ")") +
+                    "; confidence is lower.");
+  if (conflict)
+    notes.push_back(gpu +
+                    ": sources disagree on total VRAM (see `grey-gpu-opt detect "
+                    "--explain`); the VRAM-based numbers are less certain.");
+  return c;
+}
+
+// A CUDA cap mechanism on this machine (shim, MPS) enforces an NVIDIA GPU's VRAM cap for
+// programs started with `run --enforce-cap`.
+void note_cuda_cap_tier(GpuPlan& p, const GpuContext& c, const PlanInput& in) {
+  if (!in.cuda_cap_tier.empty() && c.vendor == "nvidia" && p.per_process_vram_cap_mb &&
+      *p.per_process_vram_cap_mb > 0) {
+    p.enforcement["per_process_vram_cap_mb"] = in.cuda_cap_tier;
+    p.rationale["per_process_vram_cap_mb"] +=
+        " Enforced (" + in.cuda_cap_tier + ") for programs started with `grey-gpu-opt run " +
+        "--enforce-cap`" + (in.cuda_cap_how.empty() ? "" : " (" + in.cuda_cap_how + ")") +
+        "; other programs only see it as GREY_VRAM_CAP_MB (advisory).";
+  }
+}
+
+// After the overrides, resume must stay below cooldown: an override that breaks this is an
+// error; a cooldown lowered by the config drags the planner's resume 5 °C under it.
+void keep_resume_below_cooldown(GpuPlan& p, const std::string& idx,
+                                const std::set<std::string>& touched,
+                                std::vector<std::string>& errors, std::vector<std::string>& notes) {
+  if (p.resume_threshold_c < p.cooldown_threshold_c) return;
+  if (touched.count("resume_threshold_c") || !touched.count("cooldown_threshold_c")) {
+    errors.push_back("GPU " + idx + ": resume_threshold_c " + std::to_string(p.resume_threshold_c) +
+                     " must be below cooldown_threshold_c " +
+                     std::to_string(p.cooldown_threshold_c) +
+                     " after the config is applied; allowed is a resume threshold of at "
+                     "most " +
+                     std::to_string(p.cooldown_threshold_c - 1) + ".");
+  } else {
+    int r = std::max(kTempMin, p.cooldown_threshold_c - 5);
+    if (r >= p.cooldown_threshold_c) {
+      errors.push_back("GPU " + idx + ": cooldown_threshold_c " +
+                       std::to_string(p.cooldown_threshold_c) +
+                       " leaves no room for a resume threshold of at least 30 °C below "
+                       "it; allowed is a cooldown threshold of at least 31.");
+    } else {
+      std::string before = std::to_string(p.resume_threshold_c);
+      p.resume_threshold_c = r;
+      p.provenance["resume_threshold_c"] = "derived";
+      p.confidence["resume_threshold_c"] = 1.0;
+      p.rationale["resume_threshold_c"] =
+          deg(r) + ": 5 °C under the cooldown threshold of " + deg(p.cooldown_threshold_c) +
+          " set in the config (the planner's " + before + " °C would not be below it).";
+      notes.push_back("GPU " + idx + ": resume_threshold_c lowered to " + std::to_string(r) +
+                      " to stay below the configured cooldown "
+                      "threshold.");
+    }
+  }
+}
+
+// Overrides: global, then per GPU by index, then by uuid (the more specific wins). Sections of
+// the config that match no GPU become notes.
+void apply_overrides(Plan& plan, const std::vector<GpuContext>& ctx, const PlanOverrides& ov,
+                     std::vector<std::string>& errors) {
+  std::set<std::string> matched;
+  for (size_t i = 0; i < plan.gpus.size(); ++i) {
+    GpuPlan& p = plan.gpus[i];
+    const GpuContext& c = ctx[i];
+    std::set<std::string> touched;
+    auto run = [&](const std::vector<FieldOverride>& list, const std::string& scope) {
+      for (const auto& o : list) {
+        std::string e = apply_override(p, c, o, scope, plan.notes);
+        if (!e.empty())
+          errors.push_back(e);
+        else
+          touched.insert(o.field);
+      }
+    };
+    run(ov.global, "global");
+    std::string idx = std::to_string(p.index);
+    if (auto it = ov.per_gpu.find(idx); it != ov.per_gpu.end()) {
+      matched.insert(it->first);
+      run(it->second, "gpus." + idx);
+    }
+    if (p.uuid)
+      for (const auto& [key, list] : ov.per_gpu)
+        if (key != idx && to_lower(key) == to_lower(*p.uuid)) {
+          matched.insert(key);
+          run(list, "gpus." + key);
+        }
+    keep_resume_below_cooldown(p, idx, touched, errors, plan.notes);
+  }
+  for (const auto& [key, list] : ov.per_gpu) {
+    if (matched.count(key)) continue;
+    auto f = ov.per_gpu_file.find(key);
+    plan.notes.push_back("config section gpus." + key +
+                         (f != ov.per_gpu_file.end() ? " in " + f->second : std::string()) +
+                         " matches no GPU (by index or uuid) and was not used.");
+  }
+}
+
+}  // namespace
+
 PlanOutcome build_plan(const PlanInput& in) {
   PlanOutcome out;
   Plan& plan = out.plan;
@@ -533,137 +699,17 @@ PlanOutcome build_plan(const PlanInput& in) {
   std::vector<GpuContext> ctx;
   double overall = in.specs.empty() ? 0.0 : 1.0;
   for (const auto& s : in.specs) {
-    GpuContext c;
-    c.spec = &s;
-    c.vendor = vendor_of(s);
-    const std::string gpu = "GPU " + std::to_string(s.index);
-    if (s.f.vram_total_mb && *s.f.vram_total_mb > 0) c.vram = *s.f.vram_total_mb;
-    std::set<std::string> srcs(s.detection_sources.begin(), s.detection_sources.end());
-    c.src_conf = source_confidence(srcs.size());
-    bool conflict = false;
-    for (const auto& n : s.notes)
-      if (contains(n, "disagree on total VRAM")) conflict = true;
-    c.vram_conf = c.vram ? c.src_conf * (conflict ? 0.75 : 1.0) : 0.0;
-    if (s.f.thermal.slowdown_c) {
-      int sd = *s.f.thermal.slowdown_c;
-      if (sd >= kSlowdownPlausibleMin && sd <= kSlowdownPlausibleMax)
-        c.slowdown = sd;
-      else
-        plan.notes.push_back(gpu + ": the reported slowdown temperature " + deg(sd) +
-                             " is implausible and was ignored.");
-    }
-    int known = 0;
-    known += c.vendor != "unknown";
-    known += s.f.model.has_value();
-    known += s.f.num_sm && *s.f.num_sm > 0;
-    known += c.slowdown.has_value();
-    known += (s.f.power_limit_default_w || s.f.power_limit_w) ? 1 : 0;
-    double completeness = known / 5.0;
-    c.overall = c.vram ? c.vram_conf * (0.9 + 0.1 * completeness) : std::min(0.4, c.src_conf * 0.5);
-    c.overall = round2(c.overall);
-    overall = std::min(overall, c.overall);
-
-    if (!c.vram)
-      plan.notes.push_back(gpu +
-                           ": total VRAM is unknown, so its VRAM cap, batch size and "
-                           "chunk size are null.");
-    if (c.vendor == "unknown")
-      plan.notes.push_back(gpu +
-                           ": the vendor is unknown; the cautious 80/65 °C thermal "
-                           "defaults are used.");
-    if (srcs.size() <= 1)
-      plan.notes.push_back(gpu +
-                           (srcs.empty() ? " was reported by no named source"
-                                         : " was seen by one source only (" + *srcs.begin() + ")") +
-                           "; confidence is lower.");
-    if (conflict)
-      plan.notes.push_back(gpu +
-                           ": sources disagree on total VRAM (see `grey-gpu-opt detect "
-                           "--explain`); the VRAM-based numbers are less certain.");
-    ctx.push_back(c);
+    ctx.push_back(gpu_context(s, plan.notes));
+    overall = std::min(overall, ctx.back().overall);
   }
   plan.confidence_overall = round2(overall);
 
   const ReclaimAnalysis reclaim = analyze_reclaim(in.telemetry);
   for (const auto& c : ctx) {
     plan.gpus.push_back(plan_gpu(c, in.mode, in.specs.size(), reclaim));
-    GpuPlan& p = plan.gpus.back();
-    if (!in.cuda_cap_tier.empty() && c.vendor == "nvidia" && p.per_process_vram_cap_mb &&
-        *p.per_process_vram_cap_mb > 0) {
-      p.enforcement["per_process_vram_cap_mb"] = in.cuda_cap_tier;
-      p.rationale["per_process_vram_cap_mb"] +=
-          " Enforced (" + in.cuda_cap_tier + ") for programs started with `grey-gpu-opt run " +
-          "--enforce-cap`" + (in.cuda_cap_how.empty() ? "" : " (" + in.cuda_cap_how + ")") +
-          "; other programs only see it as GREY_VRAM_CAP_MB (advisory).";
-    }
+    note_cuda_cap_tier(plan.gpus.back(), c, in);
   }
-
-  // Overrides: global, then per GPU by index, then by uuid (the more specific wins).
-  const auto& ov = in.overrides;
-  std::set<std::string> matched;
-  for (size_t i = 0; i < plan.gpus.size(); ++i) {
-    GpuPlan& p = plan.gpus[i];
-    const GpuContext& c = ctx[i];
-    std::set<std::string> touched;
-    auto run = [&](const std::vector<FieldOverride>& list, const std::string& scope) {
-      for (const auto& o : list) {
-        std::string e = apply_override(p, c, o, scope, plan.notes);
-        if (!e.empty())
-          out.errors.push_back(e);
-        else
-          touched.insert(o.field);
-      }
-    };
-    run(ov.global, "global");
-    std::string idx = std::to_string(p.index);
-    if (auto it = ov.per_gpu.find(idx); it != ov.per_gpu.end()) {
-      matched.insert(it->first);
-      run(it->second, "gpus." + idx);
-    }
-    if (p.uuid)
-      for (const auto& [key, list] : ov.per_gpu)
-        if (key != idx && to_lower(key) == to_lower(*p.uuid)) {
-          matched.insert(key);
-          run(list, "gpus." + key);
-        }
-    if (p.resume_threshold_c >= p.cooldown_threshold_c) {
-      if (touched.count("resume_threshold_c") || !touched.count("cooldown_threshold_c")) {
-        out.errors.push_back(
-            "GPU " + idx + ": resume_threshold_c " + std::to_string(p.resume_threshold_c) +
-            " must be below cooldown_threshold_c " + std::to_string(p.cooldown_threshold_c) +
-            " after the config is applied; allowed is a resume threshold of at "
-            "most " +
-            std::to_string(p.cooldown_threshold_c - 1) + ".");
-      } else {
-        int r = std::max(kTempMin, p.cooldown_threshold_c - 5);
-        if (r >= p.cooldown_threshold_c) {
-          out.errors.push_back("GPU " + idx + ": cooldown_threshold_c " +
-                               std::to_string(p.cooldown_threshold_c) +
-                               " leaves no room for a resume threshold of at least 30 °C below "
-                               "it; allowed is a cooldown threshold of at least 31.");
-        } else {
-          std::string before = std::to_string(p.resume_threshold_c);
-          p.resume_threshold_c = r;
-          p.provenance["resume_threshold_c"] = "derived";
-          p.confidence["resume_threshold_c"] = 1.0;
-          p.rationale["resume_threshold_c"] =
-              deg(r) + ": 5 °C under the cooldown threshold of " + deg(p.cooldown_threshold_c) +
-              " set in the config (the planner's " + before + " °C would not be below it).";
-          plan.notes.push_back("GPU " + idx + ": resume_threshold_c lowered to " +
-                               std::to_string(r) +
-                               " to stay below the configured cooldown "
-                               "threshold.");
-        }
-      }
-    }
-  }
-  for (const auto& [key, list] : ov.per_gpu) {
-    if (matched.count(key)) continue;
-    auto f = ov.per_gpu_file.find(key);
-    plan.notes.push_back("config section gpus." + key +
-                         (f != ov.per_gpu_file.end() ? " in " + f->second : std::string()) +
-                         " matches no GPU (by index or uuid) and was not used.");
-  }
+  apply_overrides(plan, ctx, in.overrides, out.errors);
   sanitize_plan(out);
   out.ok = out.errors.empty();
   return out;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -838,61 +839,75 @@ CsvTable<HeatmapRow> parse_heatmap_csv(std::string_view text) {
       });
 }
 
-std::string render_report_html(const ReportInputs& in, ReportSummary* summary) {
+namespace {
+
+// The three artifacts parsed, and what the summary says of them.
+struct ParsedArtifacts {
   ReportSummary sum;
   CsvTable<ThermalRow> thermal;
   CsvTable<HeatmapRow> heat;
   nlohmann::json recl;
   std::string recl_error;
+};
+
+ParsedArtifacts parse_artifacts(const ReportInputs& in) {
+  ParsedArtifacts r;
   if (in.thermal_csv) {
-    thermal = parse_thermal_csv(*in.thermal_csv);
+    r.thermal = parse_thermal_csv(*in.thermal_csv);
   } else {
-    sum.missing.push_back(kThermalFile);
+    r.sum.missing.push_back(kThermalFile);
   }
   if (in.heatmap_csv) {
-    heat = parse_heatmap_csv(*in.heatmap_csv);
+    r.heat = parse_heatmap_csv(*in.heatmap_csv);
   } else {
-    sum.missing.push_back(kHeatmapFile);
+    r.sum.missing.push_back(kHeatmapFile);
   }
   if (in.reclamation_json) {
-    recl = nlohmann::json::parse(*in.reclamation_json, nullptr, false);
-    if (recl.is_discarded()) {
-      recl_error = "vram_reclamation.json is not valid JSON";
-      recl = nlohmann::json();
-    } else if (!recl.is_object()) {
-      recl_error = "vram_reclamation.json is not a JSON object";
-      recl = nlohmann::json();
+    r.recl = nlohmann::json::parse(*in.reclamation_json, nullptr, false);
+    if (r.recl.is_discarded()) {
+      r.recl_error = "vram_reclamation.json is not valid JSON";
+      r.recl = nlohmann::json();
+    } else if (!r.recl.is_object()) {
+      r.recl_error = "vram_reclamation.json is not a JSON object";
+      r.recl = nlohmann::json();
     } else {
-      sum.reclamation_ok = true;
+      r.sum.reclamation_ok = true;
     }
   } else {
-    sum.missing.push_back(kReclaimFile);
+    r.sum.missing.push_back(kReclaimFile);
   }
-  sum.thermal_rows = thermal.rows.size();
-  sum.thermal_skipped = thermal.skipped;
-  sum.heatmap_rows = heat.rows.size();
-  sum.heatmap_skipped = heat.skipped;
+  r.sum.thermal_rows = r.thermal.rows.size();
+  r.sum.thermal_skipped = r.thermal.skipped;
+  r.sum.heatmap_rows = r.heat.rows.size();
+  r.sum.heatmap_skipped = r.heat.skipped;
+  return r;
+}
 
-  std::ostringstream o;
+// The document's head, title and the time span of the samples.
+void write_head(std::ostream& o, const ReportInputs& in, const ParsedArtifacts& a) {
   o << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
     << "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
        "style-src 'unsafe-inline'\">\n"
     << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
     << "<title>" << html_escape(in.title) << "</title>\n<style>" << kStyle << "</style>\n"
     << "</head>\n<body>\n<h1>" << html_escape(in.title) << "</h1>\n";
-  {
-    double t0 = INFINITY, t1 = -INFINITY;
-    for (const auto& r : thermal.rows) t0 = std::min(t0, r.t), t1 = std::max(t1, r.t);
-    for (const auto& r : heat.rows) t0 = std::min(t0, r.t), t1 = std::max(t1, r.t);
-    o << "<p class=\"muted\">";
-    if (std::isfinite(t0))
-      o << "Samples from " << html_escape(time_text(t0, true)) << " to "
-        << html_escape(time_text(t1, true)) << " UTC. ";
-    o << "Built from the daemon's artifacts (thermal_signature.csv, fairness_heatmap.csv, "
-         "vram_reclamation.json); times in UTC.</p>\n";
-  }
+  double t0 = INFINITY, t1 = -INFINITY;
+  for (const auto& r : a.thermal.rows) t0 = std::min(t0, r.t), t1 = std::max(t1, r.t);
+  for (const auto& r : a.heat.rows) t0 = std::min(t0, r.t), t1 = std::max(t1, r.t);
+  o << "<p class=\"muted\">";
+  if (std::isfinite(t0))
+    o << "Samples from " << html_escape(time_text(t0, true)) << " to "
+      << html_escape(time_text(t1, true)) << " UTC. ";
+  o << "Built from the daemon's artifacts (thermal_signature.csv, fairness_heatmap.csv, "
+       "vram_reclamation.json); times in UTC.</p>\n";
+}
 
-  // What is missing or was skipped.
+// What is missing or was skipped, as a notice box (nothing when all is well).
+void write_notices(std::ostream& o, const ReportInputs& in, const ParsedArtifacts& a) {
+  const auto& sum = a.sum;
+  const auto& thermal = a.thermal;
+  const auto& heat = a.heat;
+  const auto& recl_error = a.recl_error;
   std::vector<std::string> notices;
   for (const auto& m : sum.missing) {
     std::string hint = m == kHeatmapFile ? "start-daemon writes it when the plan enables "
@@ -916,35 +931,46 @@ std::string render_report_html(const ReportInputs& in, ReportSummary* summary) {
     for (const auto& n : notices) o << "<li>" << n << "</li>\n";
     o << "</ul></div>\n";
   }
+}
 
-  o << "<h2 id=\"thermal\">Temperature against the governor's thresholds</h2>\n";
-  if (in.thermal_csv)
-    o << thermal_section(thermal);
+// One section: its heading, then its chart when the artifact is there, else why not.
+void write_section(std::ostream& o, const char* id, const char* heading, bool present,
+                   const std::function<std::string()>& chart, const std::string& absent) {
+  o << "<h2 id=\"" << id << "\">" << heading << "</h2>\n";
+  if (present)
+    o << chart();
   else
-    o << "<p class=\"empty\">No thermal signature (thermal_signature.csv is missing).</p>\n";
+    o << "<p class=\"empty\">" << absent << "</p>\n";
+}
 
-  o << "<h2 id=\"fairness\">Per-process GPU utilization</h2>\n";
-  if (in.heatmap_csv)
-    o << heatmap_section(heat);
-  else
-    o << "<p class=\"empty\">No heatmap (fairness_heatmap.csv is missing).</p>\n";
+}  // namespace
 
-  o << "<h2 id=\"vram\">VRAM per process</h2>\n";
-  if (in.heatmap_csv)
-    o << vram_section(heat);
-  else
-    o << "<p class=\"empty\">No per-process VRAM (fairness_heatmap.csv is missing).</p>\n";
-
-  o << "<h2 id=\"reclamation\">VRAM reclamation</h2>\n";
-  if (sum.reclamation_ok)
-    o << reclamation_section(recl);
-  else if (!recl_error.empty())
-    o << "<p class=\"empty\">" << html_escape(recl_error) << ".</p>\n";
-  else
-    o << "<p class=\"empty\">No reclamation data (vram_reclamation.json is missing).</p>\n";
-
+std::string render_report_html(const ReportInputs& in, ReportSummary* summary) {
+  const ParsedArtifacts a = parse_artifacts(in);
+  std::ostringstream o;
+  write_head(o, in, a);
+  write_notices(o, in, a);
+  write_section(
+      o, "thermal", "Temperature against the governor's thresholds", in.thermal_csv.has_value(),
+      [&] { return thermal_section(a.thermal); },
+      "No thermal signature (thermal_signature.csv is missing).");
+  write_section(
+      o, "fairness", "Per-process GPU utilization", in.heatmap_csv.has_value(),
+      [&] { return heatmap_section(a.heat); }, "No heatmap (fairness_heatmap.csv is missing).");
+  write_section(
+      o, "vram", "VRAM per process", in.heatmap_csv.has_value(),
+      [&] { return vram_section(a.heat); },
+      "No per-process VRAM (fairness_heatmap.csv is missing).");
+  // Reclamation: a file that is there but unreadable says why.
+  write_section(
+      o, "reclamation", "VRAM reclamation", a.sum.reclamation_ok || !a.recl_error.empty(),
+      [&] {
+        return a.sum.reclamation_ok ? reclamation_section(a.recl)
+                                    : "<p class=\"empty\">" + html_escape(a.recl_error) + ".</p>\n";
+      },
+      "No reclamation data (vram_reclamation.json is missing).");
   o << "</body>\n</html>\n";
-  if (summary) *summary = sum;
+  if (summary) *summary = a.sum;
   return o.str();
 }
 
