@@ -150,7 +150,11 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
     for (const auto& it : g.items) {
       for (const std::string& member : fill_missing(s.f, it.o->f)) {
         std::string key = json_key_of_field(member);
-        if (!key.empty()) s.field_sources.emplace(key, it.source);
+        if (key.empty()) continue;
+        auto detail = it.o->field_detail.find(key);
+        s.field_sources.emplace(key, detail == it.o->field_detail.end()
+                                         ? it.source
+                                         : it.source + " (" + detail->second + ")");
       }
       if (seen_sources.insert(it.source).second) s.detection_sources.push_back(it.source);
       for (const auto& n : it.o->notes) s.notes.push_back(it.source + ": " + n);

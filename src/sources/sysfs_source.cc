@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "sources/amdgpu_ids.h"
 #include "sources/pci_names.h"
 #include "util/strings.h"
 
@@ -60,6 +61,38 @@ std::optional<int> max_dpm_clock_mhz(std::string_view text) {
     if (!icontains(rest, "mhz")) continue;
     auto v = leading_number(rest);
     if (!v || *v <= 0 || *v >= 100000) continue;
+    int mhz = static_cast<int>(std::lround(*v));
+    if (!best || mhz > *best) best = mhz;
+  }
+  return best;
+}
+
+std::optional<int> od_sclk_max_mhz(std::string_view text) {
+  size_t nul = text.find('\0');
+  if (nul != std::string_view::npos) text = text.substr(0, nul);
+  // Sections start with a header line "NAME:" (OD_SCLK:, OD_MCLK:, OD_VDDC_CURVE:, OD_RANGE:,
+  // OD_VDDGFX_OFFSET:, OD_SCLK_OFFSET: ...); entries are "N: <clock>MHz [<volt>mV]".
+  bool in_sclk = false;
+  std::optional<int> best;
+  for (std::string_view line : split_lines(text)) {
+    line = trim(line);
+    if (line.empty()) continue;
+    if (line.back() == ':' && line.find(' ') == std::string_view::npos &&
+        line.find('\t') == std::string_view::npos) {
+      in_sclk = line == "OD_SCLK:";
+      continue;
+    }
+    if (!in_sclk) continue;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    std::string_view idx = line.substr(0, colon);
+    if (!std::all_of(idx.begin(), idx.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+    std::string_view rest = trim(line.substr(colon + 1));
+    auto v = leading_number(rest);
+    if (!v || *v <= 0 || *v >= 100000) continue;
+    // The number must be the clock: directly followed by its MHz unit.
+    size_t unit = rest.find_first_not_of("0123456789.");
+    if (unit == std::string_view::npos || !icontains(rest.substr(unit, 3), "mhz")) continue;
     int mhz = static_cast<int>(std::lround(*v));
     if (!best || mhz > *best) best = mhz;
   }
@@ -373,6 +406,26 @@ void read_intel_clock(Reader& r, const std::string& card_dir, const std::string&
   }
 }
 
+// amdgpu: clock_mhz is the highest graphics clock the GPU may reach. The upper OD_SCLK bound
+// of pp_od_clk_voltage is that limit (RDNA3/RDNA4 cap pp_dpm_sclk's top level at the game
+// clock: an RX 7900 XTX lists 2219 MHz there and 2735 MHz in OD_SCLK); pp_dpm_sclk's top level
+// is the fallback where overdrive is not exposed (no file, or RDNA4's OD_SCLK_OFFSET only).
+void read_amdgpu_clock(Reader& r, const std::string& dev_dir, Observation& o) {
+  std::optional<int> od, dpm;
+  if (auto t = r.raw(dev_dir + "/pp_od_clk_voltage")) od = sysfs::od_sclk_max_mhz(*t);
+  if (auto t = r.raw(dev_dir + "/pp_dpm_sclk")) dpm = sysfs::max_dpm_clock_mhz(*t);
+  if (od) {
+    o.f.clock_mhz = od;
+    o.field_detail["clock_mhz"] = "pp_od_clk_voltage OD_SCLK upper bound (boost limit)";
+    if (dpm && *dpm < *od)
+      o.notes.push_back("pp_dpm_sclk tops out at " + std::to_string(*dpm) +
+                        " MHz; clock is the OD_SCLK boost limit " + std::to_string(*od) + " MHz");
+  } else if (dpm) {
+    o.f.clock_mhz = dpm;
+    o.field_detail["clock_mhz"] = "pp_dpm_sclk top level (boost limit not exposed)";
+  }
+}
+
 void read_vram(Reader& r, const std::string& dev_dir, const std::optional<std::string>& driver,
                GpuFields& f, std::vector<std::string>& notes) {
   auto total = r.integer(dev_dir + "/mem_info_vram_total");
@@ -609,11 +662,20 @@ DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std:
       f.vendor = "nvidia";
   }
 
-  // Model: the board's own product name (amdgpu, from the FRU EEPROM), else pci.ids.
-  if (auto pn = r.text(dev_dir + "/product_name"); pn && !pn->empty() && !is_missing_marker(*pn))
+  // Model: the board's own product name (amdgpu, from the FRU EEPROM), else libdrm's
+  // amdgpu.ids marketing name (device + revision), else pci.ids' chip name.
+  if (auto pn = r.text(dev_dir + "/product_name"); pn && !pn->empty() && !is_missing_marker(*pn)) {
     f.model = *pn;
-  else if (vendor && device)
-    f.model = pci_device_name(*vendor, *device);
+    o.field_detail["model"] = "product_name";
+  } else if (vendor && device) {
+    std::optional<uint32_t> rev;
+    if (auto v = r.hex(dev_dir + "/revision"); v && *v <= 0xff) rev = static_cast<uint32_t>(*v);
+    if (*vendor == 0x1002u) {
+      if ((f.model = amdgpu_marketing_name(*device, rev))) o.field_detail["model"] = "amdgpu.ids";
+    }
+    if (!f.model && (f.model = pci_device_name(*vendor, *device)))
+      o.field_detail["model"] = "pci.ids";
+  }
 
   if (card_index) f.tool_index = card_index;
 
@@ -641,9 +703,7 @@ DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std:
 
   read_hwmon(r, dev_dir, driver, f, notes);
   read_intel_clock(r, card_dir, dev_dir, f, notes);
-  if (!f.clock_mhz) {
-    if (auto t = r.raw(dev_dir + "/pp_dpm_sclk")) f.clock_mhz = sysfs::max_dpm_clock_mhz(*t);
-  }
+  if (!f.clock_mhz) read_amdgpu_clock(r, dev_dir, o);
   if (vendor == 0x1002u || (driver && *driver == "amdgpu")) apply_kfd(kfd, f, notes);
 
   if (card_dir.empty())
