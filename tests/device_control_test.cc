@@ -93,9 +93,9 @@ TEST_F(DeviceControlTest, DispatchKeepsTheRefusalsAndMessages) {
   SystemControl sc(fs_, runner_, loader_);
   // A sysfs path no vendor claims: the hwmon mechanism refuses it, writes nothing.
   EXPECT_EQ(sc.write({"0000:03:00.0", kSettingPowerLimit, "sysfs:/etc/passwd"}, "100"),
-            "refusing sysfs path '/etc/passwd': only hwmon power1_cap/power1_max under /sys");
+            "refusing sysfs path '/etc/passwd': only hwmon power1_cap/power1_max/power2_max under /sys");
   EXPECT_EQ(sc.read({"0000:03:00.0", kSettingPowerLimit, "sysfs:/etc/passwd"}).error,
-            "refusing sysfs path '/etc/passwd': only hwmon power1_cap/power1_max under /sys");
+            "refusing sysfs path '/etc/passwd': only hwmon power1_cap/power1_max/power2_max under /sys");
   EXPECT_EQ(sc.write({"0000:03:00.0", kSettingPowerLimit, "echo hi"}, "100"),
             "unknown mechanism 'echo hi'");
   EXPECT_EQ(sc.read({"0000:03:00.0", kSettingPowerLimit, "echo hi"}).error,

@@ -234,7 +234,9 @@ TEST(SysfsFixtures, ArcA380I915) {
   EXPECT_EQ(f.bus_id, "0000:0b:00.0");
   EXPECT_EQ(f.kernel_driver, "i915");
   EXPECT_EQ(f.temperature_c, 55.0);
-  EXPECT_EQ(f.power_limit_w, 55.0);       // power1_max (PL1)
+  EXPECT_EQ(f.power_limit_w, 55.0);  // power1_max (PL1)
+  EXPECT_EQ(o.field_detail.at("power_limit_w"),
+            "hwmon power1_max (card sustained power limit PL1)");
   EXPECT_FALSE(f.power_limit_default_w);  // power1_rated_max reads 0
   EXPECT_EQ(f.clock_mhz, 2450);           // gt_RP0_freq_mhz
   EXPECT_EQ(f.pcie_gen, 1);
@@ -243,6 +245,55 @@ TEST(SysfsFixtures, ArcA380I915) {
   EXPECT_FALSE(f.vram_total_mb);
   EXPECT_FALSE(f.utilization_pct);
   expect_model_from_pci_ids(o, 0x8086, 0x56a5, "A380");
+}
+
+// Issue 13: xe hwmon is not i915's (sysfs-driver-intel-xe-hwmon): power1_* the card, power2_*
+// the package, _max the sustained PL1, _cap the burst PL2. The A380 capture moved to xe the way
+// xe lays it out on DG2 (package channel only); burst values are hand-written.
+TEST(SysfsFixtures, XeHwmonPackageLimitAndBurstLimit) {
+  TempDir tmp;
+  install_fixture(tmp.path(), "intel-arc-a380-i915-lact");
+  std::string dev = tmp.path() + "/class/drm/card1/device";
+  std::string hw = dev + "/hwmon/hwmon1";
+  std::string ue = test::read_fixture("sysfs/intel-arc-a380-i915-lact/card1/device/uevent");
+  ue.replace(ue.find("DRIVER=i915"), 11, "DRIVER=xe");
+  write_file(dev + "/uevent", ue);
+  write_file(hw + "/name", "xe\n");
+  fs::remove(hw + "/power1_max");
+  fs::remove(hw + "/power1_rated_max");
+  write_file(hw + "/power2_max", "55000000\n");
+  write_file(hw + "/power2_rated_max", "75000000\n");
+  write_file(hw + "/power2_cap", "89000000\n");
+  {
+    RootedFs rfs(tmp.path());
+    ParseResult r = scan_drm_sysfs(rfs);
+    ASSERT_EQ(r.devices.size(), 1u);
+    const Observation& o = r.devices[0];
+    EXPECT_EQ(o.f.kernel_driver, "xe");
+    EXPECT_EQ(o.f.power_limit_w, 55.0);  // package PL1, not the 89 W burst limit
+    EXPECT_EQ(o.f.power_limit_default_w, 75.0);
+    EXPECT_EQ(o.field_detail.at("power_limit_w"),
+              "hwmon power2_max (package sustained power limit PL1)");
+    EXPECT_TRUE(has_note(o, "package burst power limit PL2 (hwmon power2_cap) 89 W"));
+    EXPECT_TRUE(has_note(o, "power limit lowered to 55 W (default 75 W)"));
+  }
+  // A card channel too: the card's PL1 is the limit; a card burst limit alone is no limit.
+  write_file(hw + "/power1_max", "60000000\n");
+  write_file(hw + "/power1_cap", "120000000\n");
+  {
+    RootedFs rfs(tmp.path());
+    ParseResult r = scan_drm_sysfs(rfs);
+    ASSERT_EQ(r.devices.size(), 1u);
+    EXPECT_EQ(r.devices[0].f.power_limit_w, 60.0);
+    EXPECT_EQ(r.devices[0].field_detail.at("power_limit_w"),
+              "hwmon power1_max (card sustained power limit PL1)");
+  }
+  fs::remove(hw + "/power1_max");
+  fs::remove(hw + "/power2_max");
+  RootedFs rfs(tmp.path());
+  ParseResult r = scan_drm_sysfs(rfs);
+  ASSERT_EQ(r.devices.size(), 1u);
+  EXPECT_FALSE(r.devices[0].f.power_limit_w);  // power1_cap (120 W burst) is not the limit
 }
 
 TEST(SysfsFixtures, TigerLakeXe) {

@@ -279,8 +279,10 @@ void read_hwmon(Reader& r, const std::string& dev_dir, const std::optional<std::
   auto zero_note = [&](const char* file, const char* meaning) {
     notes.push_back(std::string("hwmon ") + file + " reads 0 (" + meaning + "); left unknown");
   };
+  // i915/xe: read_intel_power_limits (their power1_cap is xe's burst limit, not the limit).
+  const bool intel = driver && (*driver == "i915" || *driver == "xe");
   // amdgpu: power1_cap (current limit), _cap_max/_cap_min (allowed range), _cap_default.
-  if (auto v = pw("power1_cap")) {
+  if (auto v = intel ? std::nullopt : pw("power1_cap")) {
     if (*v == 0)
       zero_note("power1_cap", "no limit reported");
     else
@@ -305,10 +307,7 @@ void read_hwmon(Reader& r, const std::string& dev_dir, const std::optional<std::
     else
       f.power_limit_default_w = micro_w(v);
   }
-  // i915/xe (Documentation/ABI/testing/sysfs-driver-intel-{i915,xe}-hwmon): power1_max is the
-  // card's sustained power limit PL1 ("0 means the PL1 limit is disabled"); power1_rated_max
-  // is the card default power limit (default TDP setting).
-  if (!f.power_limit_w) {
+  if (!intel && !f.power_limit_w) {
     if (auto v = pw("power1_max")) {
       if (*v == 0)
         zero_note("power1_max", "PL1 power limit disabled");
@@ -316,7 +315,7 @@ void read_hwmon(Reader& r, const std::string& dev_dir, const std::optional<std::
         f.power_limit_w = micro_w(v);
     }
   }
-  if (!f.power_limit_default_w) {
+  if (!intel && !f.power_limit_default_w) {
     if (auto v = pw("power1_rated_max")) {
       if (*v == 0)
         zero_note("power1_rated_max", "no rated TDP reported");
@@ -403,6 +402,54 @@ void read_intel_clock(Reader& r, const std::string& card_dir, const std::string&
     f.clock_mhz = soft;
     notes.push_back("RP0 frequency not exposed; clock is the soft maximum " +
                     std::to_string(*soft) + " MHz");
+  }
+}
+
+// i915/xe hwmon (Documentation/ABI/testing/sysfs-driver-intel-{i915,xe}-hwmon): power1_* is the
+// card, power2_* (xe) the package; powerN_max the sustained limit PL1 ("0 means the PL1 power
+// limit is disabled"), powerN_cap (xe) the burst limit PL2, powerN_rated_max the default TDP.
+// power_limit_w is the card's PL1 where exposed, else the package's: the file apply writes
+// (enforce/intel_control.cc). field_detail and a note say which; a burst limit is only noted.
+void read_intel_power_limits(Reader& r, const std::string& dev_dir,
+                             const std::optional<std::string>& driver, Observation& o) {
+  if (!driver || (*driver != "i915" && *driver != "xe")) return;
+  auto choice = sysfs::choose_hwmon(r.fs(), dev_dir, driver);
+  if (!choice) return;
+  auto w = [&](const std::string& file) -> std::optional<double> {
+    auto v = r.integer(choice->dir + "/" + file);
+    if (!v || *v < 0 || *v > 100000000000LL) return std::nullopt;
+    return static_cast<double>(*v) / 1e6;
+  };
+  struct Channel {
+    const char* n;
+    const char* what;
+  };
+  const Channel channels[] = {{"1", "card"}, {"2", "package"}};
+  for (const Channel& c : channels) {
+    std::string p = std::string("power") + c.n;
+    auto pl1 = w(p + "_max");
+    if (!pl1) continue;
+    auto pl2 = *driver == "xe" ? w(p + "_cap") : std::nullopt;
+    if (pl2 && *pl2 > 0)
+      o.notes.push_back(std::string(c.what) + " burst power limit PL2 (hwmon " + p + "_cap) " +
+                        fmt_num(*pl2) + " W");
+    if (o.f.power_limit_w) continue;  // the card's limit was taken
+    if (*pl1 == 0) {
+      o.notes.push_back("hwmon " + p + "_max reads 0 (" + c.what +
+                        " PL1 power limit disabled); left unknown");
+      continue;
+    }
+    o.f.power_limit_w = *pl1;
+    o.field_detail["power_limit_w"] =
+        "hwmon " + p + "_max (" + c.what + " sustained power limit PL1)";
+    o.notes.push_back("power limit is the " + std::string(c.what) + " sustained limit PL1 (hwmon " +
+                      p + "_max)");
+    if (auto rated = w(p + "_rated_max"); rated && *rated > 0) {
+      o.f.power_limit_default_w = *rated;
+      if (*pl1 + 1e-9 < *rated)
+        o.notes.push_back("power limit lowered to " + fmt_num(*pl1) + " W (default " +
+                          fmt_num(*rated) + " W)");
+    }
   }
 }
 
@@ -702,6 +749,7 @@ DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std:
     notes.push_back("VBIOS " + *vb);
 
   read_hwmon(r, dev_dir, driver, f, notes);
+  read_intel_power_limits(r, dev_dir, driver, o);
   read_intel_clock(r, card_dir, dev_dir, f, notes);
   if (!f.clock_mhz) read_amdgpu_clock(r, dev_dir, o);
   if (vendor == 0x1002u || (driver && *driver == "amdgpu")) apply_kfd(kfd, f, notes);
