@@ -219,7 +219,9 @@ TEST(Merge, PlaceholderNamesFallBack) {
   EXPECT_EQ(g[0].f.model, name);
   EXPECT_NE(g[0].f.model, "Graphics Device");
   EXPECT_TRUE(any_note(g[0], "sysfs reports the placeholder name 'Graphics Device'"));
-  if (name) EXPECT_EQ(g[0].field_sources.at("model"), "pci.ids");
+  if (name) {
+    EXPECT_EQ(g[0].field_sources.at("model"), "pci.ids");
+  }
 
   // An id no table knows: a note instead of a bare null.
   auto unknown = obs("0000:04:00.0", "amd", "0x1002");
