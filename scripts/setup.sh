@@ -13,6 +13,7 @@ TOOLS=(pciutils pci.ids lshw vulkan-tools mesa-vulkan-drivers clinfo pocl-opencl
   python3-jsonschema)  # tests/schema_test.cc: the standard JSON Schema validator
 TOOLS+=(groff-base zsh fish)  # man page lint and shell completion tests (tests/manpage_test.cc)
 TOOLS+=(python3-kubernetes python3-yaml)  # tests/deploy (kubectl >= 1.27 comes from Kubernetes' apt repository)
+TOOLS+=(libdrm-common)  # /usr/share/libdrm/amdgpu.ids: AMD marketing names (src/sources/amdgpu_ids.cc)
 
 want=("${BUILD_DEPS[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${TOOLS[@]}"); fi
