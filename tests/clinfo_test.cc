@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "detect/detector.h"
 #include "sources/parsers.h"
 #include "test_util.h"
 
@@ -147,6 +148,22 @@ TEST(Clinfo, AmdTopologySignExtendedBus) {
     auto r = parse_clinfo(t);
     ASSERT_EQ(r.devices.size(), 2u) << shown;
     EXPECT_EQ(r.devices[1].f.bus_id, bus) << shown;
+  }
+  // The same GPU on two OpenCL platforms (Mesa's rusticl with cl_khr_pci_bus_info, the AMD
+  // ICD with the sign-extended topology) is one GPU: the merge matches them by PCI location.
+  {
+    std::string t = text;
+    t.replace(at, from.size(), "PCI-E, ffffffc1:00.0");
+    auto amd_icd = parse_clinfo(t).devices.at(1);
+    Observation rusticl = amd_icd;
+    rusticl.f.model = "AMD Radeon RX 6800 XT (radeonsi, navi21, LLVM 15.0.6, DRM 3.49)";
+    rusticl.f.bus_id = "0000:c1:00.0";
+    SourceReport rep;
+    rep.source = "clinfo";
+    rep.status = SourceStatus::ok;
+    rep.devices = {amd_icd, rusticl};
+    auto g = merge_reports({rep}, {{"clinfo", 40}}, nullptr, "T");
+    EXPECT_EQ(g.size(), 1u);
   }
   // A sign-extended value below 0x80 is not a sign extension: not a bus.
   std::string t = text;
