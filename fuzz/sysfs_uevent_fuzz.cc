@@ -64,6 +64,7 @@ const char* const kFiles[] = {
     "/sys/class/drm/card0/device/numa_node",
     "/sys/class/drm/card0/device/product_name",
     "/sys/class/drm/card0/device/pp_dpm_sclk",
+    "/sys/class/drm/card0/device/pp_od_clk_voltage",
     "/sys/class/drm/card0/device/hwmon/hwmon0/name",
     "/sys/class/drm/card0/device/hwmon/hwmon0/temp1_input",
     "/sys/class/drm/card0/device/hwmon/hwmon0/temp1_label",
@@ -90,6 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* d, size_t n) {
   grey::sysfs::parse_uevent(in);
   grey::sysfs::parse_kfd_properties(in);
   grey::sysfs::max_dpm_clock_mhz(in);
+  grey::sysfs::od_sclk_max_mhz(in);
   grey::sysfs::pci_address_in_path(in);
   grey::sysfs::software_reason(in, std::nullopt, std::nullopt);
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "detect/detector.h"
 #include "sources/parsers.h"
 #include "test_util.h"
 
@@ -128,6 +129,48 @@ TEST(Clinfo, HandmadePlainNvidiaAndAmdRocm) {
   EXPECT_FALSE(amd.f.driver_version.has_value());
   EXPECT_TRUE(any_note_contains(amd.notes, "3614.0"));
   EXPECT_EQ(amd.f.tool_index, 0);  // first device of its platform
+}
+
+// CL_DEVICE_TOPOLOGY_AMD's bus is a signed cl_char: clinfo before Oblomov/clinfo PR #4 printed
+// a bus of 0xc1 as "ffffffc1" (PR text: "86:00.0 was shown as ffffff86:00.0").
+TEST(Clinfo, AmdTopologySignExtendedBus) {
+  std::string text = read_fixture("handmade/clinfo-nvidia-amd-rocm.txt");
+  const std::string from = "PCI-E, 0c:00.0";
+  size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos);
+  for (const auto& [shown, bus] :
+       std::vector<std::pair<std::string, std::string>>{{"PCI-E, ffffffc1:00.0", "0000:c1:00.0"},
+                                                        {"PCI-E, ffffff86:00.0", "0000:86:00.0"},
+                                                        {"PCI-E, 0000:c1:00.0", "0000:c1:00.0"},
+                                                        {"PCI-E, c1:00.0", "0000:c1:00.0"}}) {
+    std::string t = text;
+    t.replace(at, from.size(), shown);
+    auto r = parse_clinfo(t);
+    ASSERT_EQ(r.devices.size(), 2u) << shown;
+    EXPECT_EQ(r.devices[1].f.bus_id, bus) << shown;
+  }
+  // The same GPU on two OpenCL platforms (Mesa's rusticl with cl_khr_pci_bus_info, the AMD
+  // ICD with the sign-extended topology) is one GPU: the merge matches them by PCI location.
+  {
+    std::string t = text;
+    t.replace(at, from.size(), "PCI-E, ffffffc1:00.0");
+    auto amd_icd = parse_clinfo(t).devices.at(1);
+    Observation rusticl = amd_icd;
+    rusticl.f.model = "AMD Radeon RX 6800 XT (radeonsi, navi21, LLVM 15.0.6, DRM 3.49)";
+    rusticl.f.bus_id = "0000:c1:00.0";
+    SourceReport rep;
+    rep.source = "clinfo";
+    rep.status = SourceStatus::ok;
+    rep.devices = {amd_icd, rusticl};
+    auto g = merge_reports({rep}, {{"clinfo", 40}}, nullptr, "T");
+    EXPECT_EQ(g.size(), 1u);
+  }
+  // A sign-extended value below 0x80 is not a sign extension: not a bus.
+  std::string t = text;
+  t.replace(at, from.size(), "PCI-E, ffffff41:00.0");
+  auto r = parse_clinfo(t);
+  ASSERT_EQ(r.devices.size(), 2u);
+  EXPECT_NE(r.devices[1].f.bus_id, "0000:41:00.0");
 }
 
 TEST(Clinfo, HandmadeRawTwoMesaPlatformsAndNvidiaIntegers) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "detect/software.h"
+#include "sources/pci_names.h"
 
 namespace grey {
 namespace {
@@ -186,6 +188,82 @@ TEST(Merge, ByBusIdAuthorityWinsPerField) {
   bool noted = false;
   for (auto& n : g[0].notes) noted |= n.find("disagree on total VRAM") != std::string::npos;
   EXPECT_TRUE(noted);
+}
+
+bool any_note(const GpuSpec& s, const std::string& needle) {
+  return std::any_of(s.notes.begin(), s.notes.end(),
+                     [&](const std::string& n) { return n.find(needle) != std::string::npos; });
+}
+
+// Issue 13: "Graphics Device" (a driver older than the card) and "0x1002" (old ROCm's card
+// series) are no names: a real name from a weaker source wins; else the id tables, with a note.
+TEST(Merge, PlaceholderNamesFallBack) {
+  auto rocm = obs("0000:07:00.0", "amd", "0x1002", 12272);
+  rocm.f.pci_vendor_id = 0x1002;
+  rocm.f.pci_device_id = 0x73df;
+  auto lspci = obs("0000:07:00.0", "amd", "Navi 22 [Radeon RX 6700/6700 XT / 6800M]");
+  std::map<std::string, int> auth{{"rocm-smi", 90}, {"lspci", 30}};
+  auto g = merge_reports({rep("rocm-smi", {rocm}), rep("lspci", {lspci})}, auth, nullptr, "T");
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].f.model, "Navi 22 [Radeon RX 6700/6700 XT / 6800M]");
+  EXPECT_EQ(g[0].field_sources.at("model"), "lspci");
+  EXPECT_TRUE(any_note(g[0], "rocm-smi reports the placeholder name '0x1002'"));
+
+  // Only a placeholder: the PCI id's name from the tables of this machine, or a note.
+  auto xe = obs("0000:03:00.0", "intel", "Graphics Device");
+  xe.f.pci_vendor_id = 0x8086;
+  xe.f.pci_device_id = 0x56a5;
+  g = merge_reports({rep("sysfs", {xe})}, {{"sysfs", 70}}, nullptr, "T");
+  ASSERT_EQ(g.size(), 1u);
+  auto name = pci_device_name(0x8086, 0x56a5);
+  EXPECT_EQ(g[0].f.model, name);
+  EXPECT_NE(g[0].f.model, "Graphics Device");
+  EXPECT_TRUE(any_note(g[0], "sysfs reports the placeholder name 'Graphics Device'"));
+  if (name) {
+    EXPECT_EQ(g[0].field_sources.at("model"), "pci.ids");
+  }
+
+  // An id no table knows: a note instead of a bare null.
+  auto unknown = obs("0000:04:00.0", "amd", "0x1002");
+  unknown.f.pci_vendor_id = 0x1002;
+  unknown.f.pci_device_id = 0xfffe;
+  g = merge_reports({rep("rocm-smi", {unknown})}, {{"rocm-smi", 90}}, nullptr, "T");
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_FALSE(g[0].f.model);
+  EXPECT_FALSE(g[0].field_sources.count("model"));
+  EXPECT_TRUE(any_note(g[0], "1002:fffe is in neither amdgpu.ids nor pci.ids"));
+
+  EXPECT_TRUE(is_placeholder_product_name("Graphics Device"));
+  EXPECT_TRUE(is_placeholder_product_name(" 0x1002 "));
+  EXPECT_TRUE(is_placeholder_product_name("Intel(R) Graphics [0x020a]"));
+  EXPECT_TRUE(is_placeholder_product_name("Device 744c"));
+  EXPECT_FALSE(is_placeholder_product_name("AMD Radeon Graphics"));  // a real APU name
+  EXPECT_FALSE(is_placeholder_product_name("Intel(R) Arc(TM) A380 Graphics"));
+  EXPECT_FALSE(is_placeholder_product_name("A100"));
+}
+
+// One GPU as two PCI functions of one slot: VGA controller (driver) at .0, a driverless
+// "Display controller" at .1. One GPU; a second GPU on another slot stays separate.
+TEST(Merge, DriverlessSiblingFunctionIsTheSameGpu) {
+  auto f0 = obs("0000:03:00.0", "intel", "DG2 [Arc A380]");
+  f0.f.kernel_driver = "i915";
+  auto f1 = obs("0000:03:00.1", "intel", "Display controller");
+  auto other = obs("0000:04:00.1", "intel", "DG2 [Arc A380]");
+  auto lspci_f1 = obs("0000:03:00.1", "intel", "Device 56a6");
+  std::map<std::string, int> auth{{"sysfs", 70}, {"lspci", 30}};
+  auto g =
+      merge_reports({rep("sysfs", {f0, f1, other}), rep("lspci", {lspci_f1})}, auth, nullptr, "T");
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0].f.bus_id, "0000:03:00.0");
+  EXPECT_EQ(g[0].f.model, "DG2 [Arc A380]");
+  EXPECT_TRUE(any_note(g[0], "0000:03:00.1 (no driver) is another function of 0000:03:00.0"));
+  EXPECT_EQ(g[1].f.bus_id, "0000:04:00.1");
+
+  // Two functions that both have a driver are two GPUs.
+  auto d1 = f1;
+  d1.f.kernel_driver = "i915";
+  g = merge_reports({rep("sysfs", {f0, d1})}, auth, nullptr, "T");
+  EXPECT_EQ(g.size(), 2u);
 }
 
 TEST(Merge, UuidThenVendorOrderAndMixedVendors) {

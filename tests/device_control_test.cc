@@ -92,10 +92,12 @@ TEST_F(DeviceControlTest, EachMechanismBelongsToOneVendor) {
 TEST_F(DeviceControlTest, DispatchKeepsTheRefusalsAndMessages) {
   SystemControl sc(fs_, runner_, loader_);
   // A sysfs path no vendor claims: the hwmon mechanism refuses it, writes nothing.
-  EXPECT_EQ(sc.write({"0000:03:00.0", kSettingPowerLimit, "sysfs:/etc/passwd"}, "100"),
-            "refusing sysfs path '/etc/passwd': only hwmon power1_cap/power1_max under /sys");
-  EXPECT_EQ(sc.read({"0000:03:00.0", kSettingPowerLimit, "sysfs:/etc/passwd"}).error,
-            "refusing sysfs path '/etc/passwd': only hwmon power1_cap/power1_max under /sys");
+  EXPECT_EQ(
+      sc.write({"0000:03:00.0", kSettingPowerLimit, "sysfs:/etc/passwd"}, "100"),
+      "refusing sysfs path '/etc/passwd': only hwmon power1_cap/power1_max/power2_max under /sys");
+  EXPECT_EQ(
+      sc.read({"0000:03:00.0", kSettingPowerLimit, "sysfs:/etc/passwd"}).error,
+      "refusing sysfs path '/etc/passwd': only hwmon power1_cap/power1_max/power2_max under /sys");
   EXPECT_EQ(sc.write({"0000:03:00.0", kSettingPowerLimit, "echo hi"}, "100"),
             "unknown mechanism 'echo hi'");
   EXPECT_EQ(sc.read({"0000:03:00.0", kSettingPowerLimit, "echo hi"}).error,
@@ -151,6 +153,21 @@ TEST_F(DeviceControlTest, AmdAndIntelReadTheirOwnPowerFileAndRange) {
   EXPECT_EQ(sc.write({"0000:04:00.0", kSettingPowerLimit, "sysfs:" + *i.power_sysfs_path}, "60"),
             "");
   EXPECT_EQ(test::read_file(intel + "/power1_max"), "60000000");
+  // xe with the package channel only (Arc A380 on xe: power2_max 55 W): the package's PL1 is
+  // written, never the burst limit power2_cap; the range from power2_rated_max.
+  std::string xe = t_ / "sys/bus/pci/devices/0000:05:00.0/hwmon/hwmon4";
+  write_file(xe + "/power2_max", "55000000\n");
+  write_file(xe + "/power2_rated_max", "75000000\n");
+  write_file(xe + "/power2_cap", "89000000\n");
+  DeviceState x = sc.probe("0000:05:00.0", "intel", std::string("xe"));
+  EXPECT_EQ(x.power_sysfs_path, "/sys/bus/pci/devices/0000:05:00.0/hwmon/hwmon4/power2_max");
+  EXPECT_EQ(x.power_limit_w, 55.0);
+  EXPECT_EQ(x.power_max_w, 75.0);
+  EXPECT_EQ(x.range_source, "power2_rated_max");
+  EXPECT_EQ(sc.write({"0000:05:00.0", kSettingPowerLimit, "sysfs:" + *x.power_sysfs_path}, "50"),
+            "");
+  EXPECT_EQ(test::read_file(xe + "/power2_max"), "50000000");
+  EXPECT_EQ(test::read_file(xe + "/power2_cap"), "89000000\n");
   // SysfsControl::probe picks the same vendor file as SystemControl.
   DeviceState again;
   again.bus_id = "0000:03:00.0";

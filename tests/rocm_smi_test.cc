@@ -7,6 +7,7 @@
 
 #include "sources/parsers.h"
 #include "test_util.h"
+#include "util/strings.h"
 
 namespace grey {
 namespace {
@@ -49,7 +50,11 @@ TEST(RocmSmiJson, Mi100SixCardsRocm571GpuIdKey) {
   }
   EXPECT_EQ(r.devices[0].f.power_draw_w, 39.0);
   EXPECT_EQ(r.devices[0].f.vram_used_mb, 6);  // 6782976 B
-  EXPECT_EQ(r.devices[0].f.vram_free_mb, 32752 - 6);
+  // Free from bytes, the sysfs rule: (34342961152 - 6782976) B = 32745.53 MiB -> 32745, not
+  // the rounded 32752 - 6 = 32746.
+  EXPECT_EQ(r.devices[0].f.vram_free_mb, 32745);
+  EXPECT_EQ(r.devices[0].f.vram_free_mb,
+            bytes_to_mib(34342961152ull - 6782976ull));  // = sysfs's read_vram rule
   EXPECT_EQ(r.devices[0].f.utilization_pct, 0);
 }
 
@@ -105,6 +110,25 @@ TEST(RocmSmiJson, Rx6700xtRocm612DeviceNameKeyAndGfxVersion) {
   EXPECT_EQ(f.power_limit_w, 211.0);
   EXPECT_EQ(f.driver_version, "6.3.6");
   EXPECT_EQ(f.compute_capability, "gfx1031");
+}
+
+// Old ROCm reports the vendor id as the card series: "0x1002" is no name. The same capture with
+// that value in "Card series": the real "Device Name" stands; without it, no model (the merge
+// then looks the PCI id up, with a note).
+TEST(RocmSmiJson, VendorIdAsCardSeriesIsNoName) {
+  std::string text =
+      read_fixture("rocm-smi/amd-radeon-rx6700xt-rocm6.0.2-json-na-secondary-die-telegraf.json");
+  const std::string from = "\"Card series\": \"Navi 22 [Radeon RX 6700/6700 XT / 6800M]\"";
+  size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, from.size(), "\"Card series\": \"0x1002\"");
+  ParseResult r = parse_rocm_smi_json(text);
+  ASSERT_EQ(r.devices.size(), 1u);
+  EXPECT_FALSE(r.devices[0].f.model.has_value());
+  EXPECT_EQ(r.devices[0].f.pci_device_id, 0x73dfu);
+  bool noted = false;
+  for (const auto& n : r.devices[0].notes) noted |= n.find("'0x1002' is a placeholder") != n.npos;
+  EXPECT_TRUE(noted);
 }
 
 TEST(RocmSmiJson, Vega10WithoutNameKeepsDeviceIdForLookup) {

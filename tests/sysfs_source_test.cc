@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 
+#include "sources/amdgpu_ids.h"
 #include "sources/pci_names.h"
 #include "test_util.h"
 #include "util/host_fs.h"
@@ -49,8 +50,17 @@ bool has_note(const Observation& o, const std::string& needle) {
 
 // pci.ids may or may not know an id (the database on a given machine has its own age), so a
 // model from libpci is checked against libpci itself, and against text where it knows it.
+// An AMD id that this machine's libdrm amdgpu.ids lists takes its marketing name first.
 void expect_model_from_pci_ids(const Observation& o, uint32_t v, uint32_t d,
-                               const std::string& expected_part) {
+                               const std::string& expected_part,
+                               std::optional<uint32_t> rev = std::nullopt) {
+  if (v == 0x1002) {
+    if (auto m = amdgpu_marketing_name(d, rev)) {
+      EXPECT_EQ(o.f.model, m);
+      EXPECT_EQ(o.field_detail.at("model"), "amdgpu.ids");
+      return;
+    }
+  }
   auto name = pci_device_name(v, d);
   EXPECT_EQ(o.f.model, name);
   if (name) {
@@ -93,7 +103,7 @@ TEST(SysfsFixtures, Vega56) {
   EXPECT_TRUE(has_note(o, "VBIOS 115-D050PIL-100"));
   EXPECT_TRUE(has_note(o, "VRAM vendor hynix"));
   // product_name is empty: the model comes from pci.ids, never "".
-  expect_model_from_pci_ids(o, 0x1002, 0x687f, "Vega");
+  expect_model_from_pci_ids(o, 0x1002, 0x687f, "Vega", 0xc3);
   EXPECT_FALSE(f.compute_capability);  // no kfd in this snapshot
   EXPECT_FALSE(f.num_sm);
 }
@@ -209,7 +219,7 @@ TEST(SysfsFixtures, R7_240) {
   EXPECT_EQ(f.pcie_gen, 3);
   EXPECT_EQ(f.pcie_width, 8);
   EXPECT_TRUE(has_note(o, "PCIe link currently 5.0 GT/s PCIe x4"));
-  expect_model_from_pci_ids(o, 0x1002, 0x6617, "Oland");
+  expect_model_from_pci_ids(o, 0x1002, 0x6617, "Oland", 0x87);
 }
 
 TEST(SysfsFixtures, ArcA380I915) {
@@ -224,7 +234,9 @@ TEST(SysfsFixtures, ArcA380I915) {
   EXPECT_EQ(f.bus_id, "0000:0b:00.0");
   EXPECT_EQ(f.kernel_driver, "i915");
   EXPECT_EQ(f.temperature_c, 55.0);
-  EXPECT_EQ(f.power_limit_w, 55.0);       // power1_max (PL1)
+  EXPECT_EQ(f.power_limit_w, 55.0);  // power1_max (PL1)
+  EXPECT_EQ(o.field_detail.at("power_limit_w"),
+            "hwmon power1_max (card sustained power limit PL1)");
   EXPECT_FALSE(f.power_limit_default_w);  // power1_rated_max reads 0
   EXPECT_EQ(f.clock_mhz, 2450);           // gt_RP0_freq_mhz
   EXPECT_EQ(f.pcie_gen, 1);
@@ -233,6 +245,55 @@ TEST(SysfsFixtures, ArcA380I915) {
   EXPECT_FALSE(f.vram_total_mb);
   EXPECT_FALSE(f.utilization_pct);
   expect_model_from_pci_ids(o, 0x8086, 0x56a5, "A380");
+}
+
+// Issue 13: xe hwmon is not i915's (sysfs-driver-intel-xe-hwmon): power1_* the card, power2_*
+// the package, _max the sustained PL1, _cap the burst PL2. The A380 capture moved to xe the way
+// xe lays it out on DG2 (package channel only); burst values are hand-written.
+TEST(SysfsFixtures, XeHwmonPackageLimitAndBurstLimit) {
+  TempDir tmp;
+  install_fixture(tmp.path(), "intel-arc-a380-i915-lact");
+  std::string dev = tmp.path() + "/class/drm/card1/device";
+  std::string hw = dev + "/hwmon/hwmon1";
+  std::string ue = test::read_fixture("sysfs/intel-arc-a380-i915-lact/card1/device/uevent");
+  ue.replace(ue.find("DRIVER=i915"), 11, "DRIVER=xe");
+  write_file(dev + "/uevent", ue);
+  write_file(hw + "/name", "xe\n");
+  fs::remove(hw + "/power1_max");
+  fs::remove(hw + "/power1_rated_max");
+  write_file(hw + "/power2_max", "55000000\n");
+  write_file(hw + "/power2_rated_max", "75000000\n");
+  write_file(hw + "/power2_cap", "89000000\n");
+  {
+    RootedFs rfs(tmp.path());
+    ParseResult r = scan_drm_sysfs(rfs);
+    ASSERT_EQ(r.devices.size(), 1u);
+    const Observation& o = r.devices[0];
+    EXPECT_EQ(o.f.kernel_driver, "xe");
+    EXPECT_EQ(o.f.power_limit_w, 55.0);  // package PL1, not the 89 W burst limit
+    EXPECT_EQ(o.f.power_limit_default_w, 75.0);
+    EXPECT_EQ(o.field_detail.at("power_limit_w"),
+              "hwmon power2_max (package sustained power limit PL1)");
+    EXPECT_TRUE(has_note(o, "package burst power limit PL2 (hwmon power2_cap) 89 W"));
+    EXPECT_TRUE(has_note(o, "power limit lowered to 55 W (default 75 W)"));
+  }
+  // A card channel too: the card's PL1 is the limit; a card burst limit alone is no limit.
+  write_file(hw + "/power1_max", "60000000\n");
+  write_file(hw + "/power1_cap", "120000000\n");
+  {
+    RootedFs rfs(tmp.path());
+    ParseResult r = scan_drm_sysfs(rfs);
+    ASSERT_EQ(r.devices.size(), 1u);
+    EXPECT_EQ(r.devices[0].f.power_limit_w, 60.0);
+    EXPECT_EQ(r.devices[0].field_detail.at("power_limit_w"),
+              "hwmon power1_max (card sustained power limit PL1)");
+  }
+  fs::remove(hw + "/power1_max");
+  fs::remove(hw + "/power2_max");
+  RootedFs rfs(tmp.path());
+  ParseResult r = scan_drm_sysfs(rfs);
+  ASSERT_EQ(r.devices.size(), 1u);
+  EXPECT_FALSE(r.devices[0].f.power_limit_w);  // power1_cap (120 W burst) is not the limit
 }
 
 TEST(SysfsFixtures, TigerLakeXe) {
@@ -621,6 +682,59 @@ TEST(SysfsHelpers, DpmClock) {
   EXPECT_EQ(sysfs::max_dpm_clock_mhz("S: 19Mhz *\n"), 19);
   EXPECT_FALSE(sysfs::max_dpm_clock_mhz("garbage"));
   EXPECT_FALSE(sysfs::max_dpm_clock_mhz(""));
+}
+
+// Real pp_od_clk_voltage captures (tests/fixtures/pp_od_clk_voltage, SOURCES.md).
+TEST(SysfsHelpers, OdSclkMaxFromRealCaptures) {
+  // RDNA3 min/max table: the upper OD_SCLK bound, not OD_RANGE's 5000 MHz nor OD_MCLK.
+  EXPECT_EQ(sysfs::od_sclk_max_mhz(
+                test::read_fixture("pp_od_clk_voltage/amd-rx7900xtx-rdna3-amdgpu-sysfs-rs.txt")),
+            3005);
+  // Navi10: OD_SCLK plus a V/F curve and VDDC_CURVE_SCLK ranges (2150) that must not count.
+  EXPECT_EQ(sysfs::od_sclk_max_mhz(
+                test::read_fixture("pp_od_clk_voltage/amd-rx5700xt-navi10-amdgpu-sysfs-rs.txt")),
+            2100);
+  // RDNA4 exposes only an offset: no absolute limit.
+  EXPECT_FALSE(sysfs::od_sclk_max_mhz(
+      test::read_fixture("pp_od_clk_voltage/amd-rx9070xt-rdna4-offset-only-amdgpu-sysfs-rs.txt")));
+  // Polaris/Vega10 per-state table "N: <clock>MHz <volt>mV" (kernel smu7 format string).
+  EXPECT_EQ(sysfs::od_sclk_max_mhz("OD_SCLK:\n0:        300MHz        750mV\n"
+                                   "7:       1244MHz       1150mV\nOD_MCLK:\n"
+                                   "0:        300MHz        750mV\n1:       2000MHz 800mV\n"),
+            1244);
+  EXPECT_FALSE(sysfs::od_sclk_max_mhz(""));
+  EXPECT_FALSE(sysfs::od_sclk_max_mhz("OD_SCLK:\n0: 800mV\n1: garbage\n"));
+  EXPECT_FALSE(sysfs::od_sclk_max_mhz("OD_MCLK:\n1: 875MHz\n"));
+  EXPECT_EQ(sysfs::od_sclk_max_mhz(std::string("OD_SCLK:\n1: 2735Mhz\n\0\0\0", 22)), 2735);
+}
+
+// The RX 7900 XTX case of issue 13: pp_dpm_sclk's top level is the game clock (2219 MHz),
+// the boost limit is the upper OD_SCLK bound; field provenance says which file was read.
+TEST(SysfsFixtures, AmdgpuClockIsTheOdSclkBoostLimit) {
+  TempDir tmp;
+  install_fixture(tmp.path(), "amd-radeon-rx7900xtx-no-vram-files-lact");
+  std::string dev = tmp.path() + "/class/drm/card0/device";
+  write_file(dev + "/pp_dpm_sclk", "0: 500Mhz\n1: 1500Mhz *\n2: 2219Mhz\n");
+  write_file(dev + "/pp_od_clk_voltage",
+             "OD_SCLK:\n0: 500Mhz\n1: 2735Mhz\nOD_MCLK:\n0: 97Mhz\n1: 1250MHz\n"
+             "OD_VDDGFX_OFFSET:\n0mV\nOD_RANGE:\nSCLK:     500Mhz       3150Mhz\n");
+  {
+    RootedFs rfs(tmp.path());
+    ParseResult r = scan_drm_sysfs(rfs);
+    ASSERT_EQ(r.devices.size(), 1u);
+    EXPECT_EQ(r.devices[0].f.clock_mhz, 2735);
+    EXPECT_NE(r.devices[0].field_detail["clock_mhz"].find("pp_od_clk_voltage"), std::string::npos);
+    EXPECT_TRUE(has_note(r.devices[0], "pp_dpm_sclk tops out at 2219 MHz"));
+  }
+  // Overdrive not exposed (RDNA4 offset-only table): pp_dpm_sclk's top level, said so.
+  write_file(
+      dev + "/pp_od_clk_voltage",
+      test::read_fixture("pp_od_clk_voltage/amd-rx9070xt-rdna4-offset-only-amdgpu-sysfs-rs.txt"));
+  RootedFs rfs(tmp.path());
+  ParseResult r = scan_drm_sysfs(rfs);
+  ASSERT_EQ(r.devices.size(), 1u);
+  EXPECT_EQ(r.devices[0].f.clock_mhz, 2219);
+  EXPECT_NE(r.devices[0].field_detail["clock_mhz"].find("pp_dpm_sclk"), std::string::npos);
 }
 
 TEST(SysfsHelpers, SoftwareReason) {

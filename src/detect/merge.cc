@@ -4,6 +4,7 @@
 
 #include "detect/detector.h"
 #include "detect/software.h"
+#include "sources/amdgpu_ids.h"
 #include "sources/pci_names.h"
 #include "util/strings.h"
 
@@ -24,6 +25,7 @@ struct Group {
   std::optional<std::string> uuid;
   std::string vendor = "unknown";
   std::optional<uint32_t> device_id;
+  std::vector<std::string> notes;
   bool has_source(const std::string& s) const {
     return std::any_of(items.begin(), items.end(), [&](const Item& i) { return i.source == s; });
   }
@@ -50,6 +52,93 @@ void add(Group& g, const Item& it) {
 
 std::string fmt_mib(int64_t v) {
   return std::to_string(v) + " MiB";
+}
+
+// "dddd:bb:dd.f" -> ("dddd:bb:dd", f); nullopt for anything else.
+std::optional<std::pair<std::string, int>> split_function(const std::optional<std::string>& bus) {
+  if (!bus || bus->size() < 3) return std::nullopt;
+  size_t dot = bus->rfind('.');
+  if (dot == std::string::npos || dot + 2 != bus->size()) return std::nullopt;
+  char c = (*bus)[dot + 1];
+  if (c < '0' || c > '7') return std::nullopt;
+  return std::make_pair(bus->substr(0, dot), c - '0');
+}
+
+std::optional<std::string> driver_of(const Group& g) {
+  for (const auto& it : g.items)
+    if (it.o->f.kernel_driver) return it.o->f.kernel_driver;
+  return std::nullopt;
+}
+
+// One physical GPU can show as several PCI functions of one slot (a VGA controller at function
+// 0 and a driverless "Display controller" at function 1). A function that no driver claims is
+// folded into the same vendor's function of that slot that a driver claims (else the lowest
+// function). Functions with drivers of their own stay separate GPUs.
+void fold_sibling_functions(std::vector<Group>& groups) {
+  for (size_t i = 0; i < groups.size(); ++i) {
+    auto me = split_function(groups[i].bus);
+    if (!me || driver_of(groups[i])) continue;
+    size_t best = groups.size();
+    for (size_t j = 0; j < groups.size(); ++j) {
+      if (j == i) continue;
+      auto other = split_function(groups[j].bus);
+      if (!other || other->first != me->first || groups[j].vendor != groups[i].vendor ||
+          groups[i].vendor == "unknown")
+        continue;
+      bool drv = driver_of(groups[j]).has_value();
+      if (!drv && other->second > me->second) continue;  // the lowest driverless one stays
+      if (best == groups.size() || (drv && !driver_of(groups[best])) ||
+          (drv == driver_of(groups[best]).has_value() &&
+           other->second < split_function(groups[best].bus)->second))
+        best = j;
+    }
+    if (best == groups.size()) continue;
+    Group& into = groups[best];
+    into.notes.push_back("PCI function " + *groups[i].bus + " (no driver) is another function of " +
+                         *into.bus + ", the same GPU; not counted separately");
+    for (auto& it : groups[i].items) into.items.push_back(it);
+    groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(i));
+    i = static_cast<size_t>(-1);  // restart: indices moved
+  }
+}
+
+// No source named the model (or only placeholders did): libdrm's amdgpu.ids marketing name
+// for AMD, else pci.ids' name, with a note; when no table knows the id, a note says so.
+void name_from_id_tables(GpuSpec& s,
+                         const std::vector<std::pair<std::string, std::string>>& placeholders) {
+  std::string why;
+  for (const auto& [src, name] : placeholders)
+    why += (why.empty() ? "" : ", ") + src + " reports the placeholder name '" +
+           quote_for_note(name, 64) + "'";
+  if (s.f.model) {
+    if (!why.empty()) s.notes.push_back(why + "; model from " + s.field_sources["model"]);
+    return;
+  }
+  if (!s.f.pci_vendor_id || !s.f.pci_device_id) {
+    if (!why.empty()) s.notes.push_back(why + "; no PCI id to look a name up; model unknown");
+    return;
+  }
+  std::string id = *s.pci_id();
+  if (*s.f.pci_vendor_id == 0x1002u) {
+    if (auto name = amdgpu_marketing_name(*s.f.pci_device_id, std::nullopt)) {
+      s.f.model = *name;
+      s.field_sources["model"] = "amdgpu.ids";
+      s.notes.push_back((why.empty() ? "" : why + "; ") +
+                        "model name looked up in libdrm's amdgpu.ids from PCI id " + id);
+      return;
+    }
+  }
+  if (auto name = pci_device_name(*s.f.pci_vendor_id, *s.f.pci_device_id)) {
+    s.f.model = *name;
+    s.field_sources["model"] = "pci.ids";
+    s.notes.push_back((why.empty() ? "" : why + "; ") +
+                      "model name looked up in pci.ids from PCI id " + id);
+    return;
+  }
+  s.notes.push_back((why.empty() ? "no source names the model" : why) + "; PCI id " + id +
+                    (*s.f.pci_vendor_id == 0x1002u ? " is in neither amdgpu.ids nor pci.ids"
+                                                   : " is not in pci.ids") +
+                    " (a card newer than these tables); model unknown");
 }
 
 }  // namespace
@@ -135,6 +224,8 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
     }
   }
 
+  fold_sibling_functions(groups);
+
   std::stable_sort(groups.begin(), groups.end(), [](const Group& a, const Group& b) {
     if (a.bus && b.bus) return *a.bus < *b.bus;
     return a.bus.has_value() && !b.bus.has_value();
@@ -146,11 +237,27 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
                      [](const Item& x, const Item& y) { return x.auth > y.auth; });
     GpuSpec s;
     s.detection_timestamp = timestamp;
+    s.notes = g.notes;
     std::set<std::string> seen_sources;
+    std::vector<std::pair<std::string, std::string>> placeholders;  // source, name
     for (const auto& it : g.items) {
-      for (const std::string& member : fill_missing(s.f, it.o->f)) {
+      // A placeholder product name ("Graphics Device", "0x1002") is no name: it must not win
+      // over a real one from a less authoritative source, nor over the id tables below.
+      const GpuFields* fields = &it.o->f;
+      GpuFields cleaned;
+      if (fields->model && is_placeholder_product_name(*fields->model)) {
+        placeholders.emplace_back(it.source, *fields->model);
+        cleaned = *fields;
+        cleaned.model.reset();
+        fields = &cleaned;
+      }
+      for (const std::string& member : fill_missing(s.f, *fields)) {
         std::string key = json_key_of_field(member);
-        if (!key.empty()) s.field_sources.emplace(key, it.source);
+        if (key.empty()) continue;
+        auto detail = it.o->field_detail.find(key);
+        s.field_sources.emplace(key, detail == it.o->field_detail.end()
+                                         ? it.source
+                                         : it.source + " (" + detail->second + ")");
       }
       if (seen_sources.insert(it.source).second) s.detection_sources.push_back(it.source);
       for (const auto& n : it.o->notes) s.notes.push_back(it.source + ": " + n);
@@ -163,13 +270,7 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
       else
         s.field_sources.erase("vendor");
     }
-    if (!s.f.model && s.f.pci_vendor_id && s.f.pci_device_id) {
-      if (auto name = pci_device_name(*s.f.pci_vendor_id, *s.f.pci_device_id)) {
-        s.f.model = *name;
-        s.field_sources["model"] = "pci.ids";
-        s.notes.push_back("model name looked up in pci.ids from PCI id " + *s.pci_id());
-      }
-    }
+    name_from_id_tables(s, placeholders);
     // Contradictions worth a user's attention.
     std::vector<std::pair<std::string, int64_t>> vram;
     for (const auto& it : g.items)

@@ -28,8 +28,9 @@ std::string basename_of(const std::string& p) {
 std::string check_power_path(const std::string& path) {
   std::string base = basename_of(path);
   if (!starts_with(path, "/sys/") || path.find("/../") != std::string::npos ||
-      (base != "power1_cap" && base != "power1_max"))
-    return "refusing sysfs path '" + path + "': only hwmon power1_cap/power1_max under /sys";
+      (base != "power1_cap" && base != "power1_max" && base != "power2_max"))
+    return "refusing sysfs path '" + path +
+           "': only hwmon power1_cap/power1_max/power2_max under /sys";
   return "";
 }
 

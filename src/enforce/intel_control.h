@@ -1,7 +1,8 @@
-// Intel device control: the hwmon power1_max of the device (microwatts), range from
-// power1_rated_max when non-zero (i915 reads 0 when the card does not say), through the shared
-// hwmon mechanism (hwmon_control.h). Drives: i915, xe; else vendor "intel" unless an AMD driver
-// (amdgpu, radeon) drives it.
+// Intel device control: the sustained power limit PL1 of the device's hwmon (microwatts): the
+// card's power1_max, else (xe, package only) power2_max; range from the matching
+// power1_rated_max/power2_rated_max when non-zero (i915 reads 0 when the card does not say),
+// through the shared hwmon mechanism (hwmon_control.h). Drives: i915, xe; else vendor "intel"
+// unless an AMD driver (amdgpu, radeon) drives it.
 #pragma once
 
 #include <optional>
@@ -18,7 +19,7 @@ class IntelControl : public VendorControl {
   std::string vendor() const override { return "intel"; }
   bool drives(const std::string& vendor,
               const std::optional<std::string>& kernel_driver) const override;
-  bool handles(const std::string& mechanism) const override;  // sysfs:.../power1_max
+  bool handles(const std::string& mechanism) const override;  // .../power1_max|power2_max
   void probe(DeviceState& state) override;
   [[nodiscard]] ReadResult read(const SettingRef& ref) override { return hwmon_.read(ref); }
   [[nodiscard]] std::string write(const SettingRef& ref, const std::string& value) override {

@@ -73,6 +73,9 @@ struct Observation {
   // Set when the source itself knows this is a software or virtual device (llvmpipe,
   // PHYSICAL_DEVICE_TYPE_CPU, ...). The detector also classifies every observation.
   std::optional<std::string> software_reason;
+  // Which of the source's inputs a field was read from, where the source had a choice
+  // (JSON key -> "pp_od_clk_voltage OD_SCLK upper bound"); shown in GpuSpec::field_sources.
+  std::map<std::string, std::string> field_detail;
   std::string display_name() const;
 };
 

@@ -185,13 +185,35 @@ std::string vendor_from_name(std::string_view s) {
   return "";
 }
 
-// "PCI-E, 0000:0a:00.0" / "PCI-E, 01:00.0" -> normalized bus id.
+// CL_DEVICE_TOPOLOGY_AMD holds bus, device and function as cl_char (signed): clinfo before
+// its PR #4 printed a bus of 0x86 as "ffffff86:00.0". A field of the location that reads
+// "ffffffXX" with XX >= 0x80 is the byte XX.
+std::string undo_sign_extension(std::string_view loc) {
+  std::string out;
+  size_t start = 0;
+  while (start <= loc.size()) {
+    size_t end = loc.find_first_of(":.", start);
+    if (end == std::string_view::npos) end = loc.size();
+    std::string_view field = loc.substr(start, end - start);
+    if (field.size() == 8 && (field.substr(0, 6) == "ffffff" || field.substr(0, 6) == "FFFFFF") &&
+        std::isxdigit(static_cast<unsigned char>(field[6])) &&
+        std::isxdigit(static_cast<unsigned char>(field[7])) &&
+        std::string_view("89abcdefABCDEF").find(field[6]) != std::string_view::npos)
+      field.remove_prefix(6);
+    out.append(field);
+    if (end < loc.size()) out.push_back(loc[end]);
+    start = end + 1;
+  }
+  return out;
+}
+
+// "PCI-E, 0000:0a:00.0" / "PCI-E, 01:00.0" / "PCI-E, ffffffc1:00.0" -> normalized bus id.
 std::optional<std::string> bus_from_topology(std::string_view s) {
   s = trim(s);
   size_t comma = s.rfind(',');
   if (comma != std::string_view::npos) s = trim(s.substr(comma + 1));
   if (s.empty() || s[0] == '<' || s[0] == '(') return std::nullopt;
-  return normalize_bus_id(s);
+  return normalize_bus_id(undo_sign_extension(s));
 }
 
 bool is_pocl(const ClDevice& d) {

@@ -118,6 +118,29 @@ bool is_pci_placeholder_name(const std::string& name) {
   return false;
 }
 
+bool is_placeholder_product_name(const std::string& name) {
+  if (is_pci_placeholder_name(name)) return true;
+  std::string low = to_lower(trim(name));
+  std::string_view s = low;
+  // A trailing bracketed id: "intel(r) graphics [0x020a]" -> "intel(r) graphics".
+  if (!s.empty() && s.back() == ']') {
+    size_t open = s.rfind('[');
+    if (open != std::string_view::npos) {
+      std::string_view id = s.substr(open + 1, s.size() - open - 2);
+      if (starts_with(id, "0x")) id.remove_prefix(2);
+      if (all_hex(id)) s = trim(s.substr(0, open));
+    }
+  }
+  if (starts_with(s, "0x") && all_hex(s.substr(2))) return true;  // "0x1002"
+  for (std::string_view g :
+       {"graphics device", "display controller", "vga compatible controller", "3d controller",
+        "unknown", "n/a", "not supported", "graphics", "intel(r) graphics", "amd graphics", "gpu",
+        "unknown gpu", "unknown device"}) {
+    if (s == g) return true;
+  }
+  return false;
+}
+
 std::optional<std::string> pci_device_name(uint32_t vendor, uint32_t device) {
   std::lock_guard<std::mutex> lock(g_mu);
   return lookup(g_system, nullptr, PCI_LOOKUP_DEVICE, vendor, device);

@@ -24,4 +24,11 @@ std::optional<std::string> pci_vendor_name_in(const std::string& ids_file, uint3
 // "Vendor 1002", "<pci_lookup_name: buffer too small>") or empty.
 bool is_pci_placeholder_name(const std::string& name);
 
+// True when a tool's or driver's product name is a placeholder rather than a name: libpci's
+// placeholders above, a bare id ("0x1002": old ROCm reports the vendor id as the card series,
+// "0x744c"), a PCI class or generic name ("Graphics Device" from a driver older than the card,
+// "Display controller", "VGA compatible controller", "3D controller", "Unknown", "N/A"), or such
+// a generic name followed by an id ("Intel(R) Graphics [0x020a]").
+bool is_placeholder_product_name(const std::string& name);
+
 }  // namespace grey

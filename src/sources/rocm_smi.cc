@@ -19,6 +19,7 @@
 #include "sources/amd_common.h"
 #include "sources/parse_common.h"
 #include "sources/parsers.h"
+#include "sources/pci_names.h"
 #include "util/strings.h"
 
 namespace grey {
@@ -95,6 +96,9 @@ struct Acc {
   int draw_prio = 0;
   int pcie_gen = 0;
   int pcie_width = 0;
+  // VRAM in bytes as printed: free VRAM is computed from these, not from the rounded MiB
+  // values (the rule of the sysfs source too: floor((total - used) bytes / MiB)).
+  std::optional<uint64_t> vram_total_b, vram_used_b;
 };
 
 using Devices = std::map<int, Acc>;
@@ -102,6 +106,12 @@ using Devices = std::map<int, Acc>;
 void set_name(Acc& a, std::string_view v, int prio) {
   v = trim(v);
   if (missing(v) || prio <= a.name_prio) return;
+  // Old ROCm prints the vendor id as the card series ("Card series": "0x1002"): no name. The
+  // model then comes from another key, or from the PCI id's tables in the merge.
+  if (is_placeholder_product_name(std::string(v))) {
+    a.obs.notes.push_back("name '" + quote_first_line(v) + "' is a placeholder; ignored");
+    return;
+  }
   a.obs.f.model = std::string(v);
   a.name_prio = prio;
 }
@@ -195,11 +205,15 @@ void apply_key(Acc& a, std::string_view raw_key, std::string_view value) {
   } else if (k == "pci bus" || k == "pci bus id" || k == "bus") {
     set_bus(a, value);
   } else if (k == "vram total memory (b)") {
-    if (auto b = parse_int(value); b && *b >= 0)
-      a.obs.f.vram_total_mb = bytes_to_mib(static_cast<uint64_t>(*b));
+    if (auto b = parse_int(value); b && *b >= 0) {
+      a.vram_total_b = static_cast<uint64_t>(*b);
+      a.obs.f.vram_total_mb = bytes_to_mib(*a.vram_total_b);
+    }
   } else if (k == "vram total used memory (b)") {
-    if (auto b = parse_int(value); b && *b >= 0)
-      a.obs.f.vram_used_mb = bytes_to_mib(static_cast<uint64_t>(*b));
+    if (auto b = parse_int(value); b && *b >= 0) {
+      a.vram_used_b = static_cast<uint64_t>(*b);
+      a.obs.f.vram_used_mb = bytes_to_mib(*a.vram_used_b);
+    }
   } else if (starts_with(k, "temperature")) {
     if (contains(k, "edge")) {
       set_temp(a, value, 3);
@@ -254,8 +268,12 @@ void finish(Devices& devs, const std::optional<std::string>& driver, ParseResult
     if (!f.driver_version && driver) f.driver_version = driver;
     if (a.pcie_gen > 0) f.pcie_gen = a.pcie_gen;
     if (a.pcie_width > 0) f.pcie_width = a.pcie_width;
-    if (f.vram_total_mb && f.vram_used_mb && *f.vram_used_mb <= *f.vram_total_mb)
-      f.vram_free_mb = *f.vram_total_mb - *f.vram_used_mb;
+    if (a.vram_total_b && a.vram_used_b) {
+      if (*a.vram_used_b <= *a.vram_total_b)
+        f.vram_free_mb = bytes_to_mib(*a.vram_total_b - *a.vram_used_b);
+      else
+        a.obs.notes.push_back("VRAM used exceeds VRAM total; free VRAM unknown");
+    }
     r.devices.push_back(std::move(a.obs));
   }
 }

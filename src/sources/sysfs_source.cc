@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "sources/amdgpu_ids.h"
 #include "sources/pci_names.h"
 #include "util/strings.h"
 
@@ -60,6 +61,38 @@ std::optional<int> max_dpm_clock_mhz(std::string_view text) {
     if (!icontains(rest, "mhz")) continue;
     auto v = leading_number(rest);
     if (!v || *v <= 0 || *v >= 100000) continue;
+    int mhz = static_cast<int>(std::lround(*v));
+    if (!best || mhz > *best) best = mhz;
+  }
+  return best;
+}
+
+std::optional<int> od_sclk_max_mhz(std::string_view text) {
+  size_t nul = text.find('\0');
+  if (nul != std::string_view::npos) text = text.substr(0, nul);
+  // Sections start with a header line "NAME:" (OD_SCLK:, OD_MCLK:, OD_VDDC_CURVE:, OD_RANGE:,
+  // OD_VDDGFX_OFFSET:, OD_SCLK_OFFSET: ...); entries are "N: <clock>MHz [<volt>mV]".
+  bool in_sclk = false;
+  std::optional<int> best;
+  for (std::string_view line : split_lines(text)) {
+    line = trim(line);
+    if (line.empty()) continue;
+    if (line.back() == ':' && line.find(' ') == std::string_view::npos &&
+        line.find('\t') == std::string_view::npos) {
+      in_sclk = line == "OD_SCLK:";
+      continue;
+    }
+    if (!in_sclk) continue;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    std::string_view idx = line.substr(0, colon);
+    if (!std::all_of(idx.begin(), idx.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+    std::string_view rest = trim(line.substr(colon + 1));
+    auto v = leading_number(rest);
+    if (!v || *v <= 0 || *v >= 100000) continue;
+    // The number must be the clock: directly followed by its MHz unit.
+    size_t unit = rest.find_first_not_of("0123456789.");
+    if (unit == std::string_view::npos || !icontains(rest.substr(unit, 3), "mhz")) continue;
     int mhz = static_cast<int>(std::lround(*v));
     if (!best || mhz > *best) best = mhz;
   }
@@ -246,8 +279,10 @@ void read_hwmon(Reader& r, const std::string& dev_dir, const std::optional<std::
   auto zero_note = [&](const char* file, const char* meaning) {
     notes.push_back(std::string("hwmon ") + file + " reads 0 (" + meaning + "); left unknown");
   };
+  // i915/xe: read_intel_power_limits (their power1_cap is xe's burst limit, not the limit).
+  const bool intel = driver && (*driver == "i915" || *driver == "xe");
   // amdgpu: power1_cap (current limit), _cap_max/_cap_min (allowed range), _cap_default.
-  if (auto v = pw("power1_cap")) {
+  if (auto v = intel ? std::nullopt : pw("power1_cap")) {
     if (*v == 0)
       zero_note("power1_cap", "no limit reported");
     else
@@ -272,10 +307,7 @@ void read_hwmon(Reader& r, const std::string& dev_dir, const std::optional<std::
     else
       f.power_limit_default_w = micro_w(v);
   }
-  // i915/xe (Documentation/ABI/testing/sysfs-driver-intel-{i915,xe}-hwmon): power1_max is the
-  // card's sustained power limit PL1 ("0 means the PL1 limit is disabled"); power1_rated_max
-  // is the card default power limit (default TDP setting).
-  if (!f.power_limit_w) {
+  if (!intel && !f.power_limit_w) {
     if (auto v = pw("power1_max")) {
       if (*v == 0)
         zero_note("power1_max", "PL1 power limit disabled");
@@ -283,7 +315,7 @@ void read_hwmon(Reader& r, const std::string& dev_dir, const std::optional<std::
         f.power_limit_w = micro_w(v);
     }
   }
-  if (!f.power_limit_default_w) {
+  if (!intel && !f.power_limit_default_w) {
     if (auto v = pw("power1_rated_max")) {
       if (*v == 0)
         zero_note("power1_rated_max", "no rated TDP reported");
@@ -370,6 +402,74 @@ void read_intel_clock(Reader& r, const std::string& card_dir, const std::string&
     f.clock_mhz = soft;
     notes.push_back("RP0 frequency not exposed; clock is the soft maximum " +
                     std::to_string(*soft) + " MHz");
+  }
+}
+
+// i915/xe hwmon (Documentation/ABI/testing/sysfs-driver-intel-{i915,xe}-hwmon): power1_* is the
+// card, power2_* (xe) the package; powerN_max the sustained limit PL1 ("0 means the PL1 power
+// limit is disabled"), powerN_cap (xe) the burst limit PL2, powerN_rated_max the default TDP.
+// power_limit_w is the card's PL1 where exposed, else the package's: the file apply writes
+// (enforce/intel_control.cc). field_detail and a note say which; a burst limit is only noted.
+void read_intel_power_limits(Reader& r, const std::string& dev_dir,
+                             const std::optional<std::string>& driver, Observation& o) {
+  if (!driver || (*driver != "i915" && *driver != "xe")) return;
+  auto choice = sysfs::choose_hwmon(r.fs(), dev_dir, driver);
+  if (!choice) return;
+  auto w = [&](const std::string& file) -> std::optional<double> {
+    auto v = r.integer(choice->dir + "/" + file);
+    if (!v || *v < 0 || *v > 100000000000LL) return std::nullopt;
+    return static_cast<double>(*v) / 1e6;
+  };
+  struct Channel {
+    const char* n;
+    const char* what;
+  };
+  const Channel channels[] = {{"1", "card"}, {"2", "package"}};
+  for (const Channel& c : channels) {
+    std::string p = std::string("power") + c.n;
+    auto pl1 = w(p + "_max");
+    if (!pl1) continue;
+    auto pl2 = *driver == "xe" ? w(p + "_cap") : std::nullopt;
+    if (pl2 && *pl2 > 0)
+      o.notes.push_back(std::string(c.what) + " burst power limit PL2 (hwmon " + p + "_cap) " +
+                        fmt_num(*pl2) + " W");
+    if (o.f.power_limit_w) continue;  // the card's limit was taken
+    if (*pl1 == 0) {
+      o.notes.push_back("hwmon " + p + "_max reads 0 (" + c.what +
+                        " PL1 power limit disabled); left unknown");
+      continue;
+    }
+    o.f.power_limit_w = *pl1;
+    o.field_detail["power_limit_w"] =
+        "hwmon " + p + "_max (" + c.what + " sustained power limit PL1)";
+    o.notes.push_back("power limit is the " + std::string(c.what) + " sustained limit PL1 (hwmon " +
+                      p + "_max)");
+    if (auto rated = w(p + "_rated_max"); rated && *rated > 0) {
+      o.f.power_limit_default_w = *rated;
+      if (*pl1 + 1e-9 < *rated)
+        o.notes.push_back("power limit lowered to " + fmt_num(*pl1) + " W (default " +
+                          fmt_num(*rated) + " W)");
+    }
+  }
+}
+
+// amdgpu: clock_mhz is the highest graphics clock the GPU may reach. The upper OD_SCLK bound
+// of pp_od_clk_voltage is that limit (RDNA3/RDNA4 cap pp_dpm_sclk's top level at the game
+// clock: an RX 7900 XTX lists 2219 MHz there and 2735 MHz in OD_SCLK); pp_dpm_sclk's top level
+// is the fallback where overdrive is not exposed (no file, or RDNA4's OD_SCLK_OFFSET only).
+void read_amdgpu_clock(Reader& r, const std::string& dev_dir, Observation& o) {
+  std::optional<int> od, dpm;
+  if (auto t = r.raw(dev_dir + "/pp_od_clk_voltage")) od = sysfs::od_sclk_max_mhz(*t);
+  if (auto t = r.raw(dev_dir + "/pp_dpm_sclk")) dpm = sysfs::max_dpm_clock_mhz(*t);
+  if (od) {
+    o.f.clock_mhz = od;
+    o.field_detail["clock_mhz"] = "pp_od_clk_voltage OD_SCLK upper bound (boost limit)";
+    if (dpm && *dpm < *od)
+      o.notes.push_back("pp_dpm_sclk tops out at " + std::to_string(*dpm) +
+                        " MHz; clock is the OD_SCLK boost limit " + std::to_string(*od) + " MHz");
+  } else if (dpm) {
+    o.f.clock_mhz = dpm;
+    o.field_detail["clock_mhz"] = "pp_dpm_sclk top level (boost limit not exposed)";
   }
 }
 
@@ -609,11 +709,20 @@ DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std:
       f.vendor = "nvidia";
   }
 
-  // Model: the board's own product name (amdgpu, from the FRU EEPROM), else pci.ids.
-  if (auto pn = r.text(dev_dir + "/product_name"); pn && !pn->empty() && !is_missing_marker(*pn))
+  // Model: the board's own product name (amdgpu, from the FRU EEPROM), else libdrm's
+  // amdgpu.ids marketing name (device + revision), else pci.ids' chip name.
+  if (auto pn = r.text(dev_dir + "/product_name"); pn && !pn->empty() && !is_missing_marker(*pn)) {
     f.model = *pn;
-  else if (vendor && device)
-    f.model = pci_device_name(*vendor, *device);
+    o.field_detail["model"] = "product_name";
+  } else if (vendor && device) {
+    std::optional<uint32_t> rev;
+    if (auto v = r.hex(dev_dir + "/revision"); v && *v <= 0xff) rev = static_cast<uint32_t>(*v);
+    if (*vendor == 0x1002u) {
+      if ((f.model = amdgpu_marketing_name(*device, rev))) o.field_detail["model"] = "amdgpu.ids";
+    }
+    if (!f.model && (f.model = pci_device_name(*vendor, *device)))
+      o.field_detail["model"] = "pci.ids";
+  }
 
   if (card_index) f.tool_index = card_index;
 
@@ -640,10 +749,9 @@ DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std:
     notes.push_back("VBIOS " + *vb);
 
   read_hwmon(r, dev_dir, driver, f, notes);
+  read_intel_power_limits(r, dev_dir, driver, o);
   read_intel_clock(r, card_dir, dev_dir, f, notes);
-  if (!f.clock_mhz) {
-    if (auto t = r.raw(dev_dir + "/pp_dpm_sclk")) f.clock_mhz = sysfs::max_dpm_clock_mhz(*t);
-  }
+  if (!f.clock_mhz) read_amdgpu_clock(r, dev_dir, o);
   if (vendor == 0x1002u || (driver && *driver == "amdgpu")) apply_kfd(kfd, f, notes);
 
   if (card_dir.empty())

@@ -42,5 +42,11 @@ std::optional<std::string> kfd_bus_id(int64_t domain, int64_t location_id);
 // Highest clock in an amdgpu pp_dpm_sclk listing ("0: 500Mhz\n1: 2554Mhz *").
 std::optional<int> max_dpm_clock_mhz(std::string_view text);
 
+// The upper bound of the OD_SCLK section of amdgpu's pp_od_clk_voltage: the highest
+// "N: <clock>MHz" entry there ("OD_SCLK:\n0: 500Mhz\n1: 2735Mhz\nOD_MCLK:..." -> 2735; the
+// per-state tables of Polaris/Vega10 "N: <clock>MHz <volt>mV" too). Other sections (OD_MCLK,
+// OD_VDDC_CURVE, OD_RANGE) are ignored. nullopt when there is no OD_SCLK section with a clock.
+std::optional<int> od_sclk_max_mhz(std::string_view text);
+
 }  // namespace sysfs
 }  // namespace grey
