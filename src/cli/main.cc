@@ -122,6 +122,8 @@ int main(int argc, char** argv) {
   plan->add_option("--config", plan_config, "Overrides applied on top of <state dir>/config.yaml");
   plan->add_flag("--json", po.json, "Print the plan as JSON");
   plan->add_flag("--detect", po.detect, "Detect again instead of using the saved spec");
+  plan->add_flag("--explain", po.explain,
+                 "Also list every field with its confidence, source and rationale");
 
   grey::ApplyCliOptions ao;
   bool no_dry_run = false, apply_dry_run = false;
