@@ -60,7 +60,9 @@ size_t check_columns(const std::string& text, const std::string& header_start) {
   for (size_t r = h + 1; r < lines.size() && !lines[r].empty(); ++r, ++rows) {
     std::u32string row = code_points(lines[r]);
     for (size_t c : starts)
-      if (c < row.size()) EXPECT_EQ(row[c - 1], U' ') << "column at " << c << " in\n" << lines[r];
+      if (c < row.size()) {
+        EXPECT_EQ(row[c - 1], U' ') << "column at " << c << " in\n" << lines[r];
+      }
   }
   return rows;
 }

@@ -3,7 +3,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <set>
 #include <sstream>
 
@@ -133,8 +136,11 @@ HostStatus host_status(const std::string& state_dir, double now) {
     o << "Detection: " << ls.specs.size() << (ls.specs.size() == 1 ? " GPU" : " GPUs");
     if (!sources.empty()) {
       o << " from ";
-      bool first = true;
-      for (const auto& src : sources) o << (first ? "" : ", ") << src, first = false;
+      const char* sep = "";
+      for (const auto& src : sources) {
+        o << sep << src;
+        sep = ", ";
+      }
     }
     o << (when.empty() ? "" : ", detected " + when);
     if (mt) o << " (spec saved " << age_text(now - *mt) << ")";
