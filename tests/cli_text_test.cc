@@ -41,7 +41,7 @@ std::vector<std::string> lines_of(const std::string& s) {
   return v;
 }
 
-// The table that starts at the line beginning with `header_start` (up to the first blank line):
+// The table that starts at the line beginning with `header_start` (up to a blank or note line):
 // every row has a blank in the column before each header column's start (code points), so no
 // cell runs into the next. Returns the number of data rows.
 size_t check_columns(const std::string& text, const std::string& header_start) {
@@ -57,7 +57,8 @@ size_t check_columns(const std::string& text, const std::string& header_start) {
       starts.push_back(i);
   EXPECT_FALSE(starts.empty()) << lines[h];
   size_t rows = 0;
-  for (size_t r = h + 1; r < lines.size() && !lines[r].empty(); ++r, ++rows) {
+  for (size_t r = h + 1; r < lines.size() && !lines[r].empty() && lines[r].rfind("  note", 0) != 0;
+       ++r, ++rows) {
     std::u32string row = code_points(lines[r]);
     for (size_t c : starts)
       if (c < row.size()) {
