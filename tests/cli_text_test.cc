@@ -193,6 +193,18 @@ TEST(CliText, StatusOnAFreshStateDir) {
   EXPECT_EQ(j["detection"]["gpu_count"], 10);
   EXPECT_EQ(j["artifacts_dir"], c.state + "/artifacts");
   EXPECT_TRUE(j["active_plan"].is_null());
+
+  // The active plan: the applied one's mode, when it was applied, its confidence.
+  ASSERT_EQ(c.run({"plan"}).exit_code, 0);
+  write_file(c.state + "/last_applied_plan.yaml", test::read_file(c.state + "/last_plan.yaml"),
+             0600);
+  auto a = c.run({"status"});
+  EXPECT_NE(a.out.find("Active plan: safe mode, 10 GPUs, confidence "), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find(", applied "), std::string::npos) << a.out;
+  auto ja = nlohmann::json::parse(c.run({"status", "--json"}).out);
+  EXPECT_EQ(ja["active_plan"]["mode"], "safe");
+  EXPECT_EQ(ja["active_plan"]["gpu_count"], 10);
+  EXPECT_TRUE(ja["active_plan"]["applied_at"].is_string());
 }
 
 // artifacts/ as a symlink is refused, never followed.
