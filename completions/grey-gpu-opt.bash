@@ -100,7 +100,7 @@ _grey_gpu_opt() {
       fi
       opts=""
       ;;
-    plan) opts="--mode --output --config --json --detect" ;;
+    plan) opts="--mode --output --config --json --explain --detect" ;;
     apply) opts="--dry-run --no-dry-run --destructive --yes --json --plan" ;;
     env) opts="--shell" ;;
     run) opts="--gpu --enforce-cap --" ;;

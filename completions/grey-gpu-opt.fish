@@ -45,6 +45,7 @@ complete -c grey-gpu-opt -n '__fish_seen_subcommand_from plan' -l output -r -F -
 complete -c grey-gpu-opt -n '__fish_seen_subcommand_from plan' -l config -r -F -d 'Overrides applied on top of config.yaml'
 complete -c grey-gpu-opt -n '__fish_seen_subcommand_from plan' -l json -d 'Print the plan as JSON'
 complete -c grey-gpu-opt -n '__fish_seen_subcommand_from plan' -l detect -d 'Detect again instead of using the saved spec'
+complete -c grey-gpu-opt -n '__fish_seen_subcommand_from plan' -l explain -d 'Also list every field with its confidence, source and rationale'
 
 # apply
 complete -c grey-gpu-opt -n '__fish_seen_subcommand_from apply' -l dry-run -d 'List every action, change nothing (default)'

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -81,7 +82,9 @@ Plan load(const std::string& path) {
 TEST(PlanCmd, SavedSpecHumanTableAndLastPlan) {
   Fixture f;
   f.save({h100()});
-  CmdRun r = f.run({});
+  PlanCliOptions explain;
+  explain.explain = true;
+  CmdRun r = f.run(explain);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(f.detect_calls, 0);
   EXPECT_NE(r.out.find("Plan: safe mode, 1 GPU"), std::string::npos) << r.out;
@@ -231,7 +234,9 @@ TEST(PlanCmd, LowConfidenceWarns) {
   s.detection_sources = {"lspci"};
   s.f.vram_total_mb.reset();
   f.save({s});
-  CmdRun r = f.run({});
+  PlanCliOptions explain;
+  explain.explain = true;
+  CmdRun r = f.run(explain);
   ASSERT_EQ(r.rc, 0);
   EXPECT_NE(r.err.find("below 0.5"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("Unknown: no source reported"), std::string::npos);
@@ -362,6 +367,53 @@ TEST(PlanBinary, EndToEnd) {
   EXPECT_NE(r.err.find("recommended_batch_size = 0"), std::string::npos) << r.err;
 }
 #endif
+
+// Without --explain: one summary row per group of identical GPUs, no rationale; with it, every
+// field's rationale once per group.
+TEST(PlanCmd, SummaryRowPerGroupAndRationaleOnlyWithExplain) {
+  Fixture f;
+  std::vector<GpuSpec> eight;
+  for (int i = 0; i < 8; ++i) {
+    GpuSpec s = h100(i);
+    s.f.bus_id = "0000:0" + std::to_string(i) + ":00.0";
+    s.f.uuid = "GPU-" + std::to_string(i);
+    eight.push_back(s);
+  }
+  f.save(eight);
+  CmdRun r = f.run({});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.find("75% of the 81559 MiB this GPU reports"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("fair_scheduling_policy"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--explain"), std::string::npos) << r.out;
+  size_t lines = std::count(r.out.begin(), r.out.end(), '\n');
+  EXPECT_LE(lines, 12u) << r.out;
+  // The one row: indices 0-7, the cap, batch, chunk, temperatures, enforcement, confidence.
+  std::istringstream in(r.out);
+  std::string line, row;
+  while (std::getline(in, line))
+    if (line.rfind("0-7 ", 0) == 0) row = line;
+  ASSERT_FALSE(row.empty()) << r.out;
+  EXPECT_NE(row.find("NVIDIA H100 80GB HBM3"), std::string::npos) << row;
+  EXPECT_NE(row.find("61169 MiB"), std::string::npos) << row;
+  EXPECT_NE(row.find("°C"), std::string::npos) << row;
+
+  PlanCliOptions explain;
+  explain.explain = true;
+  CmdRun e = f.run(explain);
+  ASSERT_EQ(e.rc, 0) << e.err;
+  EXPECT_NE(e.out.find("GPUs 0-7 (8 identical): NVIDIA H100 80GB HBM3"), std::string::npos)
+      << e.out;
+  EXPECT_NE(e.out.find("75% of the 81559 MiB this GPU reports"), std::string::npos) << e.out;
+  for (const char* field : kPlanFields) EXPECT_NE(e.out.find(field), std::string::npos) << field;
+
+  // A GPU that differs gets its own row.
+  eight[3].f.vram_total_mb = 40960;
+  f.save(eight);
+  CmdRun m = f.run({});
+  ASSERT_EQ(m.rc, 0) << m.err;
+  EXPECT_NE(m.out.find("\n0-2,4-7 "), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("\n3 "), std::string::npos) << m.out;
+}
 
 }  // namespace
 }  // namespace grey

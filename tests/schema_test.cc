@@ -565,7 +565,13 @@ TEST(Schemas, StandardValidatorAgrees) {
                  {"why", "no pid file"},
                  {"last_tick", nullptr},
                  {"last_tick_age_s", nullptr},
-                 {"status", nullptr}};
+                 {"status", nullptr},
+                 {"state_dir", "/s"},
+                 {"config_file", "/s/config.yaml"},
+                 {"config_present", false},
+                 {"artifacts_dir", "/s/artifacts"},
+                 {"detection", nullptr},
+                 {"active_plan", nullptr}};
   int rc = -1;
   std::string out = standard_check({{"status.schema.json", status}}, &rc);
   EXPECT_EQ(rc, 0) << out;

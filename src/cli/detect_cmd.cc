@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "cli/text_table.h"
 #include "detect/capture.h"
 #include "detect/registry.h"
 #include "detect/spec_store.h"
@@ -21,12 +22,6 @@ namespace {
 
 std::chrono::milliseconds to_ms(double s) {
   return std::chrono::milliseconds(static_cast<long>(std::llround(s * 1000.0)));
-}
-
-std::string pad(std::string s, size_t w) {
-  if (s.size() > w) return s.substr(0, w - 1) + "~";
-  s.resize(w, ' ');
-  return s;
 }
 
 std::string opt_str(const std::optional<std::string>& v) {
@@ -74,16 +69,17 @@ std::string render_table(const std::vector<GpuSpec>& gpus) {
     o << "No GPU found. Run `grey-gpu-opt detect --explain` to see what each source saw.\n";
     return o.str();
   }
-  o << pad("IDX", 4) << pad("VENDOR", 8) << pad("MODEL", 36) << pad("BUS ID", 14)
-    << pad("VRAM MiB", 10) << pad("DRIVER", 14) << pad("CC", 8) << "SOURCES\n";
+  // Columns size to their content; a model name longer than 48 code points ends in "…".
+  TextTable t({"IDX", "VENDOR", "MODEL", "BUS ID", "VRAM MiB", "DRIVER", "CC", "SOURCES"},
+              {0, 0, 48, 0, 0, 24, 0, 0});
   for (const auto& s : gpus) {
     std::string srcs;
     for (const auto& d : s.detection_sources) srcs += (srcs.empty() ? "" : ",") + d;
-    o << pad(std::to_string(s.index), 4) << pad(s.f.vendor.value_or("unknown"), 8)
-      << pad(opt_str(s.f.model), 36) << pad(opt_str(s.f.bus_id), 14)
-      << pad(opt_num(s.f.vram_total_mb), 10) << pad(opt_str(s.f.driver_version), 14)
-      << pad(opt_str(s.f.compute_capability), 8) << srcs << "\n";
+    t.add_row({std::to_string(s.index), s.f.vendor.value_or("unknown"), opt_str(s.f.model),
+               opt_str(s.f.bus_id), opt_num(s.f.vram_total_mb), opt_str(s.f.driver_version),
+               opt_str(s.f.compute_capability), srcs});
   }
+  o << t.render();
   for (const auto& s : gpus)
     for (const auto& n : s.notes) o << "  note [" << s.index << "]: " << n << "\n";
   return o.str();
@@ -104,9 +100,11 @@ std::string render_timings(const DetectionResult& r) {
   std::ostringstream o;
   o << "sources (" << fmt_ms(r.duration_ms) << " in all; peak RSS of this process "
     << own_peak_rss() << "):\n";
+  TextTable t({"SOURCE", "STATUS", "TIME", "DEVICES"});
   for (const auto& rep : r.reports)
-    o << "  " << pad(rep.source, 14) << pad(to_string(rep.status), 12)
-      << pad(fmt_ms(rep.duration_ms), 10) << rep.devices.size() << " device(s)\n";
+    t.add_row({rep.source, to_string(rep.status), fmt_ms(rep.duration_ms),
+               std::to_string(rep.devices.size())});
+  o << t.render("  ");
   return o.str();
 }
 

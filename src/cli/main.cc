@@ -159,6 +159,8 @@ void add_plan(CLI::App& app, Cli& c) {
                      "Overrides applied on top of <state dir>/config.yaml");
   c.plan->add_flag("--json", c.po.json, "Print the plan as JSON");
   c.plan->add_flag("--detect", c.po.detect, "Detect again instead of using the saved spec");
+  c.plan->add_flag("--explain", c.po.explain,
+                   "Also list every field with its confidence, source and rationale");
 }
 
 void add_apply(CLI::App& app, Cli& c) {

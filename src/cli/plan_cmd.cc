@@ -2,10 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <sstream>
 
+#include "cli/text_table.h"
 #include "detect/spec_store.h"
 #include "enforce/cap_mechanisms.h"
 #include "plan/config.h"
@@ -17,14 +19,6 @@
 namespace grey {
 
 namespace {
-
-std::string pad(std::string s, size_t w) {
-  // Pads by display columns (UTF-8 continuation bytes take no column).
-  size_t cols = 0;
-  for (unsigned char c : s) cols += (c & 0xc0) != 0x80;
-  if (cols < w) s.append(w - cols, ' ');
-  return s + " ";
-}
 
 std::string fmt_num(double v) {
   char buf[64];
@@ -75,26 +69,116 @@ std::string get(const std::map<std::string, V>& m, const std::string& k, const V
 
 }  // namespace
 
-std::string render_plan_table(const Plan& p) {
+namespace {
+
+double gpu_confidence(const GpuPlan& g) {
+  if (g.confidence.empty()) return 0;
+  double sum = 0;
+  for (const auto& [f, c] : g.confidence) sum += c;
+  return sum / static_cast<double>(g.confidence.size());
+}
+
+// Two GPUs share a row when everything but their identity (index, bus id, uuid) is the same.
+bool same_but_identity(GpuPlan a, GpuPlan b) {
+  a.index = b.index;
+  a.device_id = b.device_id;
+  a.uuid = b.uuid;
+  return a == b;
+}
+
+// "0-3,5,7" for the indices of a group.
+std::string index_list(const std::vector<int>& ix) {
+  std::string s;
+  for (size_t i = 0; i < ix.size();) {
+    size_t j = i;
+    while (j + 1 < ix.size() && ix[j + 1] == ix[j] + 1) ++j;
+    if (!s.empty()) s += ",";
+    s += std::to_string(ix[i]);
+    if (j > i) s += (j == i + 1 ? "," : "-") + std::to_string(ix[j]);
+    i = j + 1;
+  }
+  return s;
+}
+
+struct PlanGroup {
+  std::vector<int> indices;
+  std::vector<const GpuPlan*> gpus;
+};
+
+std::vector<PlanGroup> group_gpus(const Plan& p) {
+  std::vector<PlanGroup> groups;
+  for (const auto& g : p.gpus) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const PlanGroup& pg) {
+      return same_but_identity(*pg.gpus.front(), g);
+    });
+    if (it == groups.end()) {
+      groups.push_back({{g.index}, {&g}});
+    } else {
+      it->indices.push_back(g.index);
+      it->gpus.push_back(&g);
+    }
+  }
+  return groups;
+}
+
+std::string group_label(const PlanGroup& pg) {
+  if (pg.gpus.size() == 1) {
+    const GpuPlan& g = *pg.gpus.front();
+    std::string s = "GPU " + std::to_string(g.index) + ": " + g.model.value_or("unnamed GPU");
+    if (g.device_id) s += " at " + *g.device_id;
+    if (g.uuid) s += " (" + *g.uuid + ")";
+    return s;
+  }
+  return "GPUs " + index_list(pg.indices) + " (" + std::to_string(pg.gpus.size()) +
+         " identical): " + pg.gpus.front()->model.value_or("unnamed GPU");
+}
+
+}  // namespace
+
+std::string render_plan_table(const Plan& p, bool explain) {
   std::ostringstream o;
   o << "Plan: " << to_string(p.mode) << " mode, " << p.gpus.size()
     << (p.gpus.size() == 1 ? " GPU" : " GPUs") << ", confidence " << fmt_num(p.confidence_overall)
     << " (generated " << p.generated_at << ")\n";
   if (p.gpus.empty()) o << "\nNo GPU found: the plan is empty (gpus: []).\n";
-  for (const auto& g : p.gpus) {
-    o << "\nGPU " << g.index << ": " << g.model.value_or("unnamed GPU");
-    if (g.device_id) o << " at " << *g.device_id;
-    if (g.uuid) o << " (" << *g.uuid << ")";
-    o << "\n  " << pad("FIELD", 28) << pad("VALUE", 22) << pad("CONF", 5) << pad("SOURCE", 9)
-      << pad("ENFORCED BY", 12) << "WHY\n";
-    for (const char* f : kPlanFields) {
-      auto c = g.confidence.find(f);
-      o << "  " << pad(f, 28) << pad(shown_value(g, f), 22)
-        << pad(c == g.confidence.end() ? "-" : fmt_num(c->second), 5)
-        << pad(get<std::string>(g.provenance, f, "-"), 9)
-        << pad(get<std::string>(g.enforcement, f, "-"), 12) << get<std::string>(g.rationale, f, "")
-        << "\n";
+  const std::vector<PlanGroup> groups = group_gpus(p);
+  if (!groups.empty()) {
+    // One row per GPU, or per group of identical GPUs; the rationale is --explain's.
+    TextTable t(
+        {"GPU", "MODEL", "VRAM CAP", "BATCH", "CHUNK", "COOL/RESUME", "POWER", "CAP BY", "CONF"},
+        {0, 32, 0, 0, 0, 0, 0, 0, 0});
+    for (const auto& pg : groups) {
+      const GpuPlan& g = *pg.gpus.front();
+      t.add_row({index_list(pg.indices), g.model.value_or("unnamed GPU"),
+                 shown_value(g, "per_process_vram_cap_mb"),
+                 shown_value(g, "recommended_batch_size"), shown_value(g, "tensor_chunk_size_mb"),
+                 std::to_string(g.cooldown_threshold_c) + "/" +
+                     std::to_string(g.resume_threshold_c) + " °C",
+                 shown_value(g, "power_limit_w"),
+                 get<std::string>(g.enforcement, "per_process_vram_cap_mb", "-"),
+                 fmt_num(gpu_confidence(g))});
     }
+    o << "\n" << t.render();
+  }
+  if (explain) {
+    for (const auto& pg : groups) {
+      const GpuPlan& g = *pg.gpus.front();
+      o << "\n" << group_label(pg) << "\n";
+      for (const char* f : kPlanFields) {
+        auto c = g.confidence.find(f);
+        o << "  " << f << " = " << shown_value(g, f) << "  (confidence "
+          << (c == g.confidence.end() ? "-" : fmt_num(c->second)) << ", source "
+          << get<std::string>(g.provenance, f, "-");
+        std::string by = get<std::string>(g.enforcement, f, "");
+        if (!by.empty()) o << ", enforced by " << by;
+        o << ")\n";
+        std::string why = get<std::string>(g.rationale, f, "");
+        if (!why.empty()) o << "      " << why << "\n";
+      }
+    }
+  } else if (!groups.empty()) {
+    o << "\nEvery field with its confidence, source and rationale: `grey-gpu-opt plan --explain` "
+         "(or --json).\n";
   }
   if (!p.notes.empty()) {
     o << "\nNotes:\n";
@@ -232,7 +316,7 @@ int run_plan_command(const GlobalOptions& g, const PlanCliOptions& o, std::ostre
   if (o.json) {
     out << plan_to_json_text(plan);
   } else {
-    out << render_plan_table(plan);
+    out << render_plan_table(plan, o.explain);
     out << "\nSaved " << g.state_dir << "/last_plan.yaml";
     if (o.output) out << " and " << *o.output;
     out << ".\n";

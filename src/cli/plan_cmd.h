@@ -23,6 +23,7 @@ struct PlanCliOptions {
   std::optional<std::string> config_file;    // on top of <state_dir>/config.yaml
   bool json = false;                         // print the plan as JSON instead of the table
   bool detect = false;                       // detect again even when a spec is saved
+  bool explain = false;                      // the table also lists every field's rationale
   DetectFn detector;                         // see DetectFn
   std::optional<TelemetryWindow> telemetry;  // measured process data, when a caller has it
 };
@@ -32,8 +33,9 @@ struct PlanCliOptions {
 int run_plan_command(const GlobalOptions& g, const PlanCliOptions& o, std::ostream& out,
                      std::ostream& err, bool* abandoned_work = nullptr);
 
-// The human table: one block per GPU, each field with its value, confidence, provenance and
-// rationale, then the plan's notes.
-std::string render_plan_table(const Plan& p);
+// The human summary: one row per GPU, or per group of identical GPUs (cap, batch, chunk,
+// cooldown/resume, power, what enforces the cap, confidence); with `explain`, every field of each
+// row with its value, confidence, provenance, enforcement and rationale; then the plan's notes.
+std::string render_plan_table(const Plan& p, bool explain = false);
 
 }  // namespace grey
