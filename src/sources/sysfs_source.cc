@@ -66,6 +66,20 @@ std::optional<int> max_dpm_clock_mhz(std::string_view text) {
   return best;
 }
 
+std::optional<std::string> power_state_from(std::string_view runtime_status) {
+  std::string_view t = trim(runtime_status);
+  if (t == "active" || t == "resuming") return std::string("active");
+  if (t == "suspended" || t == "suspending") return std::string("suspended");
+  if (t == "unsupported") return std::string("unsupported");
+  return std::nullopt;
+}
+
+std::optional<std::string> runtime_power_state(HostFs& fs, const std::string& bus_id) {
+  auto t = fs.read("/sys/bus/pci/devices/" + bus_id + "/power/runtime_status", 64);
+  if (!t) return std::nullopt;
+  return power_state_from(*t);
+}
+
 }  // namespace sysfs
 
 namespace {
@@ -534,6 +548,22 @@ DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std:
                     (f.bus_id ? "; its PCI parent is " + *f.bus_id : std::string()));
   }
 
+  // Runtime PM first (SPEC §9): for a suspended device only plain kernel-cached attributes
+  // (uevent, vendor, device, class, driver links, numa_node, product_name) are read below;
+  // hwmon, pp_*, mem_info_*, gpu_busy_percent and the PCIe link files go to the driver or to
+  // config space and would resume it.
+  bool asleep = false;
+  if (is_pci) {
+    auto rs = r.text(dev_dir + "/power/runtime_status");
+    if (rs) {
+      f.power_state = sysfs::power_state_from(*rs);
+      if (!f.power_state && !rs->empty())
+        notes.push_back("power/runtime_status is '" + rs->substr(0, 32) +
+                        "'; power state unknown, device read normally");
+      asleep = sysfs::is_suspended(f.power_state);
+    }
+  }
+
   // PCI ids: the plain files, else the uevent.
   std::optional<uint32_t> vendor, device, sub_v, sub_d, cls;
   auto id_file = [&](const char* file,
@@ -616,6 +646,19 @@ DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std:
     f.model = pci_device_name(*vendor, *device);
 
   if (card_index) f.tool_index = card_index;
+
+  if (asleep) {
+    notes.push_back(
+        "runtime-suspended: reported from sysfs alone; hwmon, pp_*, mem_info_*, "
+        "gpu_busy_percent and the PCIe link were not read so as not to wake it");
+    if (auto numa = r.integer(dev_dir + "/numa_node"); numa && *numa >= 0 && *numa < 65536)
+      f.numa_node = static_cast<int>(*numa);
+    if (card_dir.empty())
+      notes.push_back(driver ? "display controller without a DRM card (driver " + *driver + ")"
+                             : "display controller without a DRM card");
+    out.obs = std::move(o);
+    return out;
+  }
 
   read_vram(r, dev_dir, driver, f, notes);
 
