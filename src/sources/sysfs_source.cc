@@ -80,6 +80,46 @@ std::optional<std::string> runtime_power_state(HostFs& fs, const std::string& bu
   return power_state_from(*t);
 }
 
+std::vector<PowerEntry> scan_power_states(HostFs& fs) {
+  std::vector<PowerEntry> out;
+  auto add = [&](const std::string& dev_dir, std::optional<std::string> bus) {
+    std::optional<uint32_t> cls, vendor;
+    auto u_text = fs.read(dev_dir + "/uevent", 4096);
+    Uevent u = u_text ? parse_uevent(*u_text) : Uevent{};
+    if (auto c = fs.read(dev_dir + "/class", 64)) {
+      if (auto v = parse_hex(clean_value(*c)); v && *v <= 0xffffff) cls = static_cast<uint32_t>(*v);
+    }
+    if (!cls) cls = u.pci_class;
+    if (!cls || (*cls >> 16) != 0x03) return;
+    if (auto v = fs.read(dev_dir + "/vendor", 64)) {
+      if (auto h = parse_hex(clean_value(*v)); h && *h <= 0xffff)
+        vendor = static_cast<uint32_t>(*h);
+    }
+    if (!vendor) vendor = u.vendor;
+    if (!bus) bus = u.slot;
+    if (bus &&
+        std::any_of(out.begin(), out.end(), [&](const PowerEntry& e) { return e.bus_id == *bus; }))
+      return;
+    PowerEntry e;
+    e.bus_id = bus.value_or("");
+    e.pci_vendor = vendor;
+    if (auto rs = fs.read(dev_dir + "/power/runtime_status", 64))
+      e.power_state = power_state_from(*rs);
+    out.push_back(std::move(e));
+  };
+  for (const std::string& name : fs.list("/sys/class/drm")) {
+    if (!card_number(name)) continue;
+    std::string dev_dir = "/sys/class/drm/" + name + "/device";
+    std::optional<std::string> bus;
+    if (auto link = fs.read_link(dev_dir)) bus = pci_address_in_path(basename_of(*link));
+    add(dev_dir, bus);
+  }
+  for (const std::string& e : fs.list("/sys/bus/pci/devices")) {
+    if (auto bus = normalize_bus_id(e)) add("/sys/bus/pci/devices/" + e, bus);
+  }
+  return out;
+}
+
 }  // namespace sysfs
 
 namespace {
