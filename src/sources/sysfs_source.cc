@@ -66,14 +66,6 @@ std::optional<int> max_dpm_clock_mhz(std::string_view text) {
   return best;
 }
 
-std::optional<std::string> power_state_from(std::string_view runtime_status) {
-  std::string_view t = trim(runtime_status);
-  if (t == "active" || t == "resuming") return std::string("active");
-  if (t == "suspended" || t == "suspending") return std::string("suspended");
-  if (t == "unsupported") return std::string("unsupported");
-  return std::nullopt;
-}
-
 std::optional<std::string> runtime_power_state(HostFs& fs, const std::string& bus_id) {
   auto t = fs.read("/sys/bus/pci/devices/" + bus_id + "/power/runtime_status", 64);
   if (!t) return std::nullopt;

@@ -42,11 +42,7 @@ std::optional<std::string> kfd_bus_id(int64_t domain, int64_t location_id);
 // Highest clock in an amdgpu pp_dpm_sclk listing ("0: 500Mhz\n1: 2554Mhz *").
 std::optional<int> max_dpm_clock_mhz(std::string_view text);
 
-// SPEC §9 power_state from the text of power/runtime_status (Documentation/ABI/testing/
-// sysfs-devices-power): "active" and "resuming" -> "active" (awake, or waking anyway);
-// "suspended" and "suspending" -> "suspended" (touching it would resume it or cancel the
-// suspend); "unsupported" -> "unsupported"; "error" and anything else -> nullopt.
-std::optional<std::string> power_state_from(std::string_view runtime_status);
+// power_state_from and is_suspended live in util/sysfs.h.
 // Reads /sys/bus/pci/devices/<bus_id>/power/runtime_status (a plain kernel value: reading it
 // never wakes the device) and maps it with power_state_from.
 std::optional<std::string> runtime_power_state(HostFs& fs, const std::string& bus_id);
@@ -59,9 +55,6 @@ struct PowerEntry {
   std::optional<std::string> power_state;
 };
 std::vector<PowerEntry> scan_power_states(HostFs& fs);
-inline bool is_suspended(const std::optional<std::string>& power_state) {
-  return power_state && *power_state == "suspended";
-}
 
 }  // namespace sysfs
 }  // namespace grey
