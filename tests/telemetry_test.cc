@@ -444,7 +444,8 @@ TEST(TelemetryJson, NullsForUnknownAndEveryField) {
   EXPECT_TRUE(j["gpus"][0]["vram_used_mb"].is_null());
   EXPECT_TRUE(j["gpus"][0]["persistence_mode"].is_null());
   EXPECT_EQ(j["gpus"][0]["stale"], false);
-  EXPECT_EQ(j["gpus"][0].size(), 16u);
+  EXPECT_TRUE(j["gpus"][0]["power_state"].is_null());
+  EXPECT_EQ(j["gpus"][0].size(), 17u);
   EXPECT_EQ(j["processes"][0]["vram_mb"], 3);
   EXPECT_TRUE(j["processes"][0]["utilization_pct"].is_null());
   EXPECT_TRUE(j["processes"][0]["gpu_index"].is_null());
