@@ -143,6 +143,50 @@ TEST(CliDetect, FakeNvmlMergesWithNvidiaSmiByBusId) {
   }
 }
 
+// SPEC §9: an NVIDIA GPU whose power/runtime_status says suspended.
+void nvidia_card(const std::string& sys, const std::string& status) {
+  std::string dev = sys + "/class/drm/card0/device";
+  write_file(dev + "/uevent",
+             "DRIVER=nvidia\nPCI_CLASS=30000\nPCI_ID=10DE:2330\nPCI_SLOT_NAME=0000:01:00.0\n");
+  write_file(dev + "/class", "0x030000\n");
+  write_file(dev + "/vendor", "0x10de\n");
+  write_file(dev + "/device", "0x2330\n");
+  write_file(dev + "/power/runtime_status", status + "\n");
+}
+
+TEST(CliDetect, EverySuspendedNvidiaGpuMeansNvmlIsNeverInitialised) {
+  Cli c;
+  nvidia_card(c.sys, "suspended");
+  std::string calls = c.tmp / "nvml-calls";
+  c.env["GREY_NVML_LIBRARY"] = std::string(GREY_FAKE_LIB_DIR) + "/fake_nvml.so";
+  c.env["FAKE_NVML_CALLS"] = calls;
+  auto r = c.run({"detect", "--json", "--explain", "--no-save"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(calls)) << "nvmlInit_v2 was called for a suspended GPU";
+  EXPECT_NE(r.err.find("[nvml] skipped"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("0000:01:00.0 is runtime-suspended"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("[lspci] skipped"), std::string::npos) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u) << j.dump(2);
+  EXPECT_EQ(j[0]["power_state"], "suspended");
+  EXPECT_EQ(j[0]["vendor"], "nvidia");
+}
+
+TEST(CliDetect, AnActiveNvidiaGpuIsProbedWithNvml) {
+  Cli c;
+  nvidia_card(c.sys, "active");
+  std::string calls = c.tmp / "nvml-calls";
+  c.env["GREY_NVML_LIBRARY"] = std::string(GREY_FAKE_LIB_DIR) + "/fake_nvml.so";
+  c.env["FAKE_NVML_CALLS"] = calls;
+  auto r = c.run({"detect", "--json", "--no-save"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(calls));
+  auto j = nlohmann::json::parse(r.out);
+  bool active = false;
+  for (const auto& g : j) active = active || g["power_state"] == "active";
+  EXPECT_TRUE(active) << j.dump(2);
+}
+
 std::string replay_dir(const TempDir& t, const std::map<std::string, std::string>& files) {
   std::string d = t / "replay";
   for (const auto& [name, fixture] : files) write_file(d + "/" + name, read_fixture(fixture));

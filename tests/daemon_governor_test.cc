@@ -29,6 +29,8 @@
 #include "plan/plan_io.h"
 #include "test_util.h"
 #include "util/clock.h"
+#include "util/host_fs.h"
+#include "util/lib_loader.h"
 
 namespace grey {
 namespace {
@@ -504,6 +506,53 @@ TEST(DaemonInProcess, GoldenWritesOfEightGpusTickByTickWithAFakeClock) {
   Journal journal(Journal::path_in(p.state));
   RestoreOutcome later = restore(journal, dev, true);
   EXPECT_TRUE(later.steps.empty()) << later.to_json().dump(1);
+}
+
+// SPEC §9 through the daemon's own collector (no telemetry door): while all eight NVIDIA GPUs
+// are runtime-suspended NVML is never initialised and the status says "suspended"; after they
+// wake by themselves the next tick samples them through NVML.
+TEST(DaemonInProcess, SuspendedGpusAreWatchedNotWokenAndSampledAfterWaking) {
+  InProcess p;
+  test::TempDir sys;
+  std::string calls = sys / "nvml-calls";
+  auto status = [&](const std::string& v) {
+    for (int gpu = 0; gpu < 8; ++gpu)
+      test::write_file(sys / ("bus/pci/devices/" + bus_of(gpu) + "/power/runtime_status"),
+                       v + "\n");
+  };
+  status("suspended");
+  ::setenv("GREY_NVML_LIBRARY", GREY_FAKE_LIB_DIR "/fake_nvml.so", 1);
+  ::setenv("FAKE_NVML_CALLS", calls.c_str(), 1);
+  ::setenv("FAKE_NVML_GPUS", "8", 1);
+  DaemonDoors d = p.doors();
+  d.telemetry = nullptr;
+  d.fs = std::make_shared<RootedFs>(sys.path(), sys / "proc");
+  d.loader = std::make_shared<DlLoader>();
+  p.daemon = std::make_unique<Daemon>(p.options(), d, p.out, p.err);
+  ASSERT_EQ(p.daemon->start(), 0) << p.err.str();
+  for (int t = 0; t < 3; ++t) {
+    p.daemon->tick();
+    p.clock->advance(std::chrono::seconds(1));
+  }
+  EXPECT_FALSE(fs::exists(calls)) << "nvmlInit was called while every NVIDIA GPU slept";
+  json st = json::parse(test::read_file(daemon_status_path(p.state)));
+  ASSERT_EQ(st["gpus"].size(), 8u) << st.dump(1);
+  for (const auto& g : st["gpus"]) {
+    EXPECT_EQ(g.value("power_state", ""), "suspended") << g.dump();
+    EXPECT_TRUE(g["temperature_c"].is_null()) << g.dump();
+  }
+  status("active");
+  p.daemon->tick();
+  EXPECT_TRUE(fs::exists(calls));
+  json woke = json::parse(test::read_file(daemon_status_path(p.state)));
+  bool sampled = false;
+  for (const auto& g : woke["gpus"]) {
+    EXPECT_NE(g.value("power_state", ""), "suspended") << g.dump();
+    sampled = sampled || g["temperature_c"].is_number();
+  }
+  EXPECT_TRUE(sampled) << woke.dump(1);
+  p.daemon->stop("test");
+  for (const char* v : {"GREY_NVML_LIBRARY", "FAKE_NVML_CALLS", "FAKE_NVML_GPUS"}) ::unsetenv(v);
 }
 
 // One path for every power write (the applier): a journal line that cannot be written means the

@@ -13,6 +13,8 @@
 
 #include "detect/software.h"
 #include "sources/pci_names.h"
+#include "test_util.h"
+#include "util/host_fs.h"
 
 namespace grey {
 namespace {
@@ -352,6 +354,79 @@ TEST(Software, Rules) {
   Observation v;
   v.f.pci_vendor_id = 0x1234;
   EXPECT_TRUE(software_reason(v));
+}
+
+// SPEC §9: with an AMD GPU runtime-suspended and an NVIDIA one awake, the sources that would
+// wake the AMD one (rocm-smi, and lspci, which reads every device's config space) do not run;
+// NVML, which touches only NVIDIA GPUs, does. A replay touches no device and runs everything.
+struct PowerTree {
+  test::TempDir tmp;
+  PowerTree(const std::string& amd_status, const std::string& nvidia_status) {
+    auto card = [&](const std::string& n, const std::string& id, const std::string& bus,
+                    const std::string& status) {
+      std::string dev = tmp.path() + "/class/drm/" + n + "/device";
+      test::write_file(dev + "/uevent",
+                       "PCI_CLASS=30000\nPCI_ID=" + id + "\nPCI_SLOT_NAME=" + bus + "\n");
+      test::write_file(dev + "/power/runtime_status", status + "\n");
+    };
+    card("card0", "1002:687F", "0000:0b:00.0", amd_status);
+    card("card1", "10DE:2330", "0000:01:00.0", nvidia_status);
+  }
+  DetectEnv env() {
+    DetectEnv e;
+    e.fs = std::make_shared<RootedFs>(tmp.path());
+    return e;
+  }
+};
+
+std::vector<std::unique_ptr<Source>> waking_sources() {
+  std::vector<std::unique_ptr<Source>> s;
+  for (const char* n : {"nvml", "cuda", "nvidia-smi", "rocm-smi", "lspci", "sysfs"})
+    s.push_back(std::make_unique<FakeSource>(n, 1, std::vector<Observation>{}));
+  return s;
+}
+
+SourceStatus status_of(const DetectionResult& r, const std::string& name) {
+  for (const auto& rep : r.reports)
+    if (rep.source == name) return rep.status;
+  ADD_FAILURE() << name << " has no report";
+  return SourceStatus::failed;
+}
+
+TEST(DetectorPowerState, SourcesThatWouldWakeASuspendedGpuAreSkipped) {
+  PowerTree t("suspended", "active");
+  auto r = run_detection(waking_sources(), t.env(), {});
+  EXPECT_EQ(status_of(r, "rocm-smi"), SourceStatus::skipped);
+  EXPECT_EQ(status_of(r, "lspci"), SourceStatus::skipped);
+  EXPECT_EQ(status_of(r, "nvml"), SourceStatus::no_devices);
+  EXPECT_EQ(status_of(r, "nvidia-smi"), SourceStatus::no_devices);
+  EXPECT_EQ(status_of(r, "sysfs"), SourceStatus::no_devices);
+  for (const auto& rep : r.reports)
+    if (rep.source == "lspci") {
+      ASSERT_EQ(rep.notes.size(), 1u);
+      EXPECT_NE(rep.notes[0].find("0000:0b:00.0 is runtime-suspended"), std::string::npos)
+          << rep.notes[0];
+    }
+}
+
+TEST(DetectorPowerState, EverySuspendedNvidiaGpuSkipsNvmlAndCuda) {
+  PowerTree t("active", "suspending");
+  auto r = run_detection(waking_sources(), t.env(), {});
+  EXPECT_EQ(status_of(r, "nvml"), SourceStatus::skipped);
+  EXPECT_EQ(status_of(r, "cuda"), SourceStatus::skipped);
+  EXPECT_EQ(status_of(r, "nvidia-smi"), SourceStatus::skipped);
+  EXPECT_EQ(status_of(r, "rocm-smi"), SourceStatus::no_devices);
+}
+
+TEST(DetectorPowerState, AllAwakeOrReplayRunsEverySource) {
+  PowerTree awake("active", "active");
+  auto r = run_detection(waking_sources(), awake.env(), {});
+  for (const auto& rep : r.reports) EXPECT_EQ(rep.status, SourceStatus::no_devices) << rep.source;
+  PowerTree asleep("suspended", "suspended");
+  DetectOptions o;
+  o.replay_dir = asleep.tmp.path();
+  auto rr = run_detection(waking_sources(), asleep.env(), o);
+  for (const auto& rep : rr.reports) EXPECT_EQ(rep.status, SourceStatus::no_devices) << rep.source;
 }
 
 }  // namespace

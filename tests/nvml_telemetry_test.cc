@@ -358,5 +358,46 @@ TEST_F(NvmlTelemetryTest, ZHungInitMarksSpecGpusStale) {
   EXPECT_FALSE(s.source_ms.count("nvidia-smi"));
 }
 
+// SPEC §9: while every NVIDIA GPU of the spec is runtime-suspended, NVML is never
+// initialised (nvmlInit attaches every GPU, which wakes them); the collector reads only
+// runtime_status and reports them suspended. Once they wake by themselves they are sampled
+// through NVML again.
+TEST_F(NvmlTelemetryTest, SuspendedNvidiaGpusAreNotWokenAndAreSampledAfterTheyWake) {
+  auto inits = fake_fn<int (*)()>("fake_nvml_init_count");
+  int i0 = inits();
+  std::vector<GpuSpec> specs(2);
+  const char* buses[] = {"0000:1b:00.0", "0000:41:00.0"};
+  for (int k = 0; k < 2; ++k) {
+    specs[k].index = k;
+    specs[k].f.vendor = "nvidia";
+    specs[k].f.bus_id = buses[k];
+  }
+  auto status = [&](const std::string& v) {
+    for (const char* b : buses)
+      write_file(tmp_ / ("sys/bus/pci/devices/" + std::string(b) + "/power/runtime_status"),
+                 v + "\n");
+  };
+  status("suspended");
+  auto c = make(specs);
+  for (int round = 0; round < 2; ++round) {
+    TelemetrySnapshot s = c->sample();
+    EXPECT_EQ(inits(), i0) << "nvmlInit was called while every NVIDIA GPU slept";
+    EXPECT_FALSE(s.source_ms.count("nvml"));
+    ASSERT_EQ(s.gpus.size(), 2u) << joined(s.notes);
+    for (const auto& g : s.gpus) {
+      EXPECT_EQ(g.power_state, "suspended");
+      EXPECT_FALSE(g.vram_used_mb);
+      EXPECT_FALSE(g.stale);
+    }
+  }
+  status("active");
+  TelemetrySnapshot s = c->sample();
+  EXPECT_EQ(inits(), i0 + 1);
+  ASSERT_EQ(s.gpus.size(), 2u) << joined(s.notes);
+  EXPECT_EQ(s.gpus[0].backend, "nvml");
+  EXPECT_EQ(s.gpus[0].vram_total_mb, 81559);
+  EXPECT_NE(s.gpus[0].power_state, "suspended");
+}
+
 }  // namespace
 }  // namespace grey

@@ -610,6 +610,7 @@ TEST(Schemas, ClosedListsMatchTheCode) {
     if (first == "string") full[it.key()] = "x";
   }
   full["vendor"] = "amd";
+  full["power_state"] = "suspended";
   full["device_id"] = "0000:0b:00.0";
   full["detection_timestamp"] = "2026-11-26T15:00:00Z";
   full["pci_id"] = "1002:687f";

@@ -754,5 +754,82 @@ TEST(SysfsHelpers, SoftwareReason) {
   EXPECT_FALSE(sysfs::software_reason(std::nullopt, std::nullopt, std::nullopt));
 }
 
+// SPEC §9: two Vega 56 boards, card0 runtime-suspended and card1 active. The recording door
+// proves that nothing that would wake card0 was opened, and card1 is read in full.
+struct SleepingPair {
+  TempDir tmp;
+  SleepingPair(const std::string& status0, const std::string& status1) {
+    std::string src = test::fixture_path("sysfs/amd-radeon-rx-vega56-lact/card0");
+    fs::create_directories(fs::path(tmp.path()) / "class/drm");
+    for (const char* card : {"card0", "card1"})
+      fs::copy(src, fs::path(tmp.path()) / "class/drm" / card, fs::copy_options::recursive);
+    std::string dev1 = tmp.path() + "/class/drm/card1/device";
+    write_file(dev1 + "/uevent",
+               "DRIVER=amdgpu\nPCI_CLASS=30000\nPCI_ID=1002:687F\nPCI_SLOT_NAME=0000:0c:00.0\n");
+    write_file(tmp.path() + "/class/drm/card0/device/power/runtime_status", status0 + "\n");
+    write_file(dev1 + "/power/runtime_status", status1 + "\n");
+  }
+};
+
+const char* const kWakingFiles[] = {"hwmon",        "pp_",      "mem_info_", "gpu_busy_percent",
+                                    "current_link", "max_link", "config",    "vbios_version"};
+
+TEST(SysfsPowerState, SuspendedCardIsNotWokenAndActiveNeighbourIsReadNormally) {
+  SleepingPair tree("suspended", "active");
+  RootedFs rfs(tree.tmp.path());
+  RecordingFs rec(rfs);
+  ParseResult r = scan_drm_sysfs(rec);
+  ASSERT_EQ(r.devices.size(), 2u);
+  const Observation& asleep = r.devices[0];
+  const Observation& awake = r.devices[1];
+  EXPECT_EQ(asleep.f.power_state, "suspended");
+  EXPECT_EQ(asleep.f.bus_id, "0000:0b:00.0");
+  EXPECT_EQ(asleep.f.vendor, "amd");
+  EXPECT_EQ(asleep.f.kernel_driver, "amdgpu");
+  EXPECT_FALSE(asleep.f.vram_total_mb);
+  EXPECT_FALSE(asleep.f.temperature_c);
+  EXPECT_TRUE(has_note(asleep, "runtime-suspended"));
+  for (const char* w : kWakingFiles) {
+    EXPECT_FALSE(rec.touched(std::string("/sys/class/drm/card0/device/") + w)) << w;
+    EXPECT_TRUE(rec.touched(std::string("/sys/class/drm/card1/device/") + w) ||
+                std::string(w) == "config" || std::string(w) == "pp_")
+        << w;
+  }
+  EXPECT_EQ(awake.f.power_state, "active");
+  EXPECT_TRUE(awake.f.vram_total_mb);
+  EXPECT_TRUE(awake.f.temperature_c);
+  EXPECT_TRUE(awake.f.pcie_gen);
+}
+
+TEST(SysfsPowerState, KernelValuesMapToSpecStates) {
+  EXPECT_EQ(sysfs::power_state_from("active\n"), "active");
+  EXPECT_EQ(sysfs::power_state_from("resuming"), "active");
+  EXPECT_EQ(sysfs::power_state_from("suspended"), "suspended");
+  EXPECT_EQ(sysfs::power_state_from("suspending"), "suspended");
+  EXPECT_EQ(sysfs::power_state_from("unsupported"), "unsupported");
+  EXPECT_EQ(sysfs::power_state_from("error"), std::nullopt);
+  EXPECT_EQ(sysfs::power_state_from(""), std::nullopt);
+}
+
+TEST(SysfsPowerState, SuspendingIsTreatedAsAsleepAndErrorIsReadNormally) {
+  SleepingPair tree("suspending", "error");
+  RootedFs rfs(tree.tmp.path());
+  RecordingFs rec(rfs);
+  ParseResult r = scan_drm_sysfs(rec);
+  ASSERT_EQ(r.devices.size(), 2u);
+  EXPECT_EQ(r.devices[0].f.power_state, "suspended");
+  EXPECT_FALSE(rec.touched("/sys/class/drm/card0/device/hwmon"));
+  EXPECT_EQ(r.devices[1].f.power_state, std::nullopt);
+  EXPECT_TRUE(has_note(r.devices[1], "power state unknown"));
+  EXPECT_TRUE(rec.touched("/sys/class/drm/card1/device/hwmon"));
+}
+
+TEST(SysfsPowerState, NoRuntimeStatusFileLeavesItUnknown) {
+  ParseResult r = scan_fixture("amd-radeon-rx-vega56-lact");
+  ASSERT_EQ(r.devices.size(), 1u);
+  EXPECT_EQ(r.devices[0].f.power_state, std::nullopt);
+  EXPECT_TRUE(r.devices[0].f.vram_total_mb);
+}
+
 }  // namespace
 }  // namespace grey

@@ -171,6 +171,52 @@ TEST(SysfsTelemetry, NvidiaAndVirtualCardsAreSkipped) {
 
 // ---- nvidia-smi fallback ---------------------------------------------------------------------
 
+// SPEC §9: card0 (a Vega 56) runtime-suspended beside an awake copy of it as card1: card0 is
+// reported suspended without its mem_info_*, gpu_busy_percent or hwmon files being opened,
+// card1 is sampled in full, and the fdinfo scanner reads no /proc fdinfo while card0 sleeps.
+// After card0 wakes by itself it is sampled normally.
+TEST(SysfsTelemetry, SuspendedCardIsNotWokenAndItsNeighbourIsSampled) {
+  TempDir t;
+  fs::path src = test::fixture_path("sysfs/amd-radeon-rx-vega56-lact/card0");
+  fs::create_directories(t / "class/drm");
+  fs::copy(src, t / "class/drm/card0", fs::copy_options::recursive);
+  fs::copy(src, t / "class/drm/card1", fs::copy_options::recursive);
+  write_file(t / "class/drm/card1/device/uevent",
+             "DRIVER=amdgpu\nPCI_CLASS=30000\nPCI_ID=1002:687F\nPCI_SLOT_NAME=0000:0c:00.0\n");
+  write_file(t / "class/drm/card0/device/power/runtime_status", "suspended\n");
+  write_file(t / "class/drm/card1/device/power/runtime_status", "active\n");
+  write_file(t / "proc/100/fdinfo/3", "drm-driver:\tamdgpu\ndrm-pdev:\t0000:0c:00.0\n");
+  RootedFs rooted(t.path(), t / "proc");
+  auto rec = std::make_shared<RecordingFs>(rooted);
+  SysfsTelemetry s(rec);
+  BackendSample b = s.sample(1);
+  ASSERT_EQ(b.gpus.size(), 2u);
+  EXPECT_EQ(b.gpus[0].power_state, "suspended");
+  EXPECT_FALSE(b.gpus[0].vram_total_mb);
+  EXPECT_FALSE(b.gpus[0].temperature_c);
+  EXPECT_EQ(b.gpus[1].power_state, "active");
+  EXPECT_TRUE(b.gpus[1].vram_total_mb);
+  EXPECT_TRUE(b.gpus[1].temperature_c);
+  for (const char* w : {"hwmon", "mem_info_", "gpu_busy_percent", "pp_"})
+    EXPECT_FALSE(rec->touched(std::string("/sys/class/drm/card0/device/") + w)) << w;
+  EXPECT_TRUE(rec->touched("/sys/class/drm/card1/device/hwmon"));
+
+  FdinfoScanner scanner(rec);
+  BackendSample f = scanner.sample(1);
+  EXPECT_TRUE(f.processes.empty());
+  EXPECT_FALSE(rec->touched("/proc"));
+  ASSERT_EQ(f.notes.size(), 1u);
+  EXPECT_NE(f.notes[0].find("card0 is runtime-suspended"), std::string::npos) << f.notes[0];
+
+  write_file(t / "class/drm/card0/device/power/runtime_status", "active\n");
+  BackendSample woke = s.sample(2);
+  ASSERT_EQ(woke.gpus.size(), 2u);
+  EXPECT_EQ(woke.gpus[0].power_state, "active");
+  EXPECT_TRUE(woke.gpus[0].vram_total_mb);
+  scanner.sample(2);
+  EXPECT_TRUE(rec->touched("/proc"));
+}
+
 TEST(SmiParse, GpuQuery) {
   std::vector<std::string> notes;
   auto v = parse_smi_gpu_query(
@@ -398,7 +444,8 @@ TEST(TelemetryJson, NullsForUnknownAndEveryField) {
   EXPECT_TRUE(j["gpus"][0]["vram_used_mb"].is_null());
   EXPECT_TRUE(j["gpus"][0]["persistence_mode"].is_null());
   EXPECT_EQ(j["gpus"][0]["stale"], false);
-  EXPECT_EQ(j["gpus"][0].size(), 16u);
+  EXPECT_TRUE(j["gpus"][0]["power_state"].is_null());
+  EXPECT_EQ(j["gpus"][0].size(), 17u);
   EXPECT_EQ(j["processes"][0]["vram_mb"], 3);
   EXPECT_TRUE(j["processes"][0]["utilization_pct"].is_null());
   EXPECT_TRUE(j["processes"][0]["gpu_index"].is_null());

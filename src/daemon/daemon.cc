@@ -1164,6 +1164,7 @@ void DaemonCore::write_status(const TelemetrySnapshot* s, const std::string& sta
     else
       j.null("temperature_c");
     j.boolean("stale", gs ? gs->stale : false);
+    if (gs && gs->power_state) j.str("power_state", *gs->power_state);  // SPEC §9
     if (gs)
       j.opt_num("power_limit_w", opt_round3(gs->power_limit_w));
     else

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "sources/sysfs_source.h"
 #include "util/clock.h"
 
 namespace grey {
@@ -34,6 +35,39 @@ void dedupe(std::vector<std::string>& v) {
   v = std::move(out);
 }
 
+// SPEC §9: sources that would resume a runtime-suspended GPU. None of these can be limited
+// to the awake devices: nvmlInit and cuInit attach every NVIDIA GPU, nvidia-smi, rocm-smi,
+// amd-smi, xpu-smi and intel_gpu_top query all devices of their vendor, vulkaninfo, clinfo
+// and glxinfo open every render node, and lspci/lshw read every device's PCI config space.
+// So each is skipped while a GPU it would touch is suspended. Returns the reason, or "".
+std::string waking_skip_reason(const std::string& source,
+                               const std::vector<sysfs::PowerEntry>& power) {
+  auto asleep = [&](std::optional<uint32_t> vendor) {
+    std::string buses;
+    for (const auto& e : power) {
+      if (!sysfs::is_suspended(e.power_state)) continue;
+      if (vendor && e.pci_vendor != vendor) continue;
+      buses += (buses.empty() ? "" : ", ") + (e.bus_id.empty() ? "a GPU" : e.bus_id);
+    }
+    return buses;
+  };
+  std::string who;
+  if (source == "nvml" || source == "cuda" || source == "nvidia-smi")
+    who = asleep(0x10deu);
+  else if (source == "rocm-smi" || source == "amd-smi")
+    who = asleep(0x1002u);
+  else if (source == "xpu-smi" || source == "intel_gpu_top")
+    who = asleep(0x8086u);
+  else if (source == "lspci" || source == "lshw" || source == "vulkaninfo" || source == "clinfo" ||
+           source == "glxinfo" || source == "opencl")
+    who = asleep(std::nullopt);
+  if (who.empty()) return "";
+  return "skipped: " + who + (who.find(',') == std::string::npos ? " is" : " are") +
+         " runtime-suspended and " + source +
+         " cannot be limited to the awake GPUs; running it would wake " +
+         (who.find(',') == std::string::npos ? "it" : "them");
+}
+
 }  // namespace
 
 DetectionResult run_detection(std::vector<std::unique_ptr<Source>> sources, const DetectEnv& env,
@@ -58,8 +92,22 @@ DetectionResult run_detection(std::vector<std::unique_ptr<Source>> sources, cons
     c.replay_dir = opt.replay_dir;
     c.capture = opt.capture;
   }
+  // Read power/runtime_status first; a replay touches no device.
+  std::vector<sysfs::PowerEntry> power;
+  if (env.fs && !opt.replay_dir) power = sysfs::scan_power_states(*env.fs);
   std::vector<std::thread> threads;
   for (size_t i = 0; i < n; ++i) {
+    if (std::string why = waking_skip_reason(sh->sources[i]->name(), power); !why.empty()) {
+      SourceReport r;
+      r.source = sh->sources[i]->name();
+      r.status = SourceStatus::skipped;
+      r.notes.push_back(why);
+      std::lock_guard<std::mutex> lk(sh->mu);
+      sh->results[i] = std::move(r);
+      ++sh->done;
+      threads.emplace_back([] {});
+      continue;
+    }
     threads.emplace_back([sh, i] {
       SourceReport r;
       try {

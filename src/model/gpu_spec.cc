@@ -79,6 +79,7 @@ std::vector<std::string> fill_missing(GpuFields& a, const GpuFields& b) {
   GREY_FILL(numa_node);
   GREY_FILL(mig_mode);
   GREY_FILL(persistence_mode);
+  GREY_FILL(power_state);
   GREY_FILL(temperature_c);
   GREY_FILL(power_draw_w);
   GREY_FILL(utilization_pct);
@@ -174,6 +175,7 @@ nlohmann::json spec_to_json(const GpuSpec& s) {
   put(j, "numa_node", f.numa_node);
   put(j, "mig_mode", f.mig_mode);
   put(j, "persistence_mode", f.persistence_mode);
+  put(j, "power_state", f.power_state);
   put(j, "temperature_c", f.temperature_c);
   put(j, "power_draw_w", f.power_draw_w);
   put(j, "utilization_pct", f.utilization_pct);
@@ -252,6 +254,7 @@ GpuSpec spec_from_json(const nlohmann::json& j) {
   get(j, "numa_node", f.numa_node);
   get(j, "mig_mode", f.mig_mode);
   get(j, "persistence_mode", f.persistence_mode);
+  get(j, "power_state", f.power_state);
   get(j, "temperature_c", f.temperature_c);
   get(j, "power_draw_w", f.power_draw_w);
   get(j, "utilization_pct", f.utilization_pct);

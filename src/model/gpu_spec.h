@@ -50,6 +50,8 @@ struct GpuFields {
   std::optional<int> numa_node;
   std::optional<bool> mig_mode;
   std::optional<bool> persistence_mode;
+  // power/runtime_status: "active" | "suspended" | "unsupported" (SPEC §9).
+  std::optional<std::string> power_state;
   // Live readings seen at detection time (telemetry proper lives elsewhere).
   std::optional<double> temperature_c;
   std::optional<double> power_draw_w;

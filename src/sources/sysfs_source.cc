@@ -99,6 +99,52 @@ std::optional<int> od_sclk_max_mhz(std::string_view text) {
   return best;
 }
 
+std::optional<std::string> runtime_power_state(HostFs& fs, const std::string& bus_id) {
+  auto t = fs.read("/sys/bus/pci/devices/" + bus_id + "/power/runtime_status", 64);
+  if (!t) return std::nullopt;
+  return power_state_from(*t);
+}
+
+std::vector<PowerEntry> scan_power_states(HostFs& fs) {
+  std::vector<PowerEntry> out;
+  auto add = [&](const std::string& dev_dir, std::optional<std::string> bus) {
+    std::optional<uint32_t> cls, vendor;
+    auto u_text = fs.read(dev_dir + "/uevent", 4096);
+    Uevent u = u_text ? parse_uevent(*u_text) : Uevent{};
+    if (auto c = fs.read(dev_dir + "/class", 64)) {
+      if (auto v = parse_hex(clean_value(*c)); v && *v <= 0xffffff) cls = static_cast<uint32_t>(*v);
+    }
+    if (!cls) cls = u.pci_class;
+    if (!cls || (*cls >> 16) != 0x03) return;
+    if (auto v = fs.read(dev_dir + "/vendor", 64)) {
+      if (auto h = parse_hex(clean_value(*v)); h && *h <= 0xffff)
+        vendor = static_cast<uint32_t>(*h);
+    }
+    if (!vendor) vendor = u.vendor;
+    if (!bus) bus = u.slot;
+    if (bus &&
+        std::any_of(out.begin(), out.end(), [&](const PowerEntry& e) { return e.bus_id == *bus; }))
+      return;
+    PowerEntry e;
+    e.bus_id = bus.value_or("");
+    e.pci_vendor = vendor;
+    if (auto rs = fs.read(dev_dir + "/power/runtime_status", 64))
+      e.power_state = power_state_from(*rs);
+    out.push_back(std::move(e));
+  };
+  for (const std::string& name : fs.list("/sys/class/drm")) {
+    if (!card_number(name)) continue;
+    std::string dev_dir = "/sys/class/drm/" + name + "/device";
+    std::optional<std::string> bus;
+    if (auto link = fs.read_link(dev_dir)) bus = pci_address_in_path(basename_of(*link));
+    add(dev_dir, bus);
+  }
+  for (const std::string& e : fs.list("/sys/bus/pci/devices")) {
+    if (auto bus = normalize_bus_id(e)) add("/sys/bus/pci/devices/" + e, bus);
+  }
+  return out;
+}
+
 }  // namespace sysfs
 
 namespace {
@@ -634,6 +680,22 @@ DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std:
                     (f.bus_id ? "; its PCI parent is " + *f.bus_id : std::string()));
   }
 
+  // Runtime PM first (SPEC §9): for a suspended device only plain kernel-cached attributes
+  // (uevent, vendor, device, class, driver links, numa_node, product_name) are read below;
+  // hwmon, pp_*, mem_info_*, gpu_busy_percent and the PCIe link files go to the driver or to
+  // config space and would resume it.
+  bool asleep = false;
+  if (is_pci) {
+    auto rs = r.text(dev_dir + "/power/runtime_status");
+    if (rs) {
+      f.power_state = sysfs::power_state_from(*rs);
+      if (!f.power_state && !rs->empty())
+        notes.push_back("power/runtime_status is '" + rs->substr(0, 32) +
+                        "'; power state unknown, device read normally");
+      asleep = sysfs::is_suspended(f.power_state);
+    }
+  }
+
   // PCI ids: the plain files, else the uevent.
   std::optional<uint32_t> vendor, device, sub_v, sub_d, cls;
   auto id_file = [&](const char* file,
@@ -725,6 +787,19 @@ DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std:
   }
 
   if (card_index) f.tool_index = card_index;
+
+  if (asleep) {
+    notes.push_back(
+        "runtime-suspended: reported from sysfs alone; hwmon, pp_*, mem_info_*, "
+        "gpu_busy_percent and the PCIe link were not read so as not to wake it");
+    if (auto numa = r.integer(dev_dir + "/numa_node"); numa && *numa >= 0 && *numa < 65536)
+      f.numa_node = static_cast<int>(*numa);
+    if (card_dir.empty())
+      notes.push_back(driver ? "display controller without a DRM card (driver " + *driver + ")"
+                             : "display controller without a DRM card");
+    out.obs = std::move(o);
+    return out;
+  }
 
   read_vram(r, dev_dir, driver, f, notes);
 

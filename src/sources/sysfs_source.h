@@ -48,5 +48,19 @@ std::optional<int> max_dpm_clock_mhz(std::string_view text);
 // OD_VDDC_CURVE, OD_RANGE) are ignored. nullopt when there is no OD_SCLK section with a clock.
 std::optional<int> od_sclk_max_mhz(std::string_view text);
 
+// power_state_from and is_suspended live in util/sysfs.h.
+// Reads /sys/bus/pci/devices/<bus_id>/power/runtime_status (a plain kernel value: reading it
+// never wakes the device) and maps it with power_state_from.
+std::optional<std::string> runtime_power_state(HostFs& fs, const std::string& bus_id);
+// Display-class PCI devices and their power state, from cached attributes only (DRM cards'
+// device directories, then /sys/bus/pci/devices): what detect checks before it runs sources
+// that would wake a suspended GPU.
+struct PowerEntry {
+  std::string bus_id;  // may be empty (a hand-made tree without one)
+  std::optional<uint32_t> pci_vendor;
+  std::optional<std::string> power_state;
+};
+std::vector<PowerEntry> scan_power_states(HostFs& fs);
+
 }  // namespace sysfs
 }  // namespace grey

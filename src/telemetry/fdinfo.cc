@@ -26,6 +26,7 @@
 
 #include "telemetry/telemetry.h"
 #include "util/strings.h"
+#include "util/sysfs.h"
 
 namespace grey {
 
@@ -278,6 +279,22 @@ FdinfoScanner::FdinfoScanner(std::shared_ptr<HostFs> fs) : fs_(std::move(fs)) {}
 
 BackendSample FdinfoScanner::sample(uint64_t now_ns) {
   BackendSample res;
+  // SPEC §9: reading a DRM client's fdinfo goes to its driver (xe takes a runtime-PM
+  // reference for the engine cycles), and which device an fd belongs to is only known from
+  // the fdinfo itself. So while any non-NVIDIA DRM card is runtime-suspended, no fdinfo is read.
+  if (fs_) {
+    for (const std::string& e : fs_->list("/sys/class/drm")) {
+      if (!sysfs::card_number(e)) continue;
+      std::string dev = "/sys/class/drm/" + e + "/device";
+      auto rs = fs_->read(dev + "/power/runtime_status", 64);
+      if (!rs || !sysfs::is_suspended(sysfs::power_state_from(*rs))) continue;
+      auto u = fs_->read(dev + "/uevent", 4096);
+      if (u && sysfs::parse_uevent(*u).driver == std::optional<std::string>("nvidia")) continue;
+      res.notes.push_back("fdinfo not scanned: " + e +
+                          " is runtime-suspended and reading its clients' fdinfo could wake it");
+      return res;
+    }
+  }
   res.processes = scan(now_ns, res.notes);
   return res;
 }

@@ -138,6 +138,20 @@ BackendSample SysfsTelemetry::sample(uint64_t now_ns) {
     s.index = n;
     s.bus_id = bus;
     s.backend = "sysfs";
+    // SPEC §9: runtime_status first; a suspended card is reported without reading the
+    // mem_info_*, gpu_busy_percent or hwmon files, which would wake it.
+    if (auto rs = fs_->read(dev + "/power/runtime_status", 64)) {
+      s.power_state = sysfs::power_state_from(*rs);
+      if (sysfs::is_suspended(s.power_state)) {
+        s.notes.push_back(
+            "runtime-suspended: only power/runtime_status was read, so as not to wake it");
+        s.collect_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
+        out.push_back(std::move(s));
+        continue;
+      }
+    }
 
     auto total = r.integer(dev + "/mem_info_vram_total");
     auto used = r.integer(dev + "/mem_info_vram_used");

@@ -24,6 +24,7 @@
 #include "telemetry/process_identity.h"
 #include "util/clock.h"
 #include "util/strings.h"
+#include "util/sysfs.h"
 
 namespace grey {
 
@@ -168,6 +169,7 @@ nlohmann::json to_json(const GpuSample& s) {
           {"power_limit_min_w", opt(s.power_limit_min_w)},
           {"power_limit_max_w", opt(s.power_limit_max_w)},
           {"persistence_mode", opt(s.persistence_mode)},
+          {"power_state", opt(s.power_state)},
           {"backend", s.backend},
           {"stale", s.stale},
           {"notes", s.notes},
@@ -280,11 +282,34 @@ struct TelemetryCollector::Impl {
     auto until = t0 + deadline;
     uint64_t now = mono_ns();
 
+    // SPEC §9: runtime_status first. When every NVIDIA GPU of the spec is runtime-suspended,
+    // NVML is not called at all (nvmlInit attaches every GPU, waking them), nor nvidia-smi;
+    // the daemon keeps reading only runtime_status until the GPU wakes by itself.
+    std::vector<const GpuSpec*> asleep;
+    size_t nvidia = 0, nvidia_asleep = 0;
+    for (const auto& s : specs) {
+      std::optional<std::string> ps;
+      if (fs && s.f.bus_id)
+        if (auto t = fs->read("/sys/bus/pci/devices/" + *s.f.bus_id + "/power/runtime_status", 64))
+          ps = sysfs::power_state_from(*t);
+      bool sleeping = sysfs::is_suspended(ps);
+      if (sleeping) asleep.push_back(&s);
+      if (is_nvidia(s)) {
+        ++nvidia;
+        if (sleeping) ++nvidia_asleep;
+      }
+    }
+    bool skip_nvml = nvidia > 0 && nvidia_asleep == nvidia;
+
     std::vector<std::shared_ptr<LaneResult>> results;
     std::vector<bool> started;
     for (auto& lane : lanes) {
       auto slot = std::make_shared<LaneResult>();
       results.push_back(slot);
+      if (skip_nvml && lane->label == "NVML") {
+        started.push_back(false);
+        continue;
+      }
       started.push_back(lane->worker.start([bs = lane->backends, slot, now] {
         for (const auto& b : bs) {
           auto s = Clock::now();
@@ -299,6 +324,9 @@ struct TelemetryCollector::Impl {
     std::vector<bool> done;
     for (size_t i = 0; i < lanes.size(); ++i)
       done.push_back(started[i] && lanes[i]->worker.wait_until(until));
+    if (skip_nvml)
+      for (size_t i = 0; i < lanes.size(); ++i)
+        if (lanes[i]->label == "NVML") done[i] = true;  // no answers: nothing was asked
 
     std::vector<GpuSample> gpus;
     std::set<std::string> unavailable;
@@ -339,7 +367,7 @@ struct TelemetryCollector::Impl {
     // The fallback (nvidia-smi), only when the backend it stands in for (NVML) is itself
     // unavailable (not merely slow: a stuck driver would hang nvidia-smi as well) and an NVIDIA
     // GPU went unanswered.
-    if (fallback && unavailable.count(fallback_for)) {
+    if (fallback && unavailable.count(fallback_for) && !skip_nvml) {
       bool need = false;
       if (specs.empty()) {
         need = gpus.empty();
@@ -359,6 +387,25 @@ struct TelemetryCollector::Impl {
         merge_gpus(gpus, sr.gpus);
         merge_processes(snap.processes, sr.processes);
       }
+    }
+
+    // A suspended GPU that no backend answered for: reported from runtime_status alone.
+    for (const GpuSpec* s : asleep) {
+      auto it = std::find_if(gpus.begin(), gpus.end(),
+                             [&](const GpuSample& g) { return g.bus_id == s->f.bus_id; });
+      if (it != gpus.end()) {
+        it->power_state = "suspended";
+        continue;
+      }
+      GpuSample g;
+      g.index = s->index;
+      g.bus_id = s->f.bus_id;
+      g.uuid = s->f.uuid;
+      g.power_state = "suspended";
+      g.backend = "sysfs";
+      g.notes.push_back(
+          "runtime-suspended: only power/runtime_status was read, so as not to wake it");
+      gpus.push_back(std::move(g));
     }
 
     assign_indices(gpus, snap.notes);

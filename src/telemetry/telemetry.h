@@ -44,6 +44,9 @@ struct GpuSample {
   std::optional<double> temperature_c, utilization_pct, power_w, power_limit_w, power_limit_min_w,
       power_limit_max_w;
   std::optional<bool> persistence_mode;
+  // power/runtime_status (SPEC §9): "active" | "suspended" | "unsupported"; a suspended GPU's
+  // readings are all unknown, because nothing that would wake it is read.
+  std::optional<std::string> power_state;
   std::string backend;  // "nvml" | "sysfs" | "nvidia-smi"
   // True when the backend did not answer in time: every reading above is then unknown (a
   // stale sample never carries old values that could be mistaken for fresh ones).

@@ -88,4 +88,35 @@ std::string RootedFs::write(const std::string& path, const std::string& value) {
   return "";
 }
 
+std::optional<std::string> RecordingFs::read(const std::string& path, size_t cap) {
+  paths_.push_back(path);
+  return inner_.read(path, cap);
+}
+
+std::vector<std::string> RecordingFs::list(const std::string& dir) {
+  paths_.push_back(dir);
+  return inner_.list(dir);
+}
+
+bool RecordingFs::exists(const std::string& path) {
+  paths_.push_back(path);
+  return inner_.exists(path);
+}
+
+std::optional<std::string> RecordingFs::read_link(const std::string& path) {
+  paths_.push_back(path);
+  return inner_.read_link(path);
+}
+
+std::string RecordingFs::write(const std::string& path, const std::string& value) {
+  paths_.push_back(path);
+  return inner_.write(path, value);
+}
+
+bool RecordingFs::touched(const std::string& prefix) const {
+  for (const std::string& p : paths_)
+    if (p.compare(0, prefix.size(), prefix) == 0) return true;
+  return false;
+}
+
 }  // namespace grey

@@ -41,4 +41,24 @@ class RootedFs : public HostFs {
   std::string sys_root_, proc_root_;
 };
 
+// A door that forwards to another and records every path it is asked about (read, list,
+// exists, read_link, write), in order. Tests use it to prove what was (not) touched.
+class RecordingFs : public HostFs {
+ public:
+  explicit RecordingFs(HostFs& inner) : inner_(inner) {}
+  std::optional<std::string> read(const std::string& path, size_t cap) override;
+  std::vector<std::string> list(const std::string& dir) override;
+  bool exists(const std::string& path) override;
+  std::optional<std::string> read_link(const std::string& path) override;
+  std::string real_path(const std::string& path) override { return inner_.real_path(path); }
+  [[nodiscard]] std::string write(const std::string& path, const std::string& value) override;
+  const std::vector<std::string>& paths() const { return paths_; }
+  // True if any recorded path starts with `prefix`.
+  bool touched(const std::string& prefix) const;
+
+ private:
+  HostFs& inner_;
+  std::vector<std::string> paths_;
+};
+
 }  // namespace grey

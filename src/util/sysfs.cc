@@ -142,4 +142,12 @@ std::vector<int> hwmon_temp_inputs(HostFs& fs, const std::string& hwmon_dir) {
   return idx;
 }
 
+std::optional<std::string> power_state_from(std::string_view runtime_status) {
+  std::string_view t = trim(runtime_status);
+  if (t == "active" || t == "resuming") return std::string("active");
+  if (t == "suspended" || t == "suspending") return std::string("suspended");
+  if (t == "unsupported") return std::string("unsupported");
+  return std::nullopt;
+}
+
 }  // namespace grey::sysfs

@@ -48,4 +48,13 @@ std::optional<HwmonChoice> choose_hwmon(HostFs& fs, const std::string& dev_dir,
 // The N of every temp<N>_input in a hwmon directory, ascending.
 std::vector<int> hwmon_temp_inputs(HostFs& fs, const std::string& hwmon_dir);
 
+// SPEC §9 power_state from the text of power/runtime_status (Documentation/ABI/testing/
+// sysfs-devices-power): "active" and "resuming" -> "active" (awake, or waking anyway);
+// "suspended" and "suspending" -> "suspended" (touching it would resume it or cancel the
+// suspend); "unsupported" -> "unsupported"; "error" and anything else -> nullopt.
+std::optional<std::string> power_state_from(std::string_view runtime_status);
+inline bool is_suspended(const std::optional<std::string>& power_state) {
+  return power_state && *power_state == "suspended";
+}
+
 }  // namespace grey::sysfs

@@ -15,6 +15,7 @@
  * Environment, read at call time:
  *   FAKE_NVML_GPUS=N                       device count (default 2, at most 8)
  *   FAKE_NVML_INIT_ERROR=code              nvmlInit_v2 returns that nvmlReturn_t
+ *   FAKE_NVML_CALLS=path                   nvmlInit_v2 appends "nvmlInit_v2" to that file
  *   FAKE_NVML_HANG_INIT=1                  nvmlInit_v2 never returns
  *   FAKE_NVML_HANG=init|count|set          nvmlInit_v2 / nvmlDeviceGetCount_v2 / both set-calls
  *                                          never return (a comma list names several)
@@ -377,6 +378,14 @@ int fake_nvml_shutdown_count(void) {
 }
 
 nvmlReturn_t nvmlInit_v2(void) {
+  const char* calls = getenv("FAKE_NVML_CALLS");
+  if (calls && *calls) {
+    FILE* f = fopen(calls, "a");
+    if (f) {
+      fputs("nvmlInit_v2\n", f);
+      fclose(f);
+    }
+  }
   misbehave("init");
   if (env_int("FAKE_NVML_HANG_INIT", 0)) {
     for (;;) sleep(1);
