@@ -147,7 +147,8 @@ int main(int argc, char** argv) {
       "run",
       "Run CMD with the applied environment and CUDA_VISIBLE_DEVICES from the placement "
       "policy: run [--gpu N|auto] [--enforce-cap] -- CMD ARGS...");
-  runc->add_option("--gpu", ro.gpu, "GPU index, or auto (least loaded by free VRAM)");
+  runc->add_option("--gpu", ro.gpu,
+                   "GPU index, MIG instance UUID (MIG-...), or auto (least loaded by free VRAM)");
   runc->add_flag("--enforce-cap", ro.enforce_cap,
                  "Hold a CUDA program under the plan's per-process VRAM cap (libgrey_cap.so)");
   runc->add_option("command", ro.command, "The command and its arguments (after --)")->expected(-1);
