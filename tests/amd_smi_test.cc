@@ -2,6 +2,7 @@
 // tests/fixtures/SOURCES.md) and the documented shapes in tests/fixtures/handmade/amd-smi-*.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,23 @@ TEST(AmdSmiJson, JqVramFragmentStillYieldsVram) {
 }
 
 // --- Documented shapes (tests/fixtures/handmade) -------------------------------------------------
+
+// SPEC §9: amd-smi's "partition" section. No real capture of it is at hand; the test adds
+// the section (key names of amd-smi static --json) to the documented MI210 shape.
+TEST(AmdSmiJson, PartitionModes) {
+  auto j = nlohmann::json::parse(read_fixture("handmade/amd-smi-static-json-gpu-data-mi210.json"));
+  EXPECT_FALSE(parse_amd_smi_json(j.dump()).devices.at(0).f.compute_partition);
+  j["gpu_data"][0]["partition"] = {
+      {"compute_partition", "CPX"}, {"memory_partition", "NPS4"}, {"partition_id", 0}};
+  auto r = parse_amd_smi_json(j.dump());
+  ASSERT_EQ(r.devices.size(), 1u);
+  EXPECT_EQ(r.devices[0].f.compute_partition, "CPX");
+  EXPECT_EQ(r.devices[0].f.memory_partition, "NPS4");
+  j["gpu_data"][0]["partition"] = {{"compute_partition", "N/A"}, {"memory_partition", "N/A"}};
+  r = parse_amd_smi_json(j.dump());
+  EXPECT_FALSE(r.devices.at(0).f.compute_partition);
+  EXPECT_FALSE(r.devices.at(0).f.memory_partition);
+}
 
 TEST(AmdSmiJson, GpuDataWrapperWithValueUnitObjects) {
   ParseResult r =

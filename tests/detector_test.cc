@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "detect/software.h"
@@ -266,6 +267,64 @@ TEST(Merge, DriverlessSiblingFunctionIsTheSameGpu) {
   d1.f.kernel_driver = "i915";
   g = merge_reports({rep("sysfs", {f0, d1})}, auth, nullptr, "T");
   EXPECT_EQ(g.size(), 2u);
+}
+
+// SPEC §9: a MIG instance another source enumerates (CUDA/OpenCL list them by MIG UUID, with
+// the parent's bus id) is ignored with a reason; partitions from two sources merge per
+// MIG device index.
+TEST(Merge, MigInstanceIsNeverAGpuAndPartitionsMergePerDevice) {
+  auto gpu = obs("0000:83:00.0", "nvidia", "NVIDIA H200", 143771);
+  Partition p0;
+  p0.gi_id = 2;
+  p0.ci_id = 0;
+  p0.dev_index = 0;
+  p0.memory_total_mb = 71424;
+  gpu.f.partitions = {p0};
+  auto list = obs(std::nullopt, "nvidia", "NVIDIA H200");
+  Partition l0;
+  l0.dev_index = 0;
+  l0.profile = "1c.3g.71gb";
+  l0.uuid = "MIG-0";
+  list.f.partitions = {l0};
+  auto mig = obs("0000:83:00.0", "nvidia", "NVIDIA H200 MIG 3g.71gb");
+  mig.f.uuid = "MIG-00000000-0000-0000-0000-000000000000";
+  std::map<std::string, int> auth{{"nvidia-smi", 90}, {"nvidia-smi -L", 89}, {"cuda", 60}};
+  std::vector<IgnoredDevice> ign;
+  auto g =
+      merge_reports({rep("cuda", {mig}), rep("nvidia-smi", {gpu}), rep("nvidia-smi -L", {list})},
+                    auth, &ign, "T");
+  ASSERT_EQ(g.size(), 1u);
+  ASSERT_EQ(g[0].f.partitions.size(), 1u);
+  EXPECT_EQ(g[0].f.partitions[0].gi_id, 2);
+  EXPECT_EQ(g[0].f.partitions[0].profile, "1c.3g.71gb");
+  EXPECT_EQ(g[0].f.partitions[0].uuid, "MIG-0");
+  EXPECT_EQ(g[0].field_sources.at("partitions"), "nvidia-smi");
+  ASSERT_EQ(ign.size(), 1u);
+  EXPECT_EQ(ign[0].source, "cuda");
+  EXPECT_NE(ign[0].reason.find("MIG instance"), std::string::npos) << ign[0].reason;
+}
+
+TEST(GpuSpecJson, PartitionsRoundTrip) {
+  GpuSpec s;
+  Partition p;
+  p.gi_id = 9;
+  p.ci_id = 0;
+  p.profile = "1g.18gb";
+  p.memory_total_mb = 16384;
+  s.f.partitions = {p, Partition{}};
+  s.f.compute_partition = "CPX";
+  s.f.memory_partition = "NPS4";
+  auto j = spec_to_json(s);
+  EXPECT_EQ(j["partitions"][0]["profile"], "1g.18gb");
+  EXPECT_TRUE(j["partitions"][1]["uuid"].is_null());
+  EXPECT_EQ(j["compute_partition"], "CPX");
+  auto back = spec_from_json(j);
+  ASSERT_EQ(back.f.partitions.size(), 2u);
+  EXPECT_EQ(back.f.partitions[0].memory_total_mb, 16384);
+  EXPECT_EQ(back.f.memory_partition, "NPS4");
+  j["partitions"] = 3;
+  EXPECT_THROW(spec_from_json(j), std::runtime_error);
+  EXPECT_TRUE(spec_to_json(GpuSpec{})["partitions"].is_array());
 }
 
 TEST(Merge, UuidThenVendorOrderAndMixedVendors) {

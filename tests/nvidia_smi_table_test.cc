@@ -68,6 +68,49 @@ TEST(NvidiaSmiTable, H100Idle) {
   EXPECT_TRUE(r.notes.empty());
 }
 
+// SOURCES.md: one H200 in MIG mode, 5 MIG devices (GPU/GI/CI/Dev = 0/2/0/0, 0/2/1/1, 0/3/0/2,
+// 0/9/0/3, 0/10/0/4) with 71424, 71424, 33280, 16384, 16384 MiB; must not be 6 GPUs.
+TEST(NvidiaSmiTable, H200MigDevicesArePartitionsNotGpus) {
+  auto r = parse_fixture("nvidia-h200-mig-5-devices-590.48.01-idle-nge.txt");
+  ASSERT_TRUE(r.recognized);
+  ASSERT_EQ(r.devices.size(), 1u);
+  const auto& f = r.devices[0].f;
+  EXPECT_EQ(f.model, "NVIDIA H200");
+  EXPECT_EQ(f.bus_id, "0000:83:00.0");
+  EXPECT_EQ(f.vram_total_mb, 143771);
+  EXPECT_EQ(f.mig_mode, true);
+  ASSERT_EQ(f.partitions.size(), 5u);
+  const int gi[] = {2, 2, 3, 9, 10};
+  const int ci[] = {0, 1, 0, 0, 0};
+  const int64_t mem[] = {71424, 71424, 33280, 16384, 16384};
+  for (size_t i = 0; i < 5; ++i) {
+    SCOPED_TRACE(i);
+    const auto& p = f.partitions[i];
+    EXPECT_EQ(p.kind, "mig");
+    EXPECT_EQ(p.gi_id, gi[i]);
+    EXPECT_EQ(p.ci_id, ci[i]);
+    EXPECT_EQ(p.dev_index, static_cast<int>(i));
+    EXPECT_EQ(p.memory_total_mb, mem[i]);
+    EXPECT_FALSE(p.profile);  // the table does not show profiles
+    EXPECT_FALSE(p.uuid);
+  }
+}
+
+TEST(NvidiaSmiTable, NonMigGpuHasNoPartitions) {
+  auto r = parse_fixture("nvidia-h100-80gb-hbm3-590.48.01-idle-nge.txt");
+  ASSERT_EQ(r.devices.size(), 1u);
+  EXPECT_TRUE(r.devices[0].f.partitions.empty());
+}
+
+TEST(NvidiaSmiTable, MigRowForUnknownGpuIsNotedNotCounted) {
+  std::string t = read_fixture("nvidia-smi-table/nvidia-h200-mig-5-devices-590.48.01-idle-nge.txt");
+  t = replace_all(t, "|  0   10   0   4  |", "|  7   10   0   4  |");
+  auto r = parse_nvidia_smi_table(t);
+  ASSERT_EQ(r.devices.size(), 1u);
+  EXPECT_EQ(r.devices[0].f.partitions.size(), 4u);
+  EXPECT_TRUE(any_note_contains(r.notes, "MIG device row for GPU 7"));
+}
+
 TEST(NvidiaSmiTable, L40sBusyMigNA) {
   ParseResult r = parse_fixture("nvidia-l40s-595.80-nge.txt");
   ASSERT_TRUE(r.recognized);

@@ -153,6 +153,34 @@ TEST(NvidiaSmiXml, DualRtx2070V13) {
   EXPECT_TRUE(r.notes.empty()) << r.notes[0];
 }
 
+// SPEC §9. No real capture of a MIG GPU's -q -x output is at hand: this test writes a
+// <mig_devices> block (element names of nvidia-smi's DTD, values from the real H200 table
+// capture's MIG rows) into the real T4 capture in place of its "None". The capture alone
+// has no partitions.
+TEST(NvidiaSmiXml, MigDevicesBecomePartitions) {
+  std::string x = read_fixture(std::string(kDir) + "nvidia-tesla-t4-515.105.01-telegraf.xml");
+  EXPECT_TRUE(parse_nvidia_smi_xml(x).devices.at(0).f.partitions.empty());
+  size_t b = x.find("<mig_devices>");
+  size_t e = x.find("</mig_devices>");
+  ASSERT_NE(b, std::string::npos);
+  x.replace(b, e - b,
+            "<mig_devices><mig_device><index>0</index><gpu_instance_id>2</gpu_instance_id>"
+            "<compute_instance_id>0</compute_instance_id><fb_memory_usage><total>71424 MiB"
+            "</total></fb_memory_usage></mig_device><mig_device><index>1</index>"
+            "<gpu_instance_id>9</gpu_instance_id><compute_instance_id>0</compute_instance_id>"
+            "<fb_memory_usage><total>N/A</total></fb_memory_usage></mig_device>");
+  auto r = parse_nvidia_smi_xml(x);
+  ASSERT_EQ(r.devices.size(), 1u);
+  const auto& p = r.devices[0].f.partitions;
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].gi_id, 2);
+  EXPECT_EQ(p[0].ci_id, 0);
+  EXPECT_EQ(p[0].dev_index, 0);
+  EXPECT_EQ(p[0].memory_total_mb, 71424);
+  EXPECT_EQ(p[1].gi_id, 9);
+  EXPECT_FALSE(p[1].memory_total_mb);
+}
+
 TEST(NvidiaSmiXml, TeslaT4V11Details) {
   ParseResult r = parse_fixture("nvidia-tesla-t4-515.105.01-telegraf.xml");
   ASSERT_EQ(r.devices.size(), 1u);

@@ -167,6 +167,28 @@ TEST_F(NvmlSourceTest, MemoryFallsBackToV1WhenV2IsRefused) {
   EXPECT_EQ(r.devices[0].f.vram_free_mb, 81230);
 }
 
+// SPEC §9: with MIG on, GPU 0's MIG device handles become partitions (GI/CI ids, MIG UUID,
+// the instance's own memory); the GPU count stays 2.
+TEST_F(NvmlSourceTest, MigInstancesBecomePartitions) {
+  setenv("FAKE_NVML_MIG", "1", 1);
+  SourceReport r = collect();
+  unsetenv("FAKE_NVML_MIG");
+  ASSERT_EQ(r.devices.size(), 2u) << joined(r.devices[0].notes);
+  const auto& f = r.devices[0].f;
+  EXPECT_EQ(f.mig_mode, true);
+  ASSERT_EQ(f.partitions.size(), 2u) << joined(r.devices[0].notes);
+  EXPECT_EQ(f.partitions[0].gi_id, 1);
+  EXPECT_EQ(f.partitions[0].ci_id, 0);
+  EXPECT_EQ(f.partitions[0].memory_total_mb, 40192);
+  EXPECT_EQ(f.partitions[1].gi_id, 2);
+  EXPECT_EQ(f.partitions[1].memory_total_mb, 9856);
+  EXPECT_EQ(f.partitions[1].uuid, "MIG-4f2a0000-0000-4000-8000-000000000001");
+  EXPECT_TRUE(r.devices[1].f.partitions.empty());
+  // MIG off (the default): no partitions.
+  SourceReport off = collect();
+  EXPECT_TRUE(off.devices[0].f.partitions.empty());
+}
+
 TEST_F(NvmlSourceTest, CudaVersionComesThroughTheUnversionedFallback) {
   // The fake exports only nvmlSystemGetCudaDriverVersion: the _v2 lookup must fall back.
   void* h = dlopen(kFake, RTLD_NOW | RTLD_LOCAL);

@@ -41,6 +41,7 @@ const std::vector<ParserCase>& cases() {
       {"nvidia_smi_xml", parse_nvidia_smi_xml, {"nvidia-smi-xml"}, {"nvidia-smi-q-x"}, ".xml"},
       {"nvidia_smi_csv", parse_nvidia_smi_csv, {"nvidia-smi-csv"}, {"nvidia-smi-csv"}, ""},
       {"nvidia_smi_table", parse_nvidia_smi_table, {"nvidia-smi-table"}, {"nvidia-smi-table"}, ""},
+      {"nvidia_smi_list", parse_nvidia_smi_list, {"nvidia-smi-L"}, {"nvidia-smi-L"}, ""},
       {"rocm_smi_json", parse_rocm_smi_json, {"rocm-smi"}, {"rocm-smi"}, ".json"},
       {"rocm_smi_text", parse_rocm_smi_text, {"rocm-smi"}, {"rocm-smi"}, ""},
       {"amd_smi_json", parse_amd_smi_json, {"amd-smi"}, {"amd-smi"}, ".json"},

@@ -10,6 +10,8 @@
 #include <set>
 
 #include "plan/plan_io.h"
+#include "sources/parsers.h"
+#include "test_util.h"
 
 namespace grey {
 namespace {
@@ -731,6 +733,69 @@ TEST(Planner, InvalidUtf8InModelIsReplaced) {
   s.f.model = std::string("GPU \xff\xfe name");
   GpuPlan g = one(s, PlanMode::kSafe);
   EXPECT_EQ(*g.model, "GPU \xEF\xBF\xBD\xEF\xBF\xBD name");
+}
+
+}  // namespace
+}  // namespace grey
+
+namespace grey {
+namespace {
+
+// SPEC §9: each MIG instance gets its own cap and batch size from its own memory (the real
+// H200 capture: 71424, 71424, 33280, 16384, 16384 MiB).
+TEST(PlanPartitions, EachMigInstanceGetsItsOwnCapAndBatch) {
+  ParseResult r = parse_nvidia_smi_table(
+      test::read_fixture("nvidia-smi-table/nvidia-h200-mig-5-devices-590.48.01-idle-nge.txt"));
+  ASSERT_EQ(r.devices.size(), 1u);
+  GpuSpec s;
+  s.f = r.devices[0].f;
+  s.detection_sources = {"nvidia-smi"};
+  PlanInput in;
+  in.specs = {s};
+  in.generated_at = "2026-12-03T00:00:00Z";
+  auto out = build_plan(in);
+  ASSERT_TRUE(out.ok);
+  const auto& parts = out.plan.gpus[0].partitions;
+  ASSERT_EQ(parts.size(), 5u);
+  EXPECT_EQ(parts[0].gi_id, 2);
+  EXPECT_EQ(parts[0].per_process_vram_cap_mb, 71424 * 3 / 4);
+  EXPECT_EQ(parts[2].per_process_vram_cap_mb, 33280 * 3 / 4);
+  EXPECT_EQ(parts[4].per_process_vram_cap_mb, 16384 * 3 / 4);
+  EXPECT_EQ(parts[4].recommended_batch_size, batch_for_vram_mb(16384));
+  EXPECT_EQ(parts[0].recommended_batch_size, batch_for_vram_mb(71424));
+  // The whole GPU's cap stays the GPU's.
+  EXPECT_EQ(out.plan.gpus[0].per_process_vram_cap_mb, 143771 * 3 / 4);
+
+  in.mode = PlanMode::kAggressive;
+  auto ag = build_plan(in);
+  EXPECT_EQ(ag.plan.gpus[0].partitions[3].per_process_vram_cap_mb,
+            static_cast<int64_t>(16384 * 0.90));
+  EXPECT_EQ(ag.plan.gpus[0].partitions[3].recommended_batch_size, 2 * batch_for_vram_mb(16384));
+
+  // Round trip through JSON and YAML keeps them; a GPU without MIG prints no key.
+  Plan back = plan_from_json(nlohmann::json::parse(plan_to_json_text(out.plan)));
+  EXPECT_EQ(back.gpus[0].partitions, parts);
+  std::string err;
+  auto y = plan_from_yaml_text(plan_to_yaml(out.plan), &err);
+  ASSERT_TRUE(y) << err;
+  EXPECT_EQ(y->gpus[0].partitions, parts);
+  Plan none = out.plan;
+  none.gpus[0].partitions.clear();
+  EXPECT_FALSE(plan_to_json(none)["gpus"][0].contains("partitions"));
+}
+
+TEST(PlanPartitions, UnknownInstanceMemoryGivesNoCap) {
+  GpuSpec s;
+  s.f.vendor = "nvidia";
+  s.f.vram_total_mb = 81920;
+  Partition p;
+  p.uuid = "MIG-1";
+  s.f.partitions = {p};
+  auto parts = plan_partitions(s, PlanMode::kSafe);
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].uuid, "MIG-1");
+  EXPECT_FALSE(parts[0].per_process_vram_cap_mb);
+  EXPECT_FALSE(parts[0].recommended_batch_size);
 }
 
 }  // namespace

@@ -616,6 +616,12 @@ TEST(Schemas, ClosedListsMatchTheCode) {
   full["pci_id"] = "1002:687f";
   full["pci_bandwidth"] = "Gen3 x16";
   full["thermal_limits"] = {{"slowdown_c", 1}, {"shutdown_c", 2}, {"max_operating_c", 3}};
+  full["partitions"] = json::array({{{"kind", "mig"},
+                                     {"gi_id", 1},
+                                     {"ci_id", 0},
+                                     {"profile", "1g.10gb"},
+                                     {"memory_total_mb", 9984},
+                                     {"uuid", "MIG-x"}}});
   GpuSpec all = spec_from_json(full);
   GpuFields none;
   std::set<std::string> keys;

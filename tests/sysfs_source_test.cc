@@ -108,6 +108,32 @@ TEST(SysfsFixtures, Vega56) {
   EXPECT_FALSE(f.num_sm);
 }
 
+// SPEC §9: AMD partition modes. No real MI300 sysfs capture is at hand, so the two files are
+// written by this test (values as the amdgpu documentation lists them) into a real tree.
+TEST(SysfsFixtures, AmdPartitionModes) {
+  TempDir tmp;
+  install_fixture(tmp.path(), "amd-radeon-rx-vega56-lact");
+  std::string dev = tmp.path() + "/class/drm/card0/device";
+  {
+    RootedFs rfs(tmp.path());
+    auto r = scan_drm_sysfs(rfs);
+    ASSERT_EQ(r.devices.size(), 1u);
+    EXPECT_FALSE(r.devices[0].f.compute_partition) << "no file, no mode";
+  }
+  write_file(dev + "/current_compute_partition", "CPX\n");
+  write_file(dev + "/current_memory_partition", "NPS4\n");
+  RootedFs rfs(tmp.path());
+  auto r = scan_drm_sysfs(rfs);
+  ASSERT_EQ(r.devices.size(), 1u);
+  EXPECT_EQ(r.devices[0].f.compute_partition, "CPX");
+  EXPECT_EQ(r.devices[0].f.memory_partition, "NPS4");
+  EXPECT_TRUE(r.devices[0].f.partitions.empty());
+  write_file(dev + "/current_memory_partition", "NPS4; rm -rf /\n");
+  r = scan_drm_sysfs(rfs);
+  EXPECT_FALSE(r.devices[0].f.memory_partition);
+  EXPECT_TRUE(has_note(r.devices[0], "current_memory_partition reads an unexpected value"));
+}
+
 TEST(SysfsFixtures, PhoenixApuWithKfd) {
   ParseResult r = scan_fixture("amd-phoenix-apu-lact");
   ASSERT_EQ(r.devices.size(), 1u);

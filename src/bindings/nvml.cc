@@ -134,6 +134,10 @@ Api::Api(std::unique_ptr<DynLib> lib) : lib_(std::move(lib)) {
   resolve(default_power_limit, {"nvmlDeviceGetPowerManagementDefaultLimit"});
   resolve(power_limit_constraints, {"nvmlDeviceGetPowerManagementLimitConstraints"});
   resolve(mig_mode, {"nvmlDeviceGetMigMode"});
+  resolve(max_mig_device_count, {"nvmlDeviceGetMaxMigDeviceCount"});
+  resolve(mig_device_handle_by_index, {"nvmlDeviceGetMigDeviceHandleByIndex"});
+  resolve(gpu_instance_id, {"nvmlDeviceGetGpuInstanceId"});
+  resolve(compute_instance_id, {"nvmlDeviceGetComputeInstanceId"});
   resolve(persistence_mode, {"nvmlDeviceGetPersistenceMode"});
   resolve(compute_processes,
           {"nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2",

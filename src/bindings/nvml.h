@@ -127,6 +127,10 @@ class Api {
   Fn<nvmlDeviceGetUint_fn> default_power_limit;   // mW
   Fn<nvmlDeviceGetPowerManagementLimitConstraints_fn> power_limit_constraints;  // mW
   Fn<nvmlDeviceGetMigMode_fn> mig_mode;
+  Fn<nvmlDeviceGetUint_fn> max_mig_device_count;
+  Fn<nvmlDeviceGetMigDeviceHandleByIndex_fn> mig_device_handle_by_index;
+  Fn<nvmlDeviceGetUint_fn> gpu_instance_id;      // on a MIG handle
+  Fn<nvmlDeviceGetUint_fn> compute_instance_id;  // on a MIG handle
   Fn<nvmlDeviceGetPersistenceMode_fn> persistence_mode;
   Fn<nvmlDeviceGetRunningProcesses_fn> compute_processes;   // _v3, _v2, plain
   Fn<nvmlDeviceGetRunningProcesses_fn> graphics_processes;  // _v3, _v2, plain

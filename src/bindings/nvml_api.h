@@ -103,6 +103,14 @@ using nvmlDeviceGetPowerManagementLimitConstraints_fn = nvmlReturn_t (*)(nvmlDev
                                                                          unsigned int* maxLimitMw);
 using nvmlDeviceGetMigMode_fn = nvmlReturn_t (*)(nvmlDevice_t device, unsigned int* currentMode,
                                                  unsigned int* pendingMode);
+// MIG instances (https://docs.nvidia.com/deploy/nvml-api/group__nvmlMultiInstanceGPU.html):
+//   nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t, unsigned int* count)
+//   nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t, unsigned int index, nvmlDevice_t* mig)
+//   nvmlDeviceGetGpuInstanceId / nvmlDeviceGetComputeInstanceId(nvmlDevice_t mig, unsigned* id)
+// nvmlDeviceGetUUID and nvmlDeviceGetMemoryInfo accept a MIG handle (the instance's memory).
+using nvmlDeviceGetMigDeviceHandleByIndex_fn = nvmlReturn_t (*)(nvmlDevice_t device,
+                                                                unsigned int index,
+                                                                nvmlDevice_t* migDevice);
 // nvmlEnableState_t is a C enum (int-sized).
 using nvmlDeviceGetPersistenceMode_fn = nvmlReturn_t (*)(nvmlDevice_t device, int* mode);
 using nvmlDeviceGetUtilizationRates_fn = nvmlReturn_t (*)(nvmlDevice_t device,

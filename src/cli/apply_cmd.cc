@@ -367,10 +367,12 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
     return 2;
   }
   std::optional<int64_t> gpu_index;  // usage first, before the plan is read
-  if (o.gpu != "auto") {
+  // A MIG instance by its UUID (SPEC §9): CUDA takes "MIG-..." in CUDA_VISIBLE_DEVICES.
+  const bool mig = o.gpu.size() > 4 && to_lower(o.gpu.substr(0, 4)) == "mig-";
+  if (o.gpu != "auto" && !mig) {
     gpu_index = parse_int(o.gpu);
     if (!gpu_index) {
-      err << "error: --gpu must be an index or auto, got '" << o.gpu << "'\n";
+      err << "error: --gpu must be an index, a MIG UUID (MIG-...) or auto, got '" << o.gpu << "'\n";
       return 2;
     }
   }
@@ -384,7 +386,27 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
   std::vector<GpuSpec> specs = loaded.ok ? loaded.specs : std::vector<GpuSpec>{};
   std::map<std::string, std::string> env;
   const GpuPlan* chosen = nullptr;
-  if (gpu_index) {
+  GpuPlan mig_plan;  // the parent GPU's plan with the instance's own cap and batch size
+  std::optional<int64_t> mig_memory;
+  if (mig) {
+    for (const auto& gp : plan->gpus)
+      for (const auto& pp : gp.partitions)
+        if (!chosen && pp.uuid && to_lower(*pp.uuid) == to_lower(o.gpu)) {
+          mig_plan = gp;
+          mig_plan.uuid = *pp.uuid;
+          mig_plan.per_process_vram_cap_mb = pp.per_process_vram_cap_mb;
+          mig_plan.recommended_batch_size = pp.recommended_batch_size;
+          mig_plan.partitions.clear();
+          mig_memory = pp.memory_total_mb;
+          chosen = &mig_plan;
+        }
+    if (!chosen) {
+      err << "error: --gpu " << o.gpu
+          << ": the applied plan has no MIG instance with that UUID (see `grey-gpu-opt detect "
+             "--json`, partitions[].uuid)\n";
+      return 2;
+    }
+  } else if (gpu_index) {
     chosen = plan_gpu_at(*plan, *gpu_index);
     if (!chosen) {
       err << "error: --gpu " << *gpu_index
@@ -403,7 +425,8 @@ int run_run_command(const GlobalOptions& g, const RunCliOptions& o, std::ostream
           << (where.free_mb ? ": " + std::to_string(*where.free_mb) + " MiB free" : ": unknown")
           << ")\n";
   }
-  if (chosen) env = placement_environment(*chosen, specs);
+  // A MIG instance: the parent GPU's plan with the instance's own cap, batch and memory.
+  if (chosen) env = placement_environment(*chosen, specs, mig ? mig_memory : std::nullopt);
   if (o.enforce_cap) {
     if (!chosen) {
       err << "error: --enforce-cap: the applied plan has no GPU, so there is no cap to enforce\n";

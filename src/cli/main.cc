@@ -185,7 +185,8 @@ void add_env_run_restore(CLI::App& app, Cli& c) {
       "run",
       "Run CMD with the applied environment and CUDA_VISIBLE_DEVICES from the placement "
       "policy: run [--gpu N|auto] [--enforce-cap] -- CMD ARGS...");
-  c.run->add_option("--gpu", c.ro.gpu, "GPU index, or auto (least loaded by free VRAM)");
+  c.run->add_option("--gpu", c.ro.gpu,
+                    "GPU index, MIG instance UUID (MIG-...), or auto (least loaded by free VRAM)");
   c.run->add_flag("--enforce-cap", c.ro.enforce_cap,
                   "Hold a CUDA program under the plan's per-process VRAM cap (libgrey_cap.so)");
   c.run->add_option("command", c.ro.command, "The command and its arguments (after --)")

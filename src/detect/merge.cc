@@ -157,6 +157,15 @@ std::vector<GpuSpec> merge_reports(const std::vector<SourceReport>& reports,
     for (const auto& ig : rep.ignored)
       if (ignored) ignored->push_back(ig);
     for (const auto& o : rep.devices) {
+      // A MIG instance (CUDA, OpenCL or Vulkan enumerate them on a MIG-enabled GPU) is a
+      // partition of its GPU (SPEC §9), never a GPU of its own.
+      if (o.f.uuid && starts_with(to_lower(*o.f.uuid), "mig-")) {
+        if (ignored)
+          ignored->push_back({rep.source, o.display_name(),
+                              "a MIG instance (" + *o.f.uuid +
+                                  "), listed under its GPU's partitions, not counted as a GPU"});
+        continue;
+      }
       if (auto why = software_reason(o)) {
         if (ignored) ignored->push_back({rep.source, o.display_name(), *why});
         if (o.f.bus_id) software_bus.emplace(*o.f.bus_id, *why);

@@ -35,6 +35,9 @@ std::vector<std::unique_ptr<Source>> make_all_sources(const std::string& probe_e
             "nvidia-smi.csv",
             parse_nvidia_smi_csv},
            {{"nvidia-smi"}, "nvidia-smi.txt", parse_nvidia_smi_table}}));
+  // MIG device UUIDs and profiles (the XML and the table do not show both).
+  s.push_back(cmd("nvidia-smi -L", 89,
+                  {{{"nvidia-smi", "-L"}, "nvidia-smi-L.txt", parse_nvidia_smi_list}}));
   s.push_back(cmd("amd-smi", 88,
                   {{{"amd-smi", "static", "--json"}, "amd-smi.json", parse_amd_smi_json},
                    {{"amd-smi", "static"}, "amd-smi.txt", parse_amd_smi_text}}));

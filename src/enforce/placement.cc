@@ -47,8 +47,9 @@ Placement place_least_loaded(const Plan& plan, const TelemetrySnapshot& sample,
 }
 
 std::map<std::string, std::string> placement_environment(const GpuPlan& chosen,
-                                                         const std::vector<GpuSpec>& specs) {
-  auto env = gpu_environment(chosen, vram_total_for(specs, chosen));
+                                                         const std::vector<GpuSpec>& specs,
+                                                         std::optional<int64_t> vram_total_mb) {
+  auto env = gpu_environment(chosen, vram_total_mb ? vram_total_mb : vram_total_for(specs, chosen));
   env["CUDA_VISIBLE_DEVICES"] = chosen.uuid ? *chosen.uuid : std::to_string(chosen.index);
   if (!chosen.uuid) env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";
   env["GREY_GPU_INDEX"] = std::to_string(chosen.index);

@@ -35,8 +35,10 @@ Placement place_least_loaded(const Plan& plan, const TelemetrySnapshot& sample,
 
 // gpu_environment for the chosen GPU plus CUDA_VISIBLE_DEVICES (its UUID, which names it in any
 // enumeration order; else its index with CUDA_DEVICE_ORDER=PCI_BUS_ID) and GREY_GPU_INDEX.
-std::map<std::string, std::string> placement_environment(const GpuPlan& chosen,
-                                                         const std::vector<GpuSpec>& specs);
+// `vram_total_mb` replaces the spec's VRAM (a MIG instance's own memory) when given.
+std::map<std::string, std::string> placement_environment(
+    const GpuPlan& chosen, const std::vector<GpuSpec>& specs,
+    std::optional<int64_t> vram_total_mb = std::nullopt);
 
 // One target per plan entry with a bus id: vendor and driver from the saved spec, persistence
 // for NVIDIA, the plan's power limit and the device's range.

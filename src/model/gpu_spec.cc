@@ -84,8 +84,69 @@ std::vector<std::string> fill_missing(GpuFields& a, const GpuFields& b) {
   GREY_FILL(power_draw_w);
   GREY_FILL(utilization_pct);
   GREY_FILL(tool_index);
+  GREY_FILL(compute_partition);
+  GREY_FILL(memory_partition);
 #undef GREY_FILL
+  if (fill_partitions(a.partitions, b.partitions)) filled.emplace_back("partitions");
   return filled;
+}
+
+bool fill_partitions(std::vector<Partition>& into, const std::vector<Partition>& from) {
+  if (from.empty()) return false;
+  if (into.empty()) {
+    into = from;
+    return true;
+  }
+  bool any = false;
+  for (auto& p : into) {
+    for (const auto& q : from) {
+      bool same = (p.dev_index && q.dev_index && *p.dev_index == *q.dev_index) ||
+                  (p.uuid && q.uuid && to_lower(*p.uuid) == to_lower(*q.uuid));
+      if (!same) continue;
+      any |= fill(p.gi_id, q.gi_id);
+      any |= fill(p.ci_id, q.ci_id);
+      any |= fill(p.profile, q.profile);
+      any |= fill(p.memory_total_mb, q.memory_total_mb);
+      any |= fill(p.uuid, q.uuid);
+      any |= fill(p.dev_index, q.dev_index);
+      break;
+    }
+  }
+  return any;
+}
+
+nlohmann::json partitions_to_json(const std::vector<Partition>& parts) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& p : parts) {
+    nlohmann::json e = nlohmann::json::object();
+    e["kind"] = p.kind;
+    put(e, "gi_id", p.gi_id);
+    put(e, "ci_id", p.ci_id);
+    put(e, "profile", p.profile);
+    put(e, "memory_total_mb", p.memory_total_mb);
+    put(e, "uuid", p.uuid);
+    a.push_back(std::move(e));
+  }
+  return a;
+}
+
+std::vector<Partition> partitions_from_json(const nlohmann::json& j) {
+  std::vector<Partition> out;
+  if (!j.is_array()) throw std::runtime_error("field 'partitions' is not an array");
+  for (const auto& e : j) {
+    if (!e.is_object()) throw std::runtime_error("a 'partitions' entry is not an object");
+    Partition p;
+    std::optional<std::string> kind;
+    get(e, "kind", kind);
+    p.kind = kind.value_or("mig");
+    get(e, "gi_id", p.gi_id);
+    get(e, "ci_id", p.ci_id);
+    get(e, "profile", p.profile);
+    get(e, "memory_total_mb", p.memory_total_mb);
+    get(e, "uuid", p.uuid);
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 std::string json_key_of_field(std::string_view member) {
@@ -179,6 +240,9 @@ nlohmann::json spec_to_json(const GpuSpec& s) {
   put(j, "temperature_c", f.temperature_c);
   put(j, "power_draw_w", f.power_draw_w);
   put(j, "utilization_pct", f.utilization_pct);
+  j["partitions"] = partitions_to_json(f.partitions);
+  put(j, "compute_partition", f.compute_partition);
+  put(j, "memory_partition", f.memory_partition);
   j["detection_sources"] = s.detection_sources;
   j["field_sources"] = s.field_sources;
   j["detection_timestamp"] = s.detection_timestamp;
@@ -258,6 +322,10 @@ GpuSpec spec_from_json(const nlohmann::json& j) {
   get(j, "temperature_c", f.temperature_c);
   get(j, "power_draw_w", f.power_draw_w);
   get(j, "utilization_pct", f.utilization_pct);
+  if (auto p = j.find("partitions"); p != j.end() && !p->is_null())
+    f.partitions = partitions_from_json(*p);
+  get(j, "compute_partition", f.compute_partition);
+  get(j, "memory_partition", f.memory_partition);
   std::optional<std::vector<std::string>> v;
   get(j, "detection_sources", v);
   if (v) s.detection_sources = *v;

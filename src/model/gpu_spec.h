@@ -19,6 +19,17 @@ struct ThermalLimits {
   bool empty() const { return !slowdown_c && !shutdown_c && !max_operating_c; }
 };
 
+// One MIG instance of a GPU (SPEC §9): a compute instance inside a GPU instance.
+struct Partition {
+  std::string kind = "mig";
+  std::optional<int> gi_id;
+  std::optional<int> ci_id;
+  std::optional<std::string> profile;  // "3g.40gb" (nvidia-smi -L may prefix "2c.")
+  std::optional<int64_t> memory_total_mb;
+  std::optional<std::string> uuid;  // "MIG-..." or null
+  std::optional<int> dev_index;     // the tool's MIG device index; not printed
+};
+
 // What one source saw of one device. Parsers fill only what they read.
 struct GpuFields {
   std::optional<std::string> vendor;  // nvidia | amd | intel | unknown
@@ -57,7 +68,17 @@ struct GpuFields {
   std::optional<double> power_draw_w;
   std::optional<int> utilization_pct;
   std::optional<int> tool_index;  // the device's index in the tool that reported it
+  // Partitions (SPEC §9): MIG instances, and AMD partition modes ("SPX"/"CPX", "NPS1").
+  std::vector<Partition> partitions;
+  std::optional<std::string> compute_partition;
+  std::optional<std::string> memory_partition;
 };
+
+// Fills what `into` lacks from `from`: the whole list when `into` has none, else the unset
+// fields of entries that match by MIG device index or uuid. True when anything was filled.
+bool fill_partitions(std::vector<Partition>& into, const std::vector<Partition>& from);
+nlohmann::json partitions_to_json(const std::vector<Partition>& p);
+std::vector<Partition> partitions_from_json(const nlohmann::json& j);
 
 // Fills every unset field of `into` from `from`. Returns the names of the fields it filled
 // (GpuFields member names: "bus_id", "driver_version", "thermal.slowdown_c").

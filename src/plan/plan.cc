@@ -516,6 +516,28 @@ std::string gpu_specs_hash(const std::vector<GpuSpec>& specs) {
   return fnv1a64_hex(dump_json(specs_to_json(specs)));
 }
 
+std::vector<PartitionPlan> plan_partitions(const GpuSpec& s, PlanMode mode) {
+  const bool aggr = mode == PlanMode::kAggressive;
+  std::vector<PartitionPlan> out;
+  for (const auto& part : s.f.partitions) {
+    PartitionPlan pp;
+    pp.gi_id = part.gi_id;
+    pp.ci_id = part.ci_id;
+    pp.profile = part.profile;
+    pp.uuid = part.uuid;
+    pp.memory_total_mb = part.memory_total_mb;
+    if (part.memory_total_mb && *part.memory_total_mb > 0 && *part.memory_total_mb <= kMibMax) {
+      const int64_t v = *part.memory_total_mb;
+      pp.per_process_vram_cap_mb =
+          static_cast<int64_t>(static_cast<double>(v) * (aggr ? 0.90 : 0.75));
+      const int64_t base = batch_for_vram_mb(v);
+      pp.recommended_batch_size = aggr ? base * 2 : base;
+    }
+    out.push_back(std::move(pp));
+  }
+  return out;
+}
+
 int64_t batch_for_vram_mb(int64_t vram_mb) {
   // Compare in MiB: "<= N GiB" is "<= N*1024 MiB".
   if (vram_mb <= 4 * 1024) return 8;
@@ -707,6 +729,7 @@ PlanOutcome build_plan(const PlanInput& in) {
   const ReclaimAnalysis reclaim = analyze_reclaim(in.telemetry);
   for (const auto& c : ctx) {
     plan.gpus.push_back(plan_gpu(c, in.mode, in.specs.size(), reclaim));
+    plan.gpus.back().partitions = plan_partitions(*c.spec, in.mode);
     note_cuda_cap_tier(plan.gpus.back(), c, in);
   }
   apply_overrides(plan, ctx, in.overrides, out.errors);

@@ -57,6 +57,18 @@ struct PlanOverrides {
 };
 
 // ---- The plan ----
+// One MIG instance's own cap and batch size, from the instance's memory (SPEC §9).
+struct PartitionPlan {
+  std::optional<int> gi_id;
+  std::optional<int> ci_id;
+  std::optional<std::string> profile;
+  std::optional<std::string> uuid;
+  std::optional<int64_t> memory_total_mb;
+  std::optional<int64_t> per_process_vram_cap_mb;  // null when the memory is unknown
+  std::optional<int64_t> recommended_batch_size;
+  bool operator==(const PartitionPlan&) const = default;
+};
+
 struct GpuPlan {
   int index = 0;
   std::optional<std::string> device_id;  // PCI bus id
@@ -84,6 +96,7 @@ struct GpuPlan {
   std::map<std::string, std::string> rationale;    // field -> one sentence
   std::map<std::string, std::string> provenance;   // field -> kProvenanceWords
   std::map<std::string, std::string> enforcement;  // cap field -> kEnforcementWords
+  std::vector<PartitionPlan> partitions;           // one per MIG instance; [] without MIG
 
   bool operator==(const GpuPlan&) const = default;
 };
@@ -129,6 +142,8 @@ std::string gpu_specs_hash(const std::vector<GpuSpec>& specs);
 
 // Batch-size table of SPEC §2 for safe mode (aggressive doubles it).
 int64_t batch_for_vram_mb(int64_t vram_mb);
+// The plan of each partition of `s` (same percentages and batch table as a whole GPU).
+std::vector<PartitionPlan> plan_partitions(const GpuSpec& s, PlanMode mode);
 // Vendor thermal defaults (safe mode): {cooldown, resume}.
 std::pair<int, int> vendor_thermal_defaults(const std::string& vendor);
 

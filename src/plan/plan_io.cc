@@ -58,9 +58,23 @@ ojson gpu_to_json(const GpuPlan& g) {
   o["dedup_buffer_count"] = opt(g.dedup_buffer_count);
   o["compression_ratio"] = opt(g.compression_ratio);
   o["confidence"] = field_map(g.confidence);
+  ojson parts = ojson::array();
+  for (const auto& pp : g.partitions) {
+    ojson e = ojson::object();
+    e["gi_id"] = opt(pp.gi_id);
+    e["ci_id"] = opt(pp.ci_id);
+    e["profile"] = opt(pp.profile);
+    e["uuid"] = opt(pp.uuid);
+    e["memory_total_mb"] = opt(pp.memory_total_mb);
+    e["per_process_vram_cap_mb"] = opt(pp.per_process_vram_cap_mb);
+    e["recommended_batch_size"] = opt(pp.recommended_batch_size);
+    parts.push_back(std::move(e));
+  }
   o["rationale"] = field_map(g.rationale);
   o["provenance"] = field_map(g.provenance);
   o["enforcement"] = field_map(g.enforcement);
+  // Only GPUs with MIG instances carry the key (older plan files stay byte-identical).
+  if (!parts.empty()) o["partitions"] = std::move(parts);
   return o;
 }
 
@@ -190,6 +204,23 @@ GpuPlan gpu_from_json(const json& o, const std::string& where) {
           fail(w, "\"" + s + "\" is not one of advisory env, shim, mps, kernel, reactive, none");
         return s;
       });
+  if (auto it = o.find("partitions"); it != o.end() && !it->is_null()) {
+    if (!it->is_array()) fail(where + ".partitions", "expected a list");
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json& e = (*it)[i];
+      std::string w = where + ".partitions[" + std::to_string(i) + "]";
+      if (!e.is_object()) fail(w, "expected a mapping");
+      PartitionPlan pp;
+      pp.gi_id = get_opt<int>(e, "gi_id", w, get_int32);
+      pp.ci_id = get_opt<int>(e, "ci_id", w, get_int32);
+      pp.profile = get_opt<std::string>(e, "profile", w, get_string);
+      pp.uuid = get_opt<std::string>(e, "uuid", w, get_string);
+      pp.memory_total_mb = get_opt<int64_t>(e, "memory_total_mb", w, get_int);
+      pp.per_process_vram_cap_mb = get_opt<int64_t>(e, "per_process_vram_cap_mb", w, get_int);
+      pp.recommended_batch_size = get_opt<int64_t>(e, "recommended_batch_size", w, get_int);
+      g.partitions.push_back(std::move(pp));
+    }
+  }
   return g;
 }
 

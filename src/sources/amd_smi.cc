@@ -231,6 +231,16 @@ void apply(Acc& a, const Path& p, std::string_view v) {
                                                                            : 0;
       if (prio > 0) set_temp_limit(f.thermal.shutdown_c, a.shutdown_prio, v, prio);
     }
+  } else if (section == "partition") {
+    // "partition": {"compute_partition": "SPX", "memory_partition": "NPS1", ...} (SPEC §9);
+    // newer releases call the compute one "accelerator_partition".
+    std::string s(trim(v));
+    bool sane = !s.empty() && s.size() <= 8 && !is_missing_marker(s) &&
+                std::all_of(s.begin(), s.end(),
+                            [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+    if (sane && (leaf == "compute_partition" || leaf == "accelerator_partition"))
+      f.compute_partition = s;
+    if (sane && leaf == "memory_partition") f.memory_partition = s;
   } else if (section == "numa") {
     if (leaf == "node" && p.size() == 2) {
       if (auto n = parse_int(v); n && *n >= 0 && *n < 65536) f.numa_node = static_cast<int>(*n);

@@ -6,8 +6,10 @@
 //   |   0  NVIDIA A100-SXM4-40GB          Off |   00000000:81:00.0 Off |                    0 |
 //   | N/A   32C    P0             52W /  400W |       1MiB /  40960MiB |      0%      Default |
 //   |                                         |                        |             Disabled |
-// The layout works for the wide (>= 535) and the narrow older tables alike. The MIG device
-// table and the process table that follow are ignored. Error texts ("couldn't communicate
+// The layout works for the wide (>= 535) and the narrow older tables alike. The "MIG devices:"
+// block that may follow gives each MIG instance a row "| GPU GI CI MIG-Dev | used / total |"
+// (the instance's memory); those become partitions of their GPU, never GPUs of their own.
+// The process table is ignored. Error texts ("couldn't communicate
 // with the NVIDIA driver", "No supported GPUs were found") are not recognized and quoted.
 #include <algorithm>
 #include <cctype>
@@ -238,6 +240,48 @@ void quote_errors(const std::vector<std::string_view>& lines, ParseResult& r) {
   r.notes.push_back(note);
 }
 
+// The "MIG devices:" block: rows "|  0    2   0   0  |  22MiB / 71424MiB | ..." where the
+// first cell is GPU index, GPU instance id, compute instance id, MIG device index. The
+// second line of each entry (BAR1) starts with an empty first cell and is skipped.
+void read_mig_block(const std::vector<std::string_view>& lines, size_t from, ParseResult& r) {
+  for (size_t i = from; i < lines.size(); ++i) {
+    std::string_view t = trim(lines[i]);
+    if (t.empty() || (!starts_with(t, "|") && !starts_with(t, "+"))) break;
+    if (contains(t, "Processes:")) break;
+    auto cells = cells_of(t);
+    if (cells.size() < 2) continue;
+    auto ids = tokens(cells[0]);
+    if (ids.size() != 4) continue;
+    std::optional<int64_t> v[4];
+    bool all = true;
+    for (size_t k = 0; k < 4; ++k) {
+      v[k] = parse_int(ids[k]);
+      if (!v[k] || *v[k] < 0 || *v[k] >= 100000) all = false;
+    }
+    if (!all) continue;
+    auto gpu = std::find_if(r.devices.begin(), r.devices.end(), [&](const Observation& o) {
+      return o.f.tool_index && *o.f.tool_index == *v[0];
+    });
+    if (gpu == r.devices.end()) {
+      r.notes.push_back("MIG device row for GPU " + std::to_string(*v[0]) +
+                        ", which the GPU table does not list; ignored");
+      continue;
+    }
+    if (gpu->f.partitions.size() >= kMaxDevices) continue;
+    Partition p;
+    p.gi_id = static_cast<int>(*v[1]);
+    p.ci_id = static_cast<int>(*v[2]);
+    p.dev_index = static_cast<int>(*v[3]);
+    auto m = tokens(cells[1]);
+    for (size_t k = 0; k + 1 < m.size(); ++k)
+      if (m[k] == "/" && has_memory_unit(m[k + 1])) {
+        p.memory_total_mb = memory_to_mib(m[k + 1]);
+        break;
+      }
+    gpu->f.partitions.push_back(std::move(p));
+  }
+}
+
 ParseResult parse_table(std::string_view text) {
   ParseResult r;
   if (trim(text).empty()) {
@@ -331,6 +375,15 @@ ParseResult parse_table(std::string_view text) {
     if (block.size() < 8) block.push_back(t);
   }
   flush();
+  // The MIG devices block follows the GPU table after a blank line.
+  for (; i < lines.size(); ++i) {
+    std::string_view t = trim(lines[i]);
+    if (contains(t, "Processes:")) break;
+    if (starts_with(t, "|") && contains(t, "MIG devices:")) {
+      read_mig_block(lines, i + 1, r);
+      break;
+    }
+  }
 
   if (!banner.driver) r.notes.push_back("nvidia-smi table banner has no driver version");
   if (r.devices.empty()) r.notes.push_back("nvidia-smi table lists no GPU rows");

@@ -288,6 +288,17 @@ Observation read_gpu(pugi::xml_node gpu, int order, const std::optional<std::str
   read_compute_capability(gpu, o);
 
   o.f.mig_mode = enabled_of(text_at(gpu, {"mig_mode", "current_mig"}));
+  // <mig_devices><mig_device><index/><gpu_instance_id/><compute_instance_id/>
+  // <fb_memory_usage><total/>...: partitions of this GPU ("None" when MIG is off).
+  for (pugi::xml_node m : gpu.child("mig_devices").children("mig_device")) {
+    if (o.f.partitions.size() >= 1024) break;
+    Partition p;
+    p.dev_index = int_of(text_at(m, {"index"}));
+    p.gi_id = int_of(text_at(m, {"gpu_instance_id"}));
+    p.ci_id = int_of(text_at(m, {"compute_instance_id"}));
+    p.memory_total_mb = memory_to_mib(text_at(m, {"fb_memory_usage", "total"}));
+    o.f.partitions.push_back(std::move(p));
+  }
   o.f.persistence_mode = enabled_of(text_at(gpu, {"persistence_mode"}));
   if (auto u = int_of(text_at(gpu, {"utilization", "gpu_util"})); u && *u >= 0 && *u <= 100)
     o.f.utilization_pct = *u;

@@ -74,6 +74,49 @@ const char* threshold_name(int t) {
   }
 }
 
+// The MIG instances of a GPU in MIG mode (SPEC §9): one partition per MIG device handle, with
+// its GPU/compute instance ids, UUID and memory. Empty slots answer NOT_FOUND. NVML has no
+// profile name on a MIG handle; the profile comes from nvidia-smi -L when it ran.
+void read_mig_instances(const Api& api, nvmlDevice_t dev, GpuFields& f,
+                        std::vector<std::string>& notes) {
+  if (!api.max_mig_device_count || !api.mig_device_handle_by_index) {
+    notes.push_back("MIG is enabled but this libnvidia-ml has no MIG device calls");
+    return;
+  }
+  unsigned max = 0;
+  nvmlReturn_t r = api.max_mig_device_count(dev, &max);
+  if (r != NVML_SUCCESS) {
+    notes.push_back(api.failure("nvmlDeviceGetMaxMigDeviceCount", r));
+    return;
+  }
+  for (unsigned k = 0; k < max && k < 64; ++k) {
+    nvmlDevice_t mig = nullptr;
+    r = api.mig_device_handle_by_index(dev, k, &mig);
+    if (r == NVML_ERROR_NOT_FOUND) continue;
+    if (r != NVML_SUCCESS || !mig) {
+      notes.push_back(api.failure("nvmlDeviceGetMigDeviceHandleByIndex", r));
+      continue;
+    }
+    Partition p;
+    p.dev_index = static_cast<int>(f.partitions.size());
+    unsigned v = 0;
+    if (api.gpu_instance_id && api.gpu_instance_id(mig, &v) == NVML_SUCCESS)
+      p.gi_id = static_cast<int>(v);
+    if (api.compute_instance_id && api.compute_instance_id(mig, &v) == NVML_SUCCESS)
+      p.ci_id = static_cast<int>(v);
+    if (api.uuid) {
+      char buf[96] = {};
+      if (api.uuid(mig, buf, sizeof buf) == NVML_SUCCESS && buf[0]) p.uuid = std::string(buf);
+    }
+    if (api.memory_info) {
+      nvmlMemory_t m{};
+      if (api.memory_info(mig, &m) == NVML_SUCCESS && m.total > 0)
+        p.memory_total_mb = static_cast<int64_t>(m.total >> 20);
+    }
+    f.partitions.push_back(std::move(p));
+  }
+}
+
 // Reads one device; every failed call leaves its field unknown and adds a note.
 Observation read_device(const Api& api, nvmlDevice_t dev, unsigned i,
                         const std::optional<std::string>& driver,
@@ -239,6 +282,7 @@ Observation read_device(const Api& api, nvmlDevice_t dev, unsigned i,
       }
     }
   }
+  if (f.mig_mode == true) read_mig_instances(api, dev, f, notes);
   if (api.persistence_mode) {
     int mode = 0;
     if (ok(api.persistence_mode(dev, &mode), "nvmlDeviceGetPersistenceMode")) {

@@ -12,6 +12,7 @@ namespace grey {
 ParseResult parse_nvidia_smi_xml(std::string_view text);    // nvidia-smi -q -x
 ParseResult parse_nvidia_smi_csv(std::string_view text);    // --query-gpu=... --format=csv
 ParseResult parse_nvidia_smi_table(std::string_view text);  // plain `nvidia-smi`
+ParseResult parse_nvidia_smi_list(std::string_view text);   // nvidia-smi -L (GPUs, MIG devices)
 // The --query-gpu field list we ask for (columns are mapped by header, so order is free).
 extern const char* const kNvidiaSmiQueryFields;
 

@@ -820,6 +820,20 @@ DeviceOutcome read_device(Reader& r, const std::vector<KfdNode>& kfd, const std:
   if (auto numa = r.integer(dev_dir + "/numa_node"); numa && *numa >= 0 && *numa < 65536)
     f.numa_node = static_cast<int>(*numa);
 
+  // AMD partition modes (MI300 and later; SPEC §9): "SPX".."CPX", "NPS1".."NPS4".
+  for (auto [file, field] : {std::pair{"current_compute_partition", &f.compute_partition},
+                             std::pair{"current_memory_partition", &f.memory_partition}}) {
+    auto v = r.text(dev_dir + "/" + file);
+    if (!v || v->empty()) continue;
+    bool sane = v->size() <= 8 && std::all_of(v->begin(), v->end(), [](char c) {
+                  return std::isalnum(static_cast<unsigned char>(c));
+                });
+    if (sane)
+      *field = *v;
+    else
+      notes.push_back(std::string(file) + " reads an unexpected value; ignored");
+  }
+
   if (auto vb = r.text(dev_dir + "/vbios_version"); vb && !vb->empty())
     notes.push_back("VBIOS " + *vb);
 

@@ -458,7 +458,51 @@ nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char* buf, unsigned int len) {
   return 0;
 }
 
+/* MIG (FAKE_NVML_MIG=1): GPU 0 runs in MIG mode with two instances, GI 1/CI 0 (3g, 40192
+ * MiB) and GI 2/CI 0 (1g, 9856 MiB); their handles have index 100 + n, which every non-MIG
+ * call refuses as an invalid argument, as NVML does for most calls on a MIG handle. */
+static nvmlDevice_st g_mig_handles[2] = {{100}, {101}};
+static const unsigned kMigGi[2] = {1, 2}, kMigMem[2] = {40192, 9856};
+static int mig_on(void) {
+  return env_int("FAKE_NVML_MIG", 0) == 1;
+}
+static int mig_of(nvmlDevice_t d) {
+  return d && mig_on() && d->index >= 100 && d->index < 102 ? d->index - 100 : -1;
+}
+nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t d, unsigned int* count) {
+  GPU_OR_FAIL(d);
+  if (!g->mig && !(mig_on() && d->index == 0)) return 3; /* NOT_SUPPORTED: MIG off */
+  *count = 7;
+  return 0;
+}
+nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, unsigned int i, nvmlDevice_t* m) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  if (!mig_on() || d->index != 0 || i >= 2) return 6; /* NOT_FOUND: no instance in that slot */
+  *m = &g_mig_handles[i];
+  return 0;
+}
+nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t d, unsigned int* is_mig) {
+  *is_mig = mig_of(d) >= 0;
+  return 0;
+}
+nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t d, unsigned int* id) {
+  int n = mig_of(d);
+  if (n < 0) return 2;
+  *id = kMigGi[n];
+  return 0;
+}
+nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t d, unsigned int* id) {
+  if (mig_of(d) < 0) return 2;
+  *id = 0;
+  return 0;
+}
+
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char* buf, unsigned int len) {
+  if (mig_of(d) >= 0) {
+    snprintf(buf, len, "MIG-4f2a0000-0000-4000-8000-%012d", mig_of(d));
+    return 0;
+  }
   GPU_OR_FAIL(d);
   if (d->index > 1) {
     snprintf(buf, len, "GPU-5b8d0c2a-0000-4000-8000-%012d", d->index + 1);
@@ -498,6 +542,12 @@ static unsigned long long used_mib_of(nvmlDevice_t d, const fake_gpu* g) {
 }
 
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t* m) {
+  if (mig_of(d) >= 0) {
+    m->total = (unsigned long long)kMigMem[mig_of(d)] << 20;
+    m->used = 13ull << 20;
+    m->free = m->total - m->used;
+    return 0;
+  }
   GPU_OR_FAIL(d);
   m->total = (unsigned long long)g->mem_mib << 20;
   m->used = used_mib_of(d, g) << 20;
@@ -675,8 +725,8 @@ FAKE_NEWER_ONLY nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned in
 
 nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned int* current, unsigned int* pending) {
   GPU_OR_FAIL(d);
-  *current = g->mig;
-  *pending = g->mig;
+  *current = mig_on() && d->index == 0 ? 1 : g->mig;
+  *pending = *current;
   return 0;
 }
 
