@@ -1,0 +1,106 @@
+// Device health (SPEC §9): NVIDIA XID events and ECC counters from NVML, AMD RAS error counts
+// from sysfs. Facts only: which XIDs are application errors is the one judgement made here.
+//
+//   XidWatcher: one NVML event set (nvmlEventTypeXidCriticalError) waited on by its own
+//     thread, each wait bounded by `wait_ms`, so a tick never blocks on it: the tick drains
+//     what arrived. stop() (and the destructor) ends the thread within one wait.
+//   read_nvml_ecc: ECC volatile/aggregate counts, retired pages, remapped rows of one device;
+//     a caller runs it where it runs its other NVML calls (under that deadline).
+//   read_amd_ras: /sys/class/drm/cardN/device/ras/*_err_count ("ue: N\nce: N" per block; see
+//     the kernel's Documentation/gpu/amdgpu/ras.rst).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "bindings/nvml.h"
+#include "util/host_fs.h"
+
+namespace grey {
+
+// XIDs a faulting application causes (13 graphics engine exception, 31 MMU fault, 43 GPU
+// stopped processing, 45 preemptive cleanup, 68 video processor exception, 109 context switch
+// timeout): recorded, but they do not mark the device unhealthy.
+bool xid_is_application_error(unsigned long long xid);
+
+struct XidEvent {
+  int gpu = 0;
+  unsigned long long xid = 0;
+  bool application = false;  // xid_is_application_error(xid)
+};
+
+class XidWatcher {
+ public:
+  // `devices`: (our GPU index, its NVML handle). `api` must outlive the watcher.
+  XidWatcher(const nvml::Api& api, std::vector<std::pair<int, nvml::nvmlDevice_t>> devices,
+             unsigned wait_ms = 500);
+  ~XidWatcher();
+  XidWatcher(const XidWatcher&) = delete;
+  XidWatcher& operator=(const XidWatcher&) = delete;
+
+  // Creates the event set, registers every device, starts the thread. False (and notes why)
+  // when the library lacks the calls or no device could be registered.
+  bool start();
+  // What arrived since the last drain, oldest first. Never blocks on NVML.
+  std::vector<XidEvent> drain();
+  // Ends the thread (within one wait) and frees the event set. Idempotent.
+  void stop();
+  std::vector<std::string> notes() const;
+
+ private:
+  void loop();
+  const nvml::Api& api_;
+  std::vector<std::pair<int, nvml::nvmlDevice_t>> devices_;
+  unsigned wait_ms_;
+  nvml::nvmlEventSet_t set_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::vector<XidEvent> pending_;
+  std::vector<std::string> notes_;
+};
+
+struct NvmlEcc {
+  std::optional<uint64_t> volatile_corrected, volatile_uncorrected;
+  std::optional<uint64_t> aggregate_corrected, aggregate_uncorrected;
+  std::optional<unsigned> retired_pages_sbe, retired_pages_dbe;
+  std::optional<bool> retired_pages_pending;
+  std::optional<unsigned> remapped_rows_corrected, remapped_rows_uncorrected;
+  std::optional<bool> remap_pending, remap_failure;
+  std::vector<std::string> notes;
+};
+NvmlEcc read_nvml_ecc(const nvml::Api& api, nvml::nvmlDevice_t device);
+
+struct RasCounts {
+  uint64_t ue = 0;  // uncorrectable
+  uint64_t ce = 0;  // correctable
+};
+// "ue: N\nce: N" (either order, extra whitespace allowed); nullopt when neither is there.
+std::optional<RasCounts> parse_ras_count(const std::string& text);
+
+struct AmdRas {
+  bool present = false;  // the device has a ras/ directory with at least one counter
+  RasCounts total;
+  std::map<std::string, RasCounts> blocks;  // "umc", "gfx", ... (file name minus _err_count)
+  std::vector<std::string> notes;
+};
+// `device_dir`: "/sys/class/drm/cardN/device" (through `fs`).
+AmdRas read_amd_ras(HostFs& fs, const std::string& device_dir);
+
+// A device fault: a non-application XID, an uncorrected volatile ECC error, a row remapping
+// failure or an uncorrectable RAS error.
+struct HealthVerdict {
+  bool healthy = true;
+  std::vector<std::string> reasons;
+};
+HealthVerdict judge_health(const std::vector<XidEvent>& xids, const NvmlEcc* ecc,
+                           const AmdRas* ras);
+
+}  // namespace grey
