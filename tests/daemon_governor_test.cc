@@ -808,3 +808,98 @@ TEST(DaemonSysfsGovernor, IntelArcA380WithoutRangeStepsToHalfTheLimitFoundAndRes
 
 }  // namespace
 }  // namespace grey
+
+namespace grey {
+namespace {
+
+// ---- Health through the in-process daemon ----------------------------------------------------
+
+class ScriptedHealth : public HealthSource {
+ public:
+  explicit ScriptedHealth(std::vector<HealthPoll> polls) : polls_(std::move(polls)) {}
+  HealthPoll poll() override { return next_ < polls_.size() ? polls_[next_++] : HealthPoll{}; }
+
+ private:
+  std::vector<HealthPoll> polls_;
+  size_t next_ = 0;
+};
+
+TEST(DaemonInProcess, XidsAndErrorCountersBecomeGpuXidAndGpuEccEvents) {
+  InProcess p;
+  std::vector<HealthPoll> polls(3);
+  polls[0].xids = {{0, 13, true}, {2, 79, false}};
+  polls[0].counters[1] = {{"volatile_corrected", 0}, {"volatile_uncorrected", 0}};
+  polls[1].counters[1] = {{"volatile_corrected", 4}, {"volatile_uncorrected", 0}};
+  polls[2].counters[1] = {{"volatile_corrected", 4}, {"volatile_uncorrected", 1}};
+  DaemonDoors d = p.doors();
+  d.health = [&](const std::vector<GpuSpec>&) { return std::make_unique<ScriptedHealth>(polls); };
+  DaemonOptions o = p.options();
+  o.dry_run = true;
+  p.daemon = std::make_unique<Daemon>(o, d, p.out, p.err);
+  ASSERT_EQ(p.daemon->start(), 0) << p.err.str();
+  p.new_log_lines();
+  std::vector<json> health;
+  for (int t = 0; t < 4; ++t) {
+    p.dev.tick = t;
+    p.daemon->tick();
+    for (const json& l : p.new_log_lines()) {
+      std::string e = l["event"];
+      if (e == "gpu_xid" || e == "gpu_ecc")
+        health.push_back({{"tick", t}, {"event", e}, {"details", l["details"]}});
+    }
+  }
+  json want = json::array();
+  want.push_back({{"tick", 0},
+                  {"event", "gpu_xid"},
+                  {"details", {{"gpu", 0}, {"xid", 13}, {"application", true}}}});
+  want.push_back({{"tick", 0},
+                  {"event", "gpu_xid"},
+                  {"details", {{"gpu", 2}, {"xid", 79}, {"application", false}}}});
+  want.push_back({{"tick", 1},
+                  {"event", "gpu_ecc"},
+                  {"details",
+                   {{"gpu", 1},
+                    {"type", "volatile_corrected"},
+                    {"count", 4},
+                    {"previous", 0},
+                    {"fault", false}}}});
+  want.push_back({{"tick", 2},
+                  {"event", "gpu_ecc"},
+                  {"details",
+                   {{"gpu", 1},
+                    {"type", "volatile_uncorrected"},
+                    {"count", 1},
+                    {"previous", 0},
+                    {"fault", true}}}});
+  EXPECT_EQ(json(health), want);
+  // Only the device fault is a warning; the application's XID 13 is not.
+  EXPECT_NE(p.err.str().find("XID 79"), std::string::npos) << p.err.str();
+  EXPECT_EQ(p.err.str().find("XID 13"), std::string::npos) << p.err.str();
+}
+
+// The default health source reads AMD RAS counters from sysfs (the Vega 56 tree plus a ras/
+// directory): a count that grows becomes a gpu_ecc event.
+TEST(DaemonSysfsGovernor, AmdRasCountersFromSysfsBecomeGpuEccEvents) {
+  GpuSpec g;
+  g.index = 0;
+  g.f.vendor = "amd";
+  g.f.bus_id = "0000:0b:00.0";
+  g.f.kernel_driver = "amdgpu";
+  g.f.power_limit_w = 260;
+  SysfsInProcess p("amd-radeon-rx-vega56-lact", "card0/device/hwmon/hwmon4", "power1_cap", g);
+  // /sys/bus/pci/devices/<bus> as the kernel has it: a link to the device directory.
+  std::string dev = p.tmp / "sys/class/drm/card0/device";
+  fs::create_directories(p.tmp / "sys/bus/pci/devices");
+  fs::create_directory_symlink(dev, p.tmp / "sys/bus/pci/devices/0000:0b:00.0");
+  fs::create_directories(dev + "/ras");
+  test::write_file(dev + "/ras/umc_err_count", "ue: 0\nce: 0\n");
+  p.tick(40);
+  test::write_file(dev + "/ras/umc_err_count", "ue: 1\nce: 3\n");
+  p.tick(40);
+  std::string log = test::read_file(daemon_log_path(p.state));
+  EXPECT_NE(log.find("\"type\":\"ras_uncorrectable\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"type\":\"ras_correctable\""), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace grey

@@ -319,6 +319,11 @@ class DaemonCore {
 
   double source_deadline_s_ = 0;
   std::unique_ptr<TelemetrySource> collector_;
+  // Health (SPEC §9): the source, XIDs counted per GPU and XID, the counters last seen.
+  std::unique_ptr<HealthSource> health_;
+  std::map<int, std::map<unsigned long long, uint64_t>> xid_counts_;
+  std::map<int, std::map<std::string, uint64_t>> ecc_seen_;
+  void poll_health();
   std::unique_ptr<PowerControl> control_;
   std::unique_ptr<Journal> journal_;
   std::map<int, Control> controls_;
@@ -741,6 +746,14 @@ void DaemonCore::open_doors() {
     collector_ = std::make_unique<CollectorSource>(doors_.fs, telemetry_loader, doors_.runner,
                                                    specs_, deadline, o_.pod_log_root);
   }
+  if (doors_.health) {
+    health_ = doors_.health(specs_);
+  } else {
+    std::vector<std::pair<int, std::string>> amd;
+    for (const auto& s : specs_)
+      if (s.f.vendor.value_or("") == "amd" && s.f.bus_id) amd.emplace_back(s.index, *s.f.bus_id);
+    if (!amd.empty()) health_ = std::make_unique<AmdRasHealth>(doors_.fs, std::move(amd));
+  }
   if (enforcing()) {
     control_ = doors_.control ? doors_.control()
                               : std::make_unique<SystemPowerControl>(*doors_.fs, *doors_.runner,
@@ -920,6 +933,7 @@ void DaemonCore::tick() {
   if (fresh_any) last_success_unix_ = unix_seconds(clock().wall_now());
   for (const auto& d : governor_.step(inputs)) handle(d, snap);
   check_caps(snap);
+  poll_health();
 
   // The window, oldest first.
   window_.push(snap);
@@ -1227,6 +1241,34 @@ void DaemonCore::refresh_labels() {
   if (!r.error.empty()) err_ << "warning: labels: " << r.error << "\n";
 }
 
+// XIDs become gpu_xid events (application XIDs too, marked as such); a counter seen for the
+// first time above 0, or changed since, becomes a gpu_ecc event.
+void DaemonCore::poll_health() {
+  if (!health_) return;
+  HealthPoll p = health_->poll();
+  for (const XidEvent& x : p.xids) {
+    ++xid_counts_[x.gpu][x.xid];
+    log_->log("gpu_xid", {{"gpu", x.gpu}, {"xid", x.xid}, {"application", x.application}});
+    if (!x.application)
+      err_ << "warning: GPU " << x.gpu << ": XID " << x.xid << " (a device fault)\n";
+  }
+  for (const auto& [gpu, counters] : p.counters) {
+    auto& seen = ecc_seen_[gpu];
+    for (const auto& [type, n] : counters) {
+      auto it = seen.find(type);
+      bool changed = it == seen.end() ? n > 0 : it->second != n;
+      uint64_t before = it == seen.end() ? 0 : it->second;
+      seen[type] = n;
+      if (!changed) continue;
+      log_->log("gpu_ecc", {{"gpu", gpu},
+                            {"type", type},
+                            {"count", n},
+                            {"previous", before},
+                            {"fault", counter_is_fault(type) && n > 0}});
+    }
+  }
+}
+
 void DaemonCore::publish_metrics(const TelemetrySnapshot& s) {
   if (!board_ || !server_) return;  // nobody can scrape it: skip the copy
   MetricsInput in;
@@ -1246,6 +1288,8 @@ void DaemonCore::publish_metrics(const TelemetrySnapshot& s) {
       m.resume_c = st->config.resume_c;
     }
     m.vram_cap_mb = cap_for(g.index);
+    if (auto x = xid_counts_.find(g.index); x != xid_counts_.end()) m.xid_errors = x->second;
+    if (auto e = ecc_seen_.find(g.index); e != ecc_seen_.end()) m.ecc_errors = e->second;
     in.gpus.push_back(std::move(m));
   }
   in.tick_source_ms = s.source_ms;

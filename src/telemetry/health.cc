@@ -205,4 +205,39 @@ HealthVerdict judge_health(const std::vector<XidEvent>& xids, const NvmlEcc* ecc
   return v;
 }
 
+std::map<std::string, uint64_t> ecc_counters(const NvmlEcc& e) {
+  std::map<std::string, uint64_t> m;
+  auto put = [&](const char* k, const auto& v) {
+    if (v) m[k] = static_cast<uint64_t>(*v);
+  };
+  put("volatile_corrected", e.volatile_corrected);
+  put("volatile_uncorrected", e.volatile_uncorrected);
+  put("aggregate_corrected", e.aggregate_corrected);
+  put("aggregate_uncorrected", e.aggregate_uncorrected);
+  put("retired_pages_sbe", e.retired_pages_sbe);
+  put("retired_pages_dbe", e.retired_pages_dbe);
+  put("remapped_rows_corrected", e.remapped_rows_corrected);
+  put("remapped_rows_uncorrected", e.remapped_rows_uncorrected);
+  return m;
+}
+
+std::map<std::string, uint64_t> ras_counters(const AmdRas& r) {
+  if (!r.present) return {};
+  return {{"ras_uncorrectable", r.total.ue}, {"ras_correctable", r.total.ce}};
+}
+
+bool counter_is_fault(const std::string& type) {
+  return type == "volatile_uncorrected" || type == "ras_uncorrectable";
+}
+
+HealthPoll AmdRasHealth::poll() {
+  HealthPoll p;
+  for (const auto& [gpu, bus] : gpus_) {
+    AmdRas r = read_amd_ras(*fs_, "/sys/bus/pci/devices/" + bus);
+    auto c = ras_counters(r);
+    if (!c.empty()) p.counters[gpu] = c;
+  }
+  return p;
+}
+
 }  // namespace grey

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -102,5 +103,38 @@ struct HealthVerdict {
 };
 HealthVerdict judge_health(const std::vector<XidEvent>& xids, const NvmlEcc* ecc,
                            const AmdRas* ras);
+
+// What the daemon polls once per tick (never blocking on a vendor call): the XIDs that arrived
+// and the error counters now, per GPU index and counter type ("volatile_corrected",
+// "volatile_uncorrected", "aggregate_corrected", "aggregate_uncorrected", "retired_pages_sbe",
+// "retired_pages_dbe", "remapped_rows_corrected", "remapped_rows_uncorrected",
+// "ras_uncorrectable", "ras_correctable").
+struct HealthPoll {
+  std::vector<XidEvent> xids;
+  std::map<int, std::map<std::string, uint64_t>> counters;
+};
+class HealthSource {
+ public:
+  virtual ~HealthSource() = default;
+  virtual HealthPoll poll() = 0;
+};
+// The counters of one NVML device / one AMD device as HealthPoll types.
+std::map<std::string, uint64_t> ecc_counters(const NvmlEcc& e);
+std::map<std::string, uint64_t> ras_counters(const AmdRas& r);
+// True when a counter type means a device fault once it is above 0.
+bool counter_is_fault(const std::string& type);
+
+// AMD RAS counters from sysfs: (GPU index, normalized PCI bus id) per AMD GPU; reads
+// /sys/bus/pci/devices/<bus>/ras through `fs`.
+class AmdRasHealth : public HealthSource {
+ public:
+  AmdRasHealth(std::shared_ptr<HostFs> fs, std::vector<std::pair<int, std::string>> gpus)
+      : fs_(std::move(fs)), gpus_(std::move(gpus)) {}
+  HealthPoll poll() override;
+
+ private:
+  std::shared_ptr<HostFs> fs_;
+  std::vector<std::pair<int, std::string>> gpus_;
+};
 
 }  // namespace grey
