@@ -875,6 +875,19 @@ TEST(DaemonInProcess, XidsAndErrorCountersBecomeGpuXidAndGpuEccEvents) {
   // Only the device fault is a warning; the application's XID 13 is not.
   EXPECT_NE(p.err.str().find("XID 79"), std::string::npos) << p.err.str();
   EXPECT_EQ(p.err.str().find("XID 13"), std::string::npos) << p.err.str();
+  // daemon_status.json and `status`: a health object per GPU and a Health line.
+  json st = json::parse(test::read_file(daemon_status_path(p.state)));
+  EXPECT_EQ(st["gpus"][0]["health"], json({{"healthy", true}, {"reasons", json::array()}}));
+  EXPECT_EQ(st["gpus"][1]["health"],
+            json({{"healthy", false}, {"reasons", {"volatile_uncorrected 1"}}}));
+  EXPECT_EQ(st["gpus"][2]["health"], json({{"healthy", false}, {"reasons", {"XID 79 (1x)"}}}));
+  DaemonStatusView v;
+  v.status = st;
+  std::string text = render_daemon_status(v, 0);
+  EXPECT_NE(text.find("GPU 0 (" + bus_of(0) + "): normal"), std::string::npos) << text;
+  EXPECT_NE(text.find("  Health: ok\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  Health: FAULT (volatile_uncorrected 1)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  Health: FAULT (XID 79 (1x))\n"), std::string::npos) << text;
 }
 
 // The default health source reads AMD RAS counters from sysfs (the Vega 56 tree plus a ras/

@@ -324,6 +324,7 @@ class DaemonCore {
   std::map<int, std::map<unsigned long long, uint64_t>> xid_counts_;
   std::map<int, std::map<std::string, uint64_t>> ecc_seen_;
   void poll_health();
+  json health_json(int gpu) const;
   std::unique_ptr<PowerControl> control_;
   std::unique_ptr<Journal> journal_;
   std::map<int, Control> controls_;
@@ -1190,6 +1191,7 @@ void DaemonCore::write_status(const TelemetrySnapshot* s, const std::string& sta
       j.opt_num("lowered_from_w", opt_round3(st->original_w));
       j.opt_num("lowered_to_w", opt_round3(st->target_w));
     }
+    if (health_) j.raw("health", health_json(i).dump());
     gpus.push_back(j.text());
   }
   JsonObjectText src(1);
@@ -1267,6 +1269,20 @@ void DaemonCore::poll_health() {
                             {"fault", counter_is_fault(type) && n > 0}});
     }
   }
+}
+
+// {"healthy": bool, "reasons": [...]}: device faults seen since the daemon started (XIDs that
+// are not application errors) and fault counters above 0 now.
+json DaemonCore::health_json(int gpu) const {
+  json reasons = json::array();
+  if (auto x = xid_counts_.find(gpu); x != xid_counts_.end())
+    for (const auto& [xid, n] : x->second)
+      if (!xid_is_application_error(xid))
+        reasons.push_back("XID " + std::to_string(xid) + " (" + std::to_string(n) + "x)");
+  if (auto e = ecc_seen_.find(gpu); e != ecc_seen_.end())
+    for (const auto& [type, n] : e->second)
+      if (counter_is_fault(type) && n > 0) reasons.push_back(type + " " + std::to_string(n));
+  return {{"healthy", reasons.empty()}, {"reasons", reasons}};
 }
 
 void DaemonCore::publish_metrics(const TelemetrySnapshot& s) {
