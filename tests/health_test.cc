@@ -22,7 +22,7 @@ namespace {
 
 const std::string kFake = GREY_FAKE_LIB_DIR "/fake_nvml.so";
 
-class NvmlHealth : public ::testing::Test {
+class NvmlHealthTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (const char* v : {"FAKE_NVML_GPUS", "FAKE_NVML_XIDS", "FAKE_NVML_ECC", "FAKE_NVML_RETIRED",
@@ -64,7 +64,7 @@ TEST(Xid, ApplicationXidsDoNotMarkTheDeviceUnhealthy) {
   EXPECT_EQ(v.reasons[0], "XID 79");
 }
 
-TEST_F(NvmlHealth, TheWatcherDeliversScriptedXidsFromItsOwnThreadAndStops) {
+TEST_F(NvmlHealthTest, TheWatcherDeliversScriptedXidsFromItsOwnThreadAndStops) {
   setenv("FAKE_NVML_XIDS", "0:79,1:13,0:48", 1);
   XidWatcher w(*api_, {{0, dev(0)}, {1, dev(1)}}, 50);
   ASSERT_TRUE(w.start()) << (w.notes().empty() ? "" : w.notes()[0]);
@@ -87,7 +87,7 @@ TEST_F(NvmlHealth, TheWatcherDeliversScriptedXidsFromItsOwnThreadAndStops) {
   w.stop();  // idempotent
 }
 
-TEST_F(NvmlHealth, EccRetiredPagesAndRemappedRowsAreRead) {
+TEST_F(NvmlHealthTest, EccRetiredPagesAndRemappedRowsAreRead) {
   setenv("FAKE_NVML_ECC", "5,2,40,3", 1);
   setenv("FAKE_NVML_RETIRED", "4,1,1", 1);
   setenv("FAKE_NVML_REMAP", "6,1,0,1", 1);
@@ -112,13 +112,32 @@ TEST_F(NvmlHealth, EccRetiredPagesAndRemappedRowsAreRead) {
   EXPECT_TRUE(judge_health({}, &clean, nullptr).healthy);
 }
 
-TEST_F(NvmlHealth, WithoutEccSupportEverythingStaysUnknownWithoutNotes) {
+TEST_F(NvmlHealthTest, WithoutEccSupportEverythingStaysUnknownWithoutNotes) {
   NvmlEcc e = read_nvml_ecc(*api_, dev(0));
   EXPECT_FALSE(e.volatile_corrected);
   EXPECT_FALSE(e.retired_pages_sbe);
   EXPECT_FALSE(e.remapped_rows_corrected);
   EXPECT_TRUE(e.notes.empty());
   EXPECT_TRUE(judge_health({}, &e, nullptr).healthy);
+}
+
+// Everything NVML on the source's own thread; poll() only copies what that thread found.
+TEST_F(NvmlHealthTest, TheNvmlSourceDeliversXidsAndCountersWithoutCallingNvmlInPoll) {
+  setenv("FAKE_NVML_XIDS", "1:48", 1);
+  setenv("FAKE_NVML_ECC", "5,2,40,3", 1);
+  NvmlHealth h(std::make_shared<DlLoader>(), {{0, "0000:1b:00.0"}, {1, "0000:41:00.0"}}, 20, 20);
+  HealthPoll got;
+  while ((got.xids.empty() || got.counters.size() < 2) && h.notes().empty()) {
+    HealthPoll p = h.poll();
+    got.xids.insert(got.xids.end(), p.xids.begin(), p.xids.end());
+    got.counters = p.counters;
+  }
+  ASSERT_EQ(got.xids.size(), 1u);
+  EXPECT_EQ(got.xids[0].gpu, 1);
+  EXPECT_EQ(got.xids[0].xid, 48u);
+  EXPECT_EQ(got.counters.at(0).at("volatile_uncorrected"), 2u);
+  EXPECT_EQ(got.counters.at(1).at("volatile_uncorrected"), 0u);
+  EXPECT_TRUE(h.notes().empty()) << h.notes()[0];
 }
 
 TEST(AmdRas, ParsesTheKernelsFormat) {

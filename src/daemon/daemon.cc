@@ -746,10 +746,17 @@ void DaemonCore::open_doors() {
     }
     collector_ = std::make_unique<CollectorSource>(doors_.fs, telemetry_loader, doors_.runner,
                                                    specs_, deadline, o_.pod_log_root);
+    // NVIDIA health from NVML (its own thread), only where telemetry may load NVML.
+    std::vector<std::pair<int, std::string>> nv;
+    for (const auto& sp : specs_)
+      if (sp.f.vendor.value_or("") == "nvidia" && sp.f.bus_id)
+        nv.emplace_back(sp.index, *sp.f.bus_id);
+    if (!nv.empty() && !doors_.health)
+      health_ = std::make_unique<NvmlHealth>(telemetry_loader, std::move(nv));
   }
   if (doors_.health) {
     health_ = doors_.health(specs_);
-  } else {
+  } else if (!health_) {
     std::vector<std::pair<int, std::string>> amd;
     for (const auto& s : specs_)
       if (s.f.vendor.value_or("") == "amd" && s.f.bus_id) amd.emplace_back(s.index, *s.f.bus_id);

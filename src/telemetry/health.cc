@@ -240,4 +240,90 @@ HealthPoll AmdRasHealth::poll() {
   return p;
 }
 
+NvmlHealth::NvmlHealth(std::shared_ptr<LibLoader> loader,
+                       std::vector<std::pair<int, std::string>> gpus, unsigned wait_ms,
+                       unsigned ecc_period_ms)
+    : loader_(std::move(loader)),
+      gpus_(std::move(gpus)),
+      wait_ms_(wait_ms),
+      ecc_period_ms_(ecc_period_ms) {
+  thread_ = std::thread([this] { run(); });
+}
+
+NvmlHealth::~NvmlHealth() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void NvmlHealth::run() {
+  auto note = [this](const std::string& n) {
+    std::lock_guard<std::mutex> l(mu_);
+    notes_.push_back(n);
+  };
+  LoadResult lr;
+  std::unique_ptr<nvml::Api> api = nvml::Api::load(*loader_, &lr);
+  if (!api) {
+    note("NVML not loaded (" + lr.path + "): " + lr.error + "; no XID or ECC health");
+    return;
+  }
+  if (!api->init || !api->handle_by_pci_bus_id) {
+    note("NVML lacks nvmlInit or nvmlDeviceGetHandleByPciBusId; no XID or ECC health");
+    return;
+  }
+  if (nvml::nvmlReturn_t r = api->init(); r != nvml::NVML_SUCCESS) {
+    note(api->failure(api->init.found, r) + "; no XID or ECC health");
+    return;
+  }
+  std::vector<std::pair<int, nvml::nvmlDevice_t>> devices;
+  for (const auto& [gpu, bus] : gpus_) {
+    nvml::nvmlDevice_t d = nullptr;
+    nvml::nvmlReturn_t r = api->handle_by_pci_bus_id(bus.c_str(), &d);
+    if (r == nvml::NVML_SUCCESS)
+      devices.emplace_back(gpu, d);
+    else
+      note("GPU " + std::to_string(gpu) + ": " + api->failure(api->handle_by_pci_bus_id.found, r));
+  }
+  XidWatcher watcher(*api, devices, wait_ms_);
+  bool watching = watcher.start();
+  for (const auto& n : watcher.notes()) note(n);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (watching) watcher_ = &watcher;
+  }
+  for (;;) {
+    std::map<int, std::map<std::string, uint64_t>> counters;
+    for (const auto& [gpu, d] : devices) {
+      NvmlEcc e = read_nvml_ecc(*api, d);
+      auto c = ecc_counters(e);
+      if (!c.empty()) counters[gpu] = std::move(c);
+    }
+    std::unique_lock<std::mutex> l(mu_);
+    counters_ = std::move(counters);
+    if (cv_.wait_for(l, std::chrono::milliseconds(ecc_period_ms_), [this] { return stop_; })) break;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    watcher_ = nullptr;
+  }
+  watcher.stop();
+  if (api->shutdown) api->shutdown();
+}
+
+HealthPoll NvmlHealth::poll() {
+  std::lock_guard<std::mutex> l(mu_);
+  HealthPoll p;
+  if (watcher_) p.xids = watcher_->drain();
+  p.counters = counters_;
+  return p;
+}
+
+std::vector<std::string> NvmlHealth::notes() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return notes_;
+}
+
 }  // namespace grey

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -23,6 +24,7 @@
 
 #include "bindings/nvml.h"
 #include "util/host_fs.h"
+#include "util/lib_loader.h"
 
 namespace grey {
 
@@ -135,6 +137,33 @@ class AmdRasHealth : public HealthSource {
  private:
   std::shared_ptr<HostFs> fs_;
   std::vector<std::pair<int, std::string>> gpus_;
+};
+
+// NVIDIA: XIDs and ECC counters from NVML, every NVML call (load, init, handles, the event
+// set, ECC reads every `ecc_period_ms`) on this object's own thread, so poll() never calls
+// NVML and a stuck library never holds up a tick. `gpus`: (GPU index, PCI bus id).
+class NvmlHealth : public HealthSource {
+ public:
+  NvmlHealth(std::shared_ptr<LibLoader> loader, std::vector<std::pair<int, std::string>> gpus,
+             unsigned wait_ms = 500, unsigned ecc_period_ms = 10000);
+  ~NvmlHealth() override;
+  NvmlHealth(const NvmlHealth&) = delete;
+  NvmlHealth& operator=(const NvmlHealth&) = delete;
+  HealthPoll poll() override;
+  std::vector<std::string> notes() const;
+
+ private:
+  void run();
+  std::shared_ptr<LibLoader> loader_;
+  std::vector<std::pair<int, std::string>> gpus_;
+  unsigned wait_ms_, ecc_period_ms_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  XidWatcher* watcher_ = nullptr;  // owned by run(), published under mu_
+  std::map<int, std::map<std::string, uint64_t>> counters_;
+  std::vector<std::string> notes_;
+  std::thread thread_;
 };
 
 }  // namespace grey

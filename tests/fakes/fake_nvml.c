@@ -931,3 +931,18 @@ nvmlReturn_t nvmlDeviceGetRemappedRows(nvmlDevice_t d, unsigned int* corr, unsig
   *failure = z ? 0 : (unsigned)v[3];
   return 0;
 }
+
+/* nvmlDeviceGetHandleByPciBusId_v2: "DDDD:BB:DD.F" or "DDDDDDDD:BB:DD.F" of a fake GPU. */
+nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char* bus_id, nvmlDevice_t* d) {
+  unsigned dom = 0, bus = 0, dev = 0, fn = 0;
+  if (!bus_id || !d || sscanf(bus_id, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4) return 2;
+  for (int i = 0; i < gpu_count(); ++i) {
+    unsigned b = 0;
+    g_handles[i].index = i;
+    if (gpu_of(&g_handles[i], &b) && b == bus && dom == 0 && dev == 0 && fn == 0) {
+      *d = &g_handles[i];
+      return 0;
+    }
+  }
+  return 6; /* NVML_ERROR_NOT_FOUND */
+}
