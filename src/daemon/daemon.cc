@@ -746,12 +746,14 @@ void DaemonCore::open_doors() {
     }
     collector_ = std::make_unique<CollectorSource>(doors_.fs, telemetry_loader, doors_.runner,
                                                    specs_, deadline, o_.pod_log_root);
-    // NVIDIA health from NVML (its own thread), only where telemetry may load NVML.
+    // NVIDIA health from NVML (its own thread), only where a __control child showed that NVML
+    // initializes (a library that hangs would otherwise hold that thread, and stop() joins it).
     std::vector<std::pair<int, std::string>> nv;
     for (const auto& sp : specs_)
       if (sp.f.vendor.value_or("") == "nvidia" && sp.f.bus_id)
         nv.emplace_back(sp.index, *sp.f.bus_id);
-    if (!nv.empty() && !doors_.health)
+    if (!nv.empty() && !doors_.health && !iso.exe.empty() &&
+        !dynamic_cast<RefusingLoader*>(telemetry_loader.get()))
       health_ = std::make_unique<NvmlHealth>(telemetry_loader, std::move(nv));
   }
   if (doors_.health) {
