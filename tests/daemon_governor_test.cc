@@ -729,3 +729,239 @@ TEST(DaemonGovernor, GoldenWritesOfEightGpusOverAScriptedTemperatureSequence) {
 
 }  // namespace
 }  // namespace grey
+
+namespace grey {
+namespace {
+
+// ---- The governor on AMD and Intel: real sysfs trees, the real telemetry and control --------
+
+// No vendor library loads (an AMD or Intel host has no NVML).
+class NoLibraries : public LibLoader {
+ public:
+  LoadResult load(const std::string& soname, const std::string&) override {
+    LoadResult r;
+    r.path = soname;
+    r.error = "no vendor libraries in this test";
+    return r;
+  }
+};
+
+// A copy of a real sysfs tree under <tmp>/sys/class/drm, a spec as detection reads it and a
+// plan (cooldown 80, resume 65); the daemon's doors are the real ones over that tree (sysfs
+// telemetry, SystemControl writing hwmon), only the clock is manual. The temperature is
+// scripted by writing the tree's temp1_input before each tick.
+struct SysfsInProcess {
+  test::TempDir tmp;
+  std::string state = tmp / "state";
+  std::string hwmon;  // the hwmon dir inside the copy
+  std::string power_file;
+  std::shared_ptr<ManualTimeSource> clock =
+      std::make_shared<ManualTimeSource>(WallTime{} + std::chrono::seconds(1796126400));
+  std::ostringstream out, err;
+  std::unique_ptr<Daemon> daemon;
+
+  SysfsInProcess(const std::string& fixture, const std::string& hwmon_rel, const std::string& power,
+                 const GpuSpec& spec) {
+    fs::create_directories(tmp / "sys/class");
+    fs::create_directories(tmp / "proc");
+    fs::copy(std::string(GREY_TEST_SOURCE_DIR) + "/fixtures/sysfs/" + fixture,
+             tmp / "sys/class/drm", fs::copy_options::recursive);
+    hwmon = tmp / ("sys/class/drm/" + hwmon_rel);
+    power_file = hwmon + "/" + power;
+    fs::create_directories(state);
+    ::chmod(state.c_str(), 0700);
+    EXPECT_EQ(save_specs(state, {spec}), "");
+    Plan plan;
+    plan.generated_at = "2026-12-01T11:00:00Z";
+    GpuPlan gp;
+    gp.index = 0;
+    gp.device_id = *spec.f.bus_id;
+    gp.cooldown_threshold_c = 80;
+    gp.resume_threshold_c = 65;
+    plan.gpus.push_back(gp);
+    test::write_file(state + "/last_applied_plan.yaml", plan_to_yaml(plan), 0600);
+    DaemonOptions o;
+    o.state_dir = state;
+    o.dry_run = false;
+    o.consent = true;
+    o.artifacts_every = 0;
+    o.sysfs_root = tmp / "sys";
+    o.procfs_root = tmp / "proc";
+    o.pod_log_root = tmp / "pods";
+    DaemonDoors d;
+    d.clock = clock;
+    d.fs = std::make_shared<RootedFs>(tmp / "sys", tmp / "proc");
+    d.loader = std::make_shared<NoLibraries>();
+    daemon = std::make_unique<Daemon>(o, d, out, err);
+    EXPECT_EQ(daemon->start(), 0) << err.str();
+  }
+  // One tick at `temp_c`; the power limit the tree holds afterwards, in watts.
+  double tick(int temp_c) {
+    test::write_file(hwmon + "/temp1_input", std::to_string(temp_c * 1000) + "\n");
+    clock->advance(std::chrono::seconds(1));
+    daemon->tick();
+    return std::stod(test::read_file(power_file)) / 1e6;
+  }
+};
+
+// The scripted run both vendors share: hot until the floor holds, cool for three samples
+// (restore), hot again, then a clean stop (restore again).
+void run_vendor_script(SysfsInProcess& p, const std::vector<double>& want_steps, double original) {
+  std::vector<double> got;
+  for (int i = 0; i < 8; ++i) got.push_back(p.tick(95));
+  std::vector<double> want = want_steps;
+  while (want.size() < 8) want.push_back(want_steps.back());  // holds at the floor
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << "tick " << i;
+  EXPECT_NEAR(p.tick(50), want_steps.back(), 1e-6);
+  EXPECT_NEAR(p.tick(50), want_steps.back(), 1e-6);
+  EXPECT_NEAR(p.tick(50), original, 1e-6);  // resumed: restored through the journal
+  EXPECT_NEAR(p.tick(95), want_steps.front(), 1e-6);
+  p.daemon->stop("test over");
+  EXPECT_NEAR(std::stod(test::read_file(p.power_file)) / 1e6, original, 1e-6);
+  std::string log = test::read_file(daemon_log_path(p.state));
+  EXPECT_EQ(log.find("minimum power limit is unknown"), std::string::npos);
+  EXPECT_NE(log.find("power_limit_lowered"), std::string::npos);
+  EXPECT_NE(log.find("power_limit_restored"), std::string::npos);
+}
+
+// RX Vega 56: power1_cap 260 W, power1_cap_min 0 ("no lower bound"), power1_cap_default 260 W:
+// steps of 26 W down to half the default, 130 W.
+TEST(DaemonSysfsGovernor, RadeonVega56WithAZeroMinimumStepsToHalfTheDefaultAndRestores) {
+  GpuSpec g;
+  g.index = 0;
+  g.f.vendor = "amd";
+  g.f.model = "Radeon RX Vega 56";
+  g.f.bus_id = "0000:0b:00.0";
+  g.f.kernel_driver = "amdgpu";
+  g.f.power_limit_w = 260;
+  g.f.power_limit_default_w = 260;
+  g.f.power_limit_max_w = 390;  // detection leaves the 0 minimum unknown
+  SysfsInProcess p("amd-radeon-rx-vega56-lact", "card0/device/hwmon/hwmon4", "power1_cap", g);
+  run_vendor_script(p, {234, 208, 182, 156, 130}, 260);
+}
+
+// Arc A380 (i915): power1_max 55 W, power1_rated_max 0: no minimum, no default: steps of 5.5 W
+// down to half the limit found before the first step, 27.5 W.
+TEST(DaemonSysfsGovernor, IntelArcA380WithoutRangeStepsToHalfTheLimitFoundAndRestores) {
+  GpuSpec g;
+  g.index = 0;
+  g.f.vendor = "intel";
+  g.f.model = "Intel Arc A380";
+  g.f.bus_id = "0000:0b:00.0";
+  g.f.kernel_driver = "i915";
+  g.f.power_limit_w = 55;
+  SysfsInProcess p("intel-arc-a380-i915-lact", "card1/device/hwmon/hwmon1", "power1_max", g);
+  run_vendor_script(p, {49.5, 44, 38.5, 33, 27.5}, 55);
+}
+
+}  // namespace
+}  // namespace grey
+
+namespace grey {
+namespace {
+
+// ---- Health through the in-process daemon ----------------------------------------------------
+
+class ScriptedHealth : public HealthSource {
+ public:
+  explicit ScriptedHealth(std::vector<HealthPoll> polls) : polls_(std::move(polls)) {}
+  HealthPoll poll() override { return next_ < polls_.size() ? polls_[next_++] : HealthPoll{}; }
+
+ private:
+  std::vector<HealthPoll> polls_;
+  size_t next_ = 0;
+};
+
+TEST(DaemonInProcess, XidsAndErrorCountersBecomeGpuXidAndGpuEccEvents) {
+  InProcess p;
+  std::vector<HealthPoll> polls(3);
+  polls[0].xids = {{0, 13, true}, {2, 79, false}};
+  polls[0].counters[1] = {{"volatile_corrected", 0}, {"volatile_uncorrected", 0}};
+  polls[1].counters[1] = {{"volatile_corrected", 4}, {"volatile_uncorrected", 0}};
+  polls[2].counters[1] = {{"volatile_corrected", 4}, {"volatile_uncorrected", 1}};
+  DaemonDoors d = p.doors();
+  d.health = [&](const std::vector<GpuSpec>&) { return std::make_unique<ScriptedHealth>(polls); };
+  DaemonOptions o = p.options();
+  o.dry_run = true;
+  p.daemon = std::make_unique<Daemon>(o, d, p.out, p.err);
+  ASSERT_EQ(p.daemon->start(), 0) << p.err.str();
+  p.new_log_lines();
+  std::vector<json> health;
+  for (int t = 0; t < 4; ++t) {
+    p.dev.tick = t;
+    p.daemon->tick();
+    for (const json& l : p.new_log_lines()) {
+      std::string e = l["event"];
+      if (e == "gpu_xid" || e == "gpu_ecc")
+        health.push_back({{"tick", t}, {"event", e}, {"details", l["details"]}});
+    }
+  }
+  json want = json::array();
+  want.push_back({{"tick", 0},
+                  {"event", "gpu_xid"},
+                  {"details", {{"gpu", 0}, {"xid", 13}, {"application", true}}}});
+  want.push_back({{"tick", 0},
+                  {"event", "gpu_xid"},
+                  {"details", {{"gpu", 2}, {"xid", 79}, {"application", false}}}});
+  want.push_back({{"tick", 1},
+                  {"event", "gpu_ecc"},
+                  {"details",
+                   {{"gpu", 1},
+                    {"type", "volatile_corrected"},
+                    {"count", 4},
+                    {"previous", 0},
+                    {"fault", false}}}});
+  want.push_back({{"tick", 2},
+                  {"event", "gpu_ecc"},
+                  {"details",
+                   {{"gpu", 1},
+                    {"type", "volatile_uncorrected"},
+                    {"count", 1},
+                    {"previous", 0},
+                    {"fault", true}}}});
+  EXPECT_EQ(json(health), want);
+  // Only the device fault is a warning; the application's XID 13 is not.
+  EXPECT_NE(p.err.str().find("XID 79"), std::string::npos) << p.err.str();
+  EXPECT_EQ(p.err.str().find("XID 13"), std::string::npos) << p.err.str();
+  // daemon_status.json and `status`: a health object per GPU and a Health line.
+  json st = json::parse(test::read_file(daemon_status_path(p.state)));
+  EXPECT_EQ(st["gpus"][0]["health"], json({{"healthy", true}, {"reasons", json::array()}}));
+  EXPECT_EQ(st["gpus"][1]["health"],
+            json({{"healthy", false}, {"reasons", {"volatile_uncorrected 1"}}}));
+  EXPECT_EQ(st["gpus"][2]["health"], json({{"healthy", false}, {"reasons", {"XID 79 (1x)"}}}));
+  DaemonStatusView v;
+  v.status = st;
+  std::string text = render_daemon_status(v, 0);
+  EXPECT_NE(text.find("GPU 0 (" + bus_of(0) + "): normal"), std::string::npos) << text;
+  EXPECT_NE(text.find("  Health: ok\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  Health: FAULT (volatile_uncorrected 1)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  Health: FAULT (XID 79 (1x))\n"), std::string::npos) << text;
+}
+
+// The default health source reads AMD RAS counters from sysfs (the Vega 56 tree plus a ras/
+// directory): a count that grows becomes a gpu_ecc event.
+TEST(DaemonSysfsGovernor, AmdRasCountersFromSysfsBecomeGpuEccEvents) {
+  GpuSpec g;
+  g.index = 0;
+  g.f.vendor = "amd";
+  g.f.bus_id = "0000:0b:00.0";
+  g.f.kernel_driver = "amdgpu";
+  g.f.power_limit_w = 260;
+  SysfsInProcess p("amd-radeon-rx-vega56-lact", "card0/device/hwmon/hwmon4", "power1_cap", g);
+  // /sys/bus/pci/devices/<bus> as the kernel has it: a link to the device directory.
+  std::string dev = p.tmp / "sys/class/drm/card0/device";
+  fs::create_directories(p.tmp / "sys/bus/pci/devices");
+  fs::create_directory_symlink(dev, p.tmp / "sys/bus/pci/devices/0000:0b:00.0");
+  fs::create_directories(dev + "/ras");
+  test::write_file(dev + "/ras/umc_err_count", "ue: 0\nce: 0\n");
+  p.tick(40);
+  test::write_file(dev + "/ras/umc_err_count", "ue: 1\nce: 3\n");
+  p.tick(40);
+  std::string log = test::read_file(daemon_log_path(p.state));
+  EXPECT_NE(log.find("\"type\":\"ras_uncorrectable\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"type\":\"ras_correctable\""), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace grey

@@ -165,16 +165,63 @@ TEST(Governor, StepBaseFallsBackToMaximumThenOriginal) {
   EXPECT_DOUBLE_EQ(d[0].power.to_w, 225);  // 10% of the limit it found
 }
 
-TEST(Governor, UnknownMinimumOrLimitChangesStateButNotPower) {
+// A Radeon's power1_cap_min of 0 (or no minimum at all, as on Intel) is "no lower bound given":
+// the governor steps toward half of the default limit and never below it.
+TEST(Governor, AMinimumOfZeroStepsDownToHalfTheDefaultLimit) {
+  for (std::optional<double> min : {std::optional<double>(0.0), std::optional<double>()}) {
+    Governor g = make();
+    GovernorInput in = h100(95, 260);
+    in.min_w = min;
+    in.default_w = 260;
+    in.max_w = 390;
+    std::vector<double> got;
+    for (int i = 0; i < 10; ++i) {
+      auto d = g.step({in});
+      if (d.empty() || d[0].power.kind != Kind::kSet) break;
+      got.push_back(d[0].power.to_w);
+      in.power_limit_w = d[0].power.to_w;
+    }
+    EXPECT_EQ(got, (std::vector<double>{234, 208, 182, 156, 130})) << "min " << min.value_or(-1);
+    EXPECT_DOUBLE_EQ(*g.gpu(0)->target_w, 130);
+    // Cooling down restores the limit read before the first step.
+    for (int i = 0; i < 2; ++i) EXPECT_TRUE(g.step({h100(50, 130)}).empty());
+    auto d = g.step({h100(50, 130)});
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].power.kind, Kind::kRestore);
+    EXPECT_DOUBLE_EQ(d[0].power.to_w, 260);
+  }
+}
+
+TEST(Governor, WithoutMinimumOrDefaultTheFloorIsHalfTheLimitFoundAndTheReasonSaysSo) {
   Governor g = make();
-  GovernorInput in = h100(95);
+  GovernorInput in = h100(95, 55);  // Intel Arc A380: power1_max 55 W, power1_rated_max 0
   in.min_w.reset();
-  auto d = g.step({in});
+  in.default_w.reset();
+  in.max_w.reset();
+  std::vector<double> got;
+  std::string last_reason;
+  for (int i = 0; i < 10; ++i) {
+    auto d = g.step({in});
+    if (d.empty() || d[0].power.kind != Kind::kSet) break;
+    got.push_back(d[0].power.to_w);
+    in.power_limit_w = d[0].power.to_w;
+  }
+  EXPECT_EQ(got, (std::vector<double>{49.5, 44, 38.5, 33, 27.5}));
+}
+
+TEST(Governor, UnknownLimitChangesStateButNotPower) {
+  Governor g0 = make();
+  GovernorInput in = h100(95, 100);
+  in.min_w.reset();
+  in.default_w = 200;  // already below half the default: nothing to lower, and it says why
+  auto d = g0.step({in});
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].to, GovState::kCooling);
   EXPECT_EQ(d[0].power.kind, Kind::kNone);
-  EXPECT_NE(d[0].reason.find("minimum power limit is unknown"), std::string::npos);
-  EXPECT_TRUE(g.step({in}).empty());  // still hot, still nothing to lower: no spam
+  EXPECT_NE(d[0].reason.find("already at the floor 100 W (50% of the default limit 200 W"),
+            std::string::npos)
+      << d[0].reason;
+  EXPECT_TRUE(g0.step({in}).empty());  // still hot, still nothing to lower: no spam
 
   Governor h = make();
   d = h.step({h100(95, std::nullopt)});
@@ -240,9 +287,8 @@ TEST(Governor, ReleaseAllRestoresWhatItLowered) {
   g.configure(0, c);
   g.configure(1, c);
   g.configure(2, c);
-  GovernorInput g1 = h100(85);
-  g1.gpu = 1;
-  g1.min_w.reset();  // cooling but nothing lowered
+  GovernorInput g1 = h100(85, std::nullopt);
+  g1.gpu = 1;  // cooling but nothing lowered (its limit is unknown)
   g.step({h100(85), g1});
   g.step({h100(85, 630)});
   auto d = g.release_all("stopping");

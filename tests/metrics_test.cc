@@ -897,3 +897,33 @@ TEST(Probes, DefaultMetricsPortIsNoGpuExportersPort) {
 
 }  // namespace
 }  // namespace grey
+
+namespace grey {
+namespace {
+
+TEST(MetricsHealth, XidAndEccCountersPerGpuAndLabel) {
+  MetricsInput in;
+  GpuMetricsInfo g;
+  g.index = 0;
+  g.uuid = "GPU-a";
+  g.xid_errors = {{13, 2}, {79, 1}};
+  g.ecc_errors = {{"volatile_uncorrected", 3}, {"ras_correctable", 0}};
+  in.gpus.push_back(g);
+  GpuMetricsInfo quiet;
+  quiet.index = 1;
+  in.gpus.push_back(quiet);
+  std::string m = render_prometheus(in);
+  EXPECT_NE(m.find("# TYPE grey_gpu_xid_errors_total counter\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("grey_gpu_xid_errors_total{gpu=\"0\",uuid=\"GPU-a\",bus_id=\"\",model=\"\","
+                   "vendor=\"\",xid=\"13\"} 2\n"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(",xid=\"79\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("# TYPE grey_gpu_ecc_errors_total counter\n"), std::string::npos) << m;
+  EXPECT_NE(m.find(",type=\"volatile_uncorrected\"} 3\n"), std::string::npos) << m;
+  EXPECT_NE(m.find(",type=\"ras_correctable\"} 0\n"), std::string::npos) << m;
+  EXPECT_EQ(m.find("grey_gpu_xid_errors_total{gpu=\"1\""), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace grey

@@ -148,6 +148,14 @@ Api::Api(std::unique_ptr<DynLib> lib) : lib_(std::move(lib)) {
   resolve(process_utilization, {"nvmlDeviceGetProcessUtilization"});
   resolve(set_power_limit, {"nvmlDeviceSetPowerManagementLimit"});
   resolve(set_persistence_mode, {"nvmlDeviceSetPersistenceMode"});
+  resolve(event_set_create, {"nvmlEventSetCreate"});
+  resolve(register_events, {"nvmlDeviceRegisterEvents"});
+  resolve(event_set_wait, {"nvmlEventSetWait_v2", "nvmlEventSetWait"});
+  resolve(event_set_free, {"nvmlEventSetFree"});
+  resolve(total_ecc_errors, {"nvmlDeviceGetTotalEccErrors"});
+  resolve(retired_pages, {"nvmlDeviceGetRetiredPages"});
+  resolve(retired_pages_pending, {"nvmlDeviceGetRetiredPagesPendingStatus"});
+  resolve(remapped_rows, {"nvmlDeviceGetRemappedRows"});
 }
 
 std::unique_ptr<Api> Api::load(LibLoader& loader, LoadResult* failure) {

@@ -138,6 +138,15 @@ class Api {
   // Commands.
   Fn<nvmlDeviceSetUint_fn> set_power_limit;  // mW, nvmlDeviceSetPowerManagementLimit
   Fn<nvmlDeviceSetPersistenceMode_fn> set_persistence_mode;
+  // Health (telemetry/health.h).
+  Fn<nvmlEventSetCreate_fn> event_set_create;
+  Fn<nvmlDeviceRegisterEvents_fn> register_events;
+  Fn<nvmlEventSetWait_fn> event_set_wait;  // _v2, plain
+  Fn<nvmlEventSetFree_fn> event_set_free;
+  Fn<nvmlDeviceGetTotalEccErrors_fn> total_ecc_errors;
+  Fn<nvmlDeviceGetRetiredPages_fn> retired_pages;
+  Fn<nvmlDeviceGetRetiredPagesPendingStatus_fn> retired_pages_pending;
+  Fn<nvmlDeviceGetRemappedRows_fn> remapped_rows;
 
  private:
   template <typename F>

@@ -206,4 +206,75 @@ using nvmlSystemGetProcessName_fn = nvmlReturn_t (*)(unsigned int pid, char* nam
                                                      unsigned int length);
 }
 
+// ---- Health: XID events, ECC, retired pages, remapped rows --------------------------------
+//
+// Checked against the public NVML API reference:
+//   https://docs.nvidia.com/deploy/nvml-api/group__nvmlEvents.html
+//     typedef struct nvmlEventSet_st* nvmlEventSet_t;
+//     nvmlEventSetCreate(nvmlEventSet_t* set)
+//     nvmlDeviceRegisterEvents(nvmlDevice_t, unsigned long long eventTypes, nvmlEventSet_t)
+//     nvmlEventSetWait_v2(nvmlEventSet_t, nvmlEventData_t* data, unsigned int timeoutms):
+//       NVML_ERROR_TIMEOUT (10) when no event arrived in time
+//     nvmlEventSetFree(nvmlEventSet_t)
+//   https://docs.nvidia.com/deploy/nvml-api/group__nvmlEventType.html
+//     nvmlEventTypeXidCriticalError 0x0000000000000008LL (eventData: the XID)
+//   nvmlEventData_t {nvmlDevice_t device; unsigned long long eventType, eventData;
+//     unsigned int gpuInstanceId, computeInstanceId;}                             (32 bytes)
+//   https://docs.nvidia.com/deploy/nvml-api/group__nvmlDeviceQueries.html
+//     nvmlDeviceGetTotalEccErrors(nvmlDevice_t, nvmlMemoryErrorType_t, nvmlEccCounterType_t,
+//       unsigned long long* eccCounts)
+//       nvmlMemoryErrorType_t: NVML_MEMORY_ERROR_TYPE_CORRECTED 0, _UNCORRECTED 1
+//       nvmlEccCounterType_t: NVML_VOLATILE_ECC 0, NVML_AGGREGATE_ECC 1
+//     nvmlDeviceGetRetiredPages(nvmlDevice_t, nvmlPageRetirementCause_t cause,
+//       unsigned int* pageCount, unsigned long long* addresses)
+//       cause: NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS 0,
+//              NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR 1
+//       (addresses null with *pageCount 0: the count alone)
+//     nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t, nvmlEnableState_t* isPending)
+//     nvmlDeviceGetRemappedRows(nvmlDevice_t, unsigned int* corrRows, unsigned int* uncRows,
+//       unsigned int* isPending, unsigned int* failureOccurred)     (Ampere and newer)
+
+constexpr nvmlReturn_t NVML_ERROR_TIMEOUT = 10;
+constexpr unsigned long long nvmlEventTypeXidCriticalError = 0x0000000000000008ULL;
+constexpr int NVML_MEMORY_ERROR_TYPE_CORRECTED = 0;
+constexpr int NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1;
+constexpr int NVML_VOLATILE_ECC = 0;
+constexpr int NVML_AGGREGATE_ECC = 1;
+constexpr int NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS = 0;
+constexpr int NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR = 1;
+
+struct nvmlEventSet_st;
+using nvmlEventSet_t = nvmlEventSet_st*;
+
+struct nvmlEventData_t {
+  nvmlDevice_t device;
+  unsigned long long eventType;
+  unsigned long long eventData;  // the XID for nvmlEventTypeXidCriticalError
+  unsigned int gpuInstanceId;
+  unsigned int computeInstanceId;
+};
+static_assert(sizeof(nvmlEventData_t) == 32, "nvmlEventData_t layout");
+
+extern "C" {
+using nvmlEventSetCreate_fn = nvmlReturn_t (*)(nvmlEventSet_t* set);
+using nvmlDeviceRegisterEvents_fn = nvmlReturn_t (*)(nvmlDevice_t device,
+                                                     unsigned long long eventTypes,
+                                                     nvmlEventSet_t set);
+using nvmlEventSetWait_fn = nvmlReturn_t (*)(nvmlEventSet_t set, nvmlEventData_t* data,
+                                             unsigned int timeoutms);
+using nvmlEventSetFree_fn = nvmlReturn_t (*)(nvmlEventSet_t set);
+using nvmlDeviceGetTotalEccErrors_fn = nvmlReturn_t (*)(nvmlDevice_t device, int errorType,
+                                                        int counterType,
+                                                        unsigned long long* eccCounts);
+using nvmlDeviceGetRetiredPages_fn = nvmlReturn_t (*)(nvmlDevice_t device, int cause,
+                                                      unsigned int* pageCount,
+                                                      unsigned long long* addresses);
+using nvmlDeviceGetRetiredPagesPendingStatus_fn = nvmlReturn_t (*)(nvmlDevice_t device,
+                                                                   int* isPending);
+using nvmlDeviceGetRemappedRows_fn = nvmlReturn_t (*)(nvmlDevice_t device, unsigned int* corrRows,
+                                                      unsigned int* uncRows,
+                                                      unsigned int* isPending,
+                                                      unsigned int* failureOccurred);
+}
+
 }  // namespace grey::nvml

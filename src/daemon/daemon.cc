@@ -319,6 +319,12 @@ class DaemonCore {
 
   double source_deadline_s_ = 0;
   std::unique_ptr<TelemetrySource> collector_;
+  // Health (SPEC §9): the source, XIDs counted per GPU and XID, the counters last seen.
+  std::unique_ptr<HealthSource> health_;
+  std::map<int, std::map<unsigned long long, uint64_t>> xid_counts_;
+  std::map<int, std::map<std::string, uint64_t>> ecc_seen_;
+  void poll_health();
+  json health_json(int gpu) const;
   std::unique_ptr<PowerControl> control_;
   std::unique_ptr<Journal> journal_;
   std::map<int, Control> controls_;
@@ -740,6 +746,23 @@ void DaemonCore::open_doors() {
     }
     collector_ = std::make_unique<CollectorSource>(doors_.fs, telemetry_loader, doors_.runner,
                                                    specs_, deadline, o_.pod_log_root);
+    // NVIDIA health from NVML (its own thread), only where a __control child showed that NVML
+    // initializes (a library that hangs would otherwise hold that thread, and stop() joins it).
+    std::vector<std::pair<int, std::string>> nv;
+    for (const auto& sp : specs_)
+      if (sp.f.vendor.value_or("") == "nvidia" && sp.f.bus_id)
+        nv.emplace_back(sp.index, *sp.f.bus_id);
+    if (!nv.empty() && !doors_.health && !iso.exe.empty() &&
+        !dynamic_cast<RefusingLoader*>(telemetry_loader.get()))
+      health_ = std::make_unique<NvmlHealth>(telemetry_loader, std::move(nv));
+  }
+  if (doors_.health) {
+    health_ = doors_.health(specs_);
+  } else if (!health_) {
+    std::vector<std::pair<int, std::string>> amd;
+    for (const auto& s : specs_)
+      if (s.f.vendor.value_or("") == "amd" && s.f.bus_id) amd.emplace_back(s.index, *s.f.bus_id);
+    if (!amd.empty()) health_ = std::make_unique<AmdRasHealth>(doors_.fs, std::move(amd));
   }
   if (enforcing()) {
     control_ = doors_.control ? doors_.control()
@@ -920,6 +943,7 @@ void DaemonCore::tick() {
   if (fresh_any) last_success_unix_ = unix_seconds(clock().wall_now());
   for (const auto& d : governor_.step(inputs)) handle(d, snap);
   check_caps(snap);
+  poll_health();
 
   // The window, oldest first.
   window_.push(snap);
@@ -1177,6 +1201,7 @@ void DaemonCore::write_status(const TelemetrySnapshot* s, const std::string& sta
       j.opt_num("lowered_from_w", opt_round3(st->original_w));
       j.opt_num("lowered_to_w", opt_round3(st->target_w));
     }
+    if (health_) j.raw("health", health_json(i).dump());
     gpus.push_back(j.text());
   }
   JsonObjectText src(1);
@@ -1228,6 +1253,48 @@ void DaemonCore::refresh_labels() {
   if (!r.error.empty()) err_ << "warning: labels: " << r.error << "\n";
 }
 
+// XIDs become gpu_xid events (application XIDs too, marked as such); a counter seen for the
+// first time above 0, or changed since, becomes a gpu_ecc event.
+void DaemonCore::poll_health() {
+  if (!health_) return;
+  HealthPoll p = health_->poll();
+  for (const XidEvent& x : p.xids) {
+    ++xid_counts_[x.gpu][x.xid];
+    log_->log("gpu_xid", {{"gpu", x.gpu}, {"xid", x.xid}, {"application", x.application}});
+    if (!x.application)
+      err_ << "warning: GPU " << x.gpu << ": XID " << x.xid << " (a device fault)\n";
+  }
+  for (const auto& [gpu, counters] : p.counters) {
+    auto& seen = ecc_seen_[gpu];
+    for (const auto& [type, n] : counters) {
+      auto it = seen.find(type);
+      bool changed = it == seen.end() ? n > 0 : it->second != n;
+      uint64_t before = it == seen.end() ? 0 : it->second;
+      seen[type] = n;
+      if (!changed) continue;
+      log_->log("gpu_ecc", {{"gpu", gpu},
+                            {"type", type},
+                            {"count", n},
+                            {"previous", before},
+                            {"fault", counter_is_fault(type) && n > 0}});
+    }
+  }
+}
+
+// {"healthy": bool, "reasons": [...]}: device faults seen since the daemon started (XIDs that
+// are not application errors) and fault counters above 0 now.
+json DaemonCore::health_json(int gpu) const {
+  json reasons = json::array();
+  if (auto x = xid_counts_.find(gpu); x != xid_counts_.end())
+    for (const auto& [xid, n] : x->second)
+      if (!xid_is_application_error(xid))
+        reasons.push_back("XID " + std::to_string(xid) + " (" + std::to_string(n) + "x)");
+  if (auto e = ecc_seen_.find(gpu); e != ecc_seen_.end())
+    for (const auto& [type, n] : e->second)
+      if (counter_is_fault(type) && n > 0) reasons.push_back(type + " " + std::to_string(n));
+  return {{"healthy", reasons.empty()}, {"reasons", reasons}};
+}
+
 void DaemonCore::publish_metrics(const TelemetrySnapshot& s) {
   if (!board_ || !server_) return;  // nobody can scrape it: skip the copy
   MetricsInput in;
@@ -1247,6 +1314,8 @@ void DaemonCore::publish_metrics(const TelemetrySnapshot& s) {
       m.resume_c = st->config.resume_c;
     }
     m.vram_cap_mb = cap_for(g.index);
+    if (auto x = xid_counts_.find(g.index); x != xid_counts_.end()) m.xid_errors = x->second;
+    if (auto e = ecc_seen_.find(g.index); e != ecc_seen_.end()) m.ecc_errors = e->second;
     in.gpus.push_back(std::move(m));
   }
   in.tick_source_ms = s.source_ms;

@@ -33,6 +33,7 @@
 #include "detect/global_options.h"
 #include "enforce/device_control.h"
 #include "model/gpu_spec.h"
+#include "telemetry/health.h"
 #include "telemetry/telemetry.h"
 #include "util/clock.h"
 #include "util/host_fs.h"
@@ -108,6 +109,10 @@ struct DaemonDoors {
   // Power-limit control, made only when enforcing (default: SystemControl over fs, runner and
   // loader, NVML isolated in `control_exe` children).
   std::function<std::unique_ptr<PowerControl>()> control;
+  // Device health, polled once a tick (telemetry/health.h; default: AMD RAS counters from
+  // sysfs over fs for the AMD GPUs). Its XIDs and counter changes become gpu_xid / gpu_ecc
+  // events and the grey_gpu_xid_errors_total / grey_gpu_ecc_errors_total metrics.
+  std::function<std::unique_ptr<HealthSource>(const std::vector<GpuSpec>& specs)> health;
   // kill(2) for a process above its VRAM cap: 0 or -1 with errno (default ::kill).
   std::function<int(int pid, int signal)> signal_process;
   // run()'s wait between ticks: up to `timeout` for SIGINT, SIGTERM or SIGHUP (blocked by

@@ -179,6 +179,22 @@ std::string render_daemon_status(const DaemonStatusView& v, double now_unix) {
       if (lf != g.end() && lt != g.end() && lf->is_number() && lt->is_number())
         o << ", power limit lowered " << num_text(*lf) << " -> " << num_text(*lt) << " W";
       o << "\n";
+      // Health (SPEC §9): one line of its own under the GPU.
+      if (auto h = g.find("health"); h != g.end() && h->is_object()) {
+        if (h->value("healthy", true)) {
+          o << "  Health: ok\n";
+        } else {
+          o << "  Health: FAULT";
+          std::string sep = " (";
+          if (auto rs = h->find("reasons"); rs != h->end() && rs->is_array())
+            for (const auto& r : *rs)
+              if (r.is_string()) {
+                o << sep << r.get<std::string>();
+                sep = "; ";
+              }
+          o << (sep == "; " ? ")" : "") << "\n";
+        }
+      }
     }
   }
   return o.str();

@@ -34,10 +34,6 @@ std::optional<double> next_step(const GovernorGpuState& g, const GovernorInput& 
     *why = "the current power limit is unknown";
     return std::nullopt;
   }
-  if (!in.min_w || *in.min_w <= 0) {
-    *why = "the device's minimum power limit is unknown";
-    return std::nullopt;
-  }
   double base = in.default_w && *in.default_w > 0 ? *in.default_w
                 : in.max_w && *in.max_w > 0       ? *in.max_w
                 : g.original_w                    ? *g.original_w
@@ -47,10 +43,31 @@ std::optional<double> next_step(const GovernorGpuState& g, const GovernorInput& 
     *why = "no usable step size";
     return std::nullopt;
   }
-  double next = std::max(*current - step, *in.min_w);
+  // The floor: the device's own minimum when it reports one (> 0); a reported 0 (most consumer
+  // Radeons' power1_cap_min, Intel's missing one) means "no lower bound given": then never
+  // below floor_fraction of the default limit (else of the limit read before the first step).
+  double floor_w = 0;
+  std::string floor_text;
+  if (in.min_w && *in.min_w > 0) {
+    floor_w = *in.min_w;
+    floor_text = "the device's minimum " + num(floor_w) + " W";
+  } else {
+    bool by_default = in.default_w && *in.default_w > 0;
+    double floor_base = by_default ? *in.default_w : g.original_w ? *g.original_w : *current;
+    floor_w = std::round(floor_base * g.config.floor_fraction * 1000.0) / 1000.0;
+    floor_text = "the floor " + num(floor_w) + " W (" +
+                 std::to_string(static_cast<int>(std::lround(g.config.floor_fraction * 100))) +
+                 "% of the " + (by_default ? "default limit" : "limit before the first step") +
+                 " " + num(floor_base) + " W; the device reports no minimum)";
+  }
+  if (!(floor_w > 0)) {
+    *why = "no usable floor for the power limit";
+    return std::nullopt;
+  }
+  double next = std::max(*current - step, floor_w);
   next = std::round(next * 1000.0) / 1000.0;  // mW resolution
   if (next >= *current - 1e-6) {
-    *why = "already at the device's minimum " + num(*in.min_w) + " W";
+    *why = "already at " + floor_text;
     return std::nullopt;
   }
   return next;

@@ -10,8 +10,10 @@
 //                       above resume starts the count again.
 //   In cooling, every sample still >= the trigger (the entering one included) lowers the power
 //   limit one step: step_fraction (10%) of the device's default limit (else its maximum, else
-//   the limit read before the first step), never below the device's minimum. Without a known
-//   minimum or a known current limit nothing is lowered (the state machine still runs).
+//   the limit read before the first step), never below the device's minimum. A minimum that is
+//   unknown or reported as 0 ("no lower bound given": most consumer Radeons, Intel) means the
+//   floor is floor_fraction (half) of the default limit, else of the limit read before the
+//   first step. Without a known current limit nothing is lowered (the state machine still runs).
 //   Leaving cooling restores the limit read before the first step (only when it lowered it).
 //   A stale sample, or one without a temperature, changes nothing (not even the count).
 //
@@ -44,6 +46,9 @@ struct GovernorConfig {
   bool preemptive = false;
   int resume_samples = 3;      // consecutive samples <= resume needed to leave cooling (>= 1)
   double step_fraction = 0.1;  // of the default limit, per step
+  // Without a reported minimum (none, or 0): the lowest limit as a share of the default limit
+  // (else of the limit before the first step).
+  double floor_fraction = 0.5;
   // The temperature that enters cooling (and keeps stepping the limit down).
   int trigger_c() const { return preemptive ? cooldown_c - kPreemptiveMarginC : cooldown_c; }
 };

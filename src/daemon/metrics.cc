@@ -186,6 +186,10 @@ std::string render_prometheus(const MetricsInput& in) {
   Family rss("grey_daemon_resident_memory_bytes", "gauge",
              "Resident memory of the daemon, in bytes.");
   Family ticks("grey_daemon_ticks_total", "counter", "Ticks the daemon has run.");
+  Family xid_total("grey_gpu_xid_errors_total", "counter",
+                   "XID errors the driver reported since the daemon started, per XID.");
+  Family ecc_total("grey_gpu_ecc_errors_total", "counter",
+                   "GPU memory error counts (ECC, retired pages, remapped rows, RAS) by type.");
 
   std::map<int, const GpuMetricsInfo*> info;
   for (const auto& g : in.gpus) info.emplace(g.index, &g);
@@ -243,6 +247,16 @@ std::string render_prometheus(const MetricsInput& in) {
     cooldown.add(l, as_double(g.cooldown_c));
     resume.add(l, as_double(g.resume_c));
     cap.add(l, mib_to_bytes(g.vram_cap_mb));
+    for (const auto& [xid, n] : g.xid_errors) {
+      Labels lx = l;
+      lx.emplace_back("xid", std::to_string(xid));
+      xid_total.add(lx, static_cast<double>(n));
+    }
+    for (const auto& [type, n] : g.ecc_errors) {
+      Labels le = l;
+      le.emplace_back("type", type);
+      ecc_total.add(le, static_cast<double>(n));
+    }
   }
 
   for (const auto& p : in.last.processes) {
@@ -272,9 +286,9 @@ std::string render_prometheus(const MetricsInput& in) {
   std::string out;
   out.reserve(4096);
   for (const Family* f :
-       {&temp,       &vram_used, &vram_total, &util,     &power,  &plimit, &plimit_min,
-        &plimit_max, &cooling,   &gstate,     &cooldown, &resume, &cap,    &stale,
-        &pvram,      &putil,     &tick,       &last_ok,  &cpu,    &rss,    &ticks})
+       {&temp,    &vram_used, &vram_total, &util,   &power, &plimit,    &plimit_min, &plimit_max,
+        &cooling, &gstate,    &cooldown,   &resume, &cap,   &stale,     &pvram,      &putil,
+        &tick,    &last_ok,   &cpu,        &rss,    &ticks, &xid_total, &ecc_total})
     f->write(out);
   return out;
 }

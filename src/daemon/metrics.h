@@ -22,6 +22,10 @@ struct GpuMetricsInfo {
   std::string governor_state;               // "normal" | "cooling"
   std::optional<int> cooldown_c, resume_c;
   std::optional<int64_t> vram_cap_mb;
+  // Health (SPEC §9): XIDs seen since the daemon started, per XID; error counters as the
+  // device reports them, per type (telemetry/health.h).
+  std::map<unsigned long long, uint64_t> xid_errors;
+  std::map<std::string, uint64_t> ecc_errors;
 };
 
 struct MetricsInput {

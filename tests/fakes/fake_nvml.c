@@ -174,6 +174,7 @@ static int g_inits, g_shutdowns;
 
 /* ---- Telemetry state (guarded by g_mu) ---- */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_xids_delivered;       /* FAKE_NVML_XIDS entries handed out so far */
 static long g_tick = -1;           /* -1: no GPU-0 temperature call yet (reads as tick 0) */
 static unsigned g_set_limit_mw[8]; /* 0: not set */
 static int g_set_persistence[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
@@ -285,6 +286,7 @@ void fake_nvml_reset(void) {
     g_set_limit_mw[i] = 0;
     g_set_persistence[i] = -1;
   }
+  g_xids_delivered = 0;
   pthread_mutex_unlock(&g_mu);
 }
 
@@ -857,4 +859,149 @@ nvmlReturn_t nvmlSystemGetProcessName(unsigned int pid, char* name, unsigned int
   if (found) snprintf(name, length, "/usr/bin/%s", found);
   pthread_mutex_unlock(&g_mu);
   return found ? 0 : 6;
+}
+
+/* ---- Health: XID events, ECC, retired pages, remapped rows ------------------------------
+ *   FAKE_NVML_XIDS="G:XID,G:XID,..."  nvmlEventSetWait_v2 delivers these once each, in order
+ *                                     (eventType 0x8, eventData XID, device GPU G's handle);
+ *                                     then NVML_ERROR_TIMEOUT (10) after sleeping at most
+ *                                     20 ms of the timeout. fake_nvml_reset() starts over.
+ *   FAKE_NVML_ECC="VC,VU,AC,AU"       GPU 0's volatile corrected/uncorrected and aggregate
+ *                                     corrected/uncorrected counts (other GPUs: 0); unset:
+ *                                     NVML_ERROR_NOT_SUPPORTED.
+ *   FAKE_NVML_RETIRED="SBE,DBE,PENDING"  GPU 0's retired pages and pending flag.
+ *   FAKE_NVML_REMAP="CORR,UNC,PENDING,FAILURE"  GPU 0's remapped rows. */
+typedef struct nvmlEventSet_st {
+  int registered;
+} nvmlEventSet_st;
+typedef struct {
+  nvmlDevice_t device;
+  unsigned long long eventType;
+  unsigned long long eventData;
+  unsigned int gpuInstanceId;
+  unsigned int computeInstanceId;
+} fake_event_data;
+static nvmlEventSet_st g_event_set;
+
+nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_st** set) {
+  if (!set) return 2;
+  g_event_set.registered = 0;
+  *set = &g_event_set;
+  return 0;
+}
+nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t d, unsigned long long types,
+                                      nvmlEventSet_st* set) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  if (!set || !(types & 0x8ULL)) return 2;
+  ++set->registered;
+  return 0;
+}
+nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_st* set, fake_event_data* data, unsigned ms) {
+  if (!set || !data) return 2;
+  const char* v = getenv("FAKE_NVML_XIDS");
+  pthread_mutex_lock(&g_mu);
+  int want = g_xids_delivered, n = 0;
+  const char* p = v;
+  while (p && *p) {
+    int gpu = 0;
+    unsigned long long xid = 0;
+    if (sscanf(p, "%d:%llu", &gpu, &xid) != 2) break;
+    if (n == want && gpu >= 0 && gpu < 8) {
+      ++g_xids_delivered;
+      pthread_mutex_unlock(&g_mu);
+      memset(data, 0, sizeof *data);
+      data->device = &g_handles[gpu];
+      data->eventType = 0x8ULL;
+      data->eventData = xid;
+      return 0;
+    }
+    ++n;
+    p = strchr(p, ',');
+    if (p) ++p;
+  }
+  pthread_mutex_unlock(&g_mu);
+  usleep((ms < 20 ? ms : 20) * 1000u);
+  return 10; /* NVML_ERROR_TIMEOUT */
+}
+nvmlReturn_t nvmlEventSetFree(nvmlEventSet_st* set) {
+  if (!set) return 2;
+  set->registered = 0;
+  return 0;
+}
+
+static int env_numbers(const char* name, unsigned long long* out, int cap) {
+  const char* v = getenv(name);
+  int n = 0;
+  while (v && *v && n < cap) {
+    out[n++] = strtoull(v, NULL, 10);
+    v = strchr(v, ',');
+    if (v) ++v;
+  }
+  return n;
+}
+
+nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t d, int type, int counter,
+                                         unsigned long long* count) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  unsigned long long v[4] = {0, 0, 0, 0};
+  if (env_numbers("FAKE_NVML_ECC", v, 4) == 0) return 3; /* NVML_ERROR_NOT_SUPPORTED */
+  if (!count || type < 0 || type > 1 || counter < 0 || counter > 1) return 2;
+  *count = d->index == 0 ? v[counter * 2 + type] : 0;
+  return 0;
+}
+nvmlReturn_t nvmlDeviceGetRetiredPages(nvmlDevice_t d, int cause, unsigned int* n,
+                                       unsigned long long* addresses) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  (void)addresses;
+  unsigned long long v[3] = {0, 0, 0};
+  if (env_numbers("FAKE_NVML_RETIRED", v, 3) == 0) return 3;
+  if (!n || cause < 0 || cause > 1) return 2;
+  unsigned have = d->index == 0 ? (unsigned)v[cause] : 0;
+  if (*n < have) {
+    *n = have;
+    return 7; /* NVML_ERROR_INSUFFICIENT_SIZE */
+  }
+  *n = have;
+  return 0;
+}
+nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t d, int* pending) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  unsigned long long v[3] = {0, 0, 0};
+  if (env_numbers("FAKE_NVML_RETIRED", v, 3) == 0) return 3;
+  if (!pending) return 2;
+  *pending = d->index == 0 && v[2] ? 1 : 0;
+  return 0;
+}
+nvmlReturn_t nvmlDeviceGetRemappedRows(nvmlDevice_t d, unsigned int* corr, unsigned int* unc,
+                                       unsigned int* pending, unsigned int* failure) {
+  GPU_OR_FAIL(d);
+  (void)g;
+  unsigned long long v[4] = {0, 0, 0, 0};
+  if (env_numbers("FAKE_NVML_REMAP", v, 4) == 0) return 3;
+  if (!corr || !unc || !pending || !failure) return 2;
+  int z = d->index != 0;
+  *corr = z ? 0 : (unsigned)v[0];
+  *unc = z ? 0 : (unsigned)v[1];
+  *pending = z ? 0 : (unsigned)v[2];
+  *failure = z ? 0 : (unsigned)v[3];
+  return 0;
+}
+
+/* nvmlDeviceGetHandleByPciBusId_v2: "DDDD:BB:DD.F" or "DDDDDDDD:BB:DD.F" of a fake GPU. */
+nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char* bus_id, nvmlDevice_t* d) {
+  unsigned dom = 0, bus = 0, dev = 0, fn = 0;
+  if (!bus_id || !d || sscanf(bus_id, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4) return 2;
+  for (int i = 0; i < gpu_count(); ++i) {
+    unsigned b = 0;
+    g_handles[i].index = i;
+    if (gpu_of(&g_handles[i], &b) && b == bus && dom == 0 && dev == 0 && fn == 0) {
+      *d = &g_handles[i];
+      return 0;
+    }
+  }
+  return 6; /* NVML_ERROR_NOT_FOUND */
 }
