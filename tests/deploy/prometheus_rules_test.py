@@ -136,12 +136,11 @@ class Rules(du.unittest.TestCase):
             dash = json.load(f)
         ids = [p["id"] for p in dash["panels"]]
         self.assertEqual(len(ids), len(set(ids)), "panel ids repeat")
-        rules = []
         for p in dash["panels"]:
             self.assertTrue(p.get("targets"), p["title"])
-            for t in p["targets"]:
-                rules.append({"record": "dashboard:panel%d:%s" % (p["id"], t["refId"]),
-                              "expr": t["expr"].replace("$node", ".*")})
+        rules = [{"record": "dashboard:panel%d:%s" % (pid, ref), "expr": expr}
+                 for pid, _title, ref, expr in du.dashboard_queries()]
+        self.assertFalse([r for r in rules if "$" in r["expr"]], "a dashboard variable is left")
         with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
             yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, f)
             f.flush()
