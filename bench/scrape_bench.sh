@@ -131,24 +131,34 @@ print("scrape at the client, n=%d: p50 %.2f ms  p99 %.2f ms  max %.2f ms"
       % (scrapes, p(0.50), p(0.99), ms[-1]))
 
 def overruns():
-    n = 0
+    """Overrun events so far: [tick_ms of each] (how long the overrunning tick itself took)."""
+    out = []
     try:
         with open(log) as f:
             for line in f:
                 if '"tick overrun"' in line:
-                    n += 1
-    except OSError:
+                    out.append(json.loads(line).get("details", {}).get("tick_ms"))
+    except (OSError, ValueError):
         pass
-    return n
+    return out
 
-o0, t0, w0 = overruns(), ticks(), time.monotonic()
+def tick_ms():
+    _, b = get()
+    m = re.search(rb'^grey_daemon_tick_duration_seconds\{source="total"\} (\S+)$', b, re.M)
+    return float(m.group(1)) * 1000 if m else float("nan")
+
+print("last tick before the scrapes took %.1f ms" % tick_ms())
+
+o0, t0, w0 = len(overruns()), ticks(), time.monotonic()
 n = 0
 while time.monotonic() - w0 < hammer_s:
     get()
     n += 1
 t1, w1 = ticks(), time.monotonic()
-print("back-to-back scrapes for %.1f s: %d scrapes, %.0f ticks at --interval 1, %d tick overruns"
-      % (w1 - w0, n, t1 - t0, overruns() - o0))
+over = overruns()[o0:]
+print("back-to-back scrapes for %.1f s: %d scrapes, %.0f ticks at --interval 1, %d tick overruns%s"
+      % (w1 - w0, n, t1 - t0, len(over),
+         " (the overrunning ticks took %s ms)" % over if over else ""))
 with open("/proc/%d/status" % dpid) as f:
     st = dict(l.split(":", 1) for l in f if ":" in l)
 print("daemon peak RSS (VmHWM) %s, now (VmRSS) %s"
