@@ -63,7 +63,7 @@ PROCESSES = {"node-2": [(4242, 0, 500, "trainer", "trainer-0"),
 OTHER_NODES_PROCESS = (4242, 0, 500, "trainer", None)
 # Alerts this test waits to FIRE: their `for:` in the test copy of the rules.
 SHORT_FOR = {"GreyGpuAboveCooldownThreshold": "3s", "GreyProcessAboveVramCap": "3s",
-             "GreyDaemonDown": "3s"}
+             "GreyDaemonDown": "10s"}
 LIMIT_S = 180
 CONFIG = "per_process_vram_cap_mb: 1000\ncooldown_threshold_c: 80\nresume_threshold_c: 65\n"
 
