@@ -1161,6 +1161,32 @@ void DaemonCore::check_caps(const TelemetrySnapshot& s) {
 
 // daemon_status.json, rewritten every tick: written as text (daemon/json_text.h), the same
 // bytes dump_json(j, 1) gave for the object tree built here before.
+// Why /metrics' pod labels are empty (dcgm-exporter's most-reported problem): how many GPU
+// processes of the last sample are in a pod, and for the first kPodLabelExamples that are not,
+// the identity notes saying why (not in a container, no pod log directory, ...).
+constexpr size_t kPodLabelExamples = 10;
+static std::string pod_labels_text(const TelemetrySnapshot& s) {
+  size_t in_pod = 0;
+  std::vector<std::string> without;
+  for (const auto& p : s.processes) {
+    if (!p.identity.pod.empty()) {
+      ++in_pod;
+      continue;
+    }
+    if (without.size() >= kPodLabelExamples) continue;
+    std::vector<std::string> notes;
+    for (const auto& n : p.identity.notes) notes.push_back(json_string_text(n));
+    JsonObjectText e(3);
+    e.integer("pid", p.pid).str("command", p.command).raw("notes", json_array_text(notes, 4));
+    without.push_back(e.text());
+  }
+  JsonObjectText j(1);
+  j.integer("processes", s.processes.size())
+      .integer("in_pod", in_pod)
+      .raw("without_pod", json_array_text(without, 2));
+  return j.text();
+}
+
 void DaemonCore::write_status(const TelemetrySnapshot* s, const std::string& state) {
   std::vector<std::string> gpus;
   std::set<int> indices;
@@ -1236,6 +1262,7 @@ void DaemonCore::write_status(const TelemetrySnapshot* s, const std::string& sta
   else
     j.null("metrics_listen");
   j.raw("gpus", json_array_text(gpus, 1));
+  if (s) j.raw("pod_labels", pod_labels_text(*s));
   if (state != "running") j.str("stopped_at", utc_text_ms(clock().wall_now()));
   // Replaced atomically, without fsync: rewritten every tick, two fsyncs would dominate it.
   std::string e = write_file_replace(daemon_status_path(o_.state_dir), j.text() + "\n");

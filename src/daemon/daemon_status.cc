@@ -197,6 +197,33 @@ std::string render_daemon_status(const DaemonStatusView& v, double now_unix) {
       }
     }
   }
+  // Why pod labels are empty: the identity notes of the processes without one.
+  auto pl = s->find("pod_labels");
+  if (pl != s->end() && pl->is_object()) {
+    auto n = pl->value("processes", 0), in = pl->value("in_pod", 0);
+    if (n > 0) {
+      o << "Pod labels: " << in << " of " << n << " GPU processes in a pod";
+      auto wo = pl->find("without_pod");
+      if (n > in && wo != pl->end() && wo->is_array() && !wo->empty()) {
+        o << "; why the others have none:\n";
+        for (const auto& p : *wo) {
+          if (!p.is_object()) continue;
+          o << "  pid " << (p.contains("pid") ? num_text(p["pid"]) : "?") << " ("
+            << str_or(p, "command", "?") << "): ";
+          std::string why;
+          auto notes = p.find("notes");
+          if (notes != p.end() && notes->is_array())
+            for (const auto& t : *notes)
+              if (t.is_string()) why += (why.empty() ? "" : "; ") + t.get<std::string>();
+          o << (why.empty() ? std::string("no note recorded") : why) << "\n";
+        }
+        if (static_cast<size_t>(n - in) > wo->size())
+          o << "  (" << (n - in - static_cast<int>(wo->size())) << " more)\n";
+      } else {
+        o << "\n";
+      }
+    }
+  }
   return o.str();
 }
 

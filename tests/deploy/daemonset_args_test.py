@@ -347,6 +347,7 @@ class DaemonSetArgs(du.unittest.TestCase):
         all_labels = set().union(*fams.values()) | TARGET_LABELS
         exprs, label_refs = [], set()
         rules = du.load_yaml(du.RULES)
+        records = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
         for g in rules["groups"]:
             for r in g["rules"]:
                 exprs.append(r["expr"])
@@ -364,9 +365,13 @@ class DaemonSetArgs(du.unittest.TestCase):
                 exprs.append(v["definition"])
         self.assertTrue(exprs)
         for e in exprs:
-            for metric in re.findall(r"\b(grey_[a-z0-9_]+)", e):
+            # grey_* names outside recording rules' "level:metric:operation" names
+            for metric in re.findall(r"(?<![\w:])(grey_[a-z0-9_]+)(?![\w:])", e):
                 self.assertIn(metric, fams, "%r names %s, which /metrics does not have"
                               % (e, metric))
+            for rec in re.findall(r"\b([a-z_]+:grey_[a-z0-9_]+:[a-z0-9_]+)", e):
+                self.assertIn(rec, records, "%r names %s, which no recording rule records"
+                              % (e, rec))
             for group in re.findall(r"\b(?:on|by|ignoring|group_left|group_right)\s*\(([^)]*)\)",
                                     e):
                 for label in re.findall(r"[a-zA-Z_]\w*", group):

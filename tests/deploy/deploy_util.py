@@ -109,6 +109,21 @@ def load_yaml(path):
         return yaml.safe_load(f)
 
 
+def dashboard_queries():
+    """Every panel query of deploy/grafana/grey-gpu-opt.json as (panel id, title, refId,
+    PromQL), Grafana's multi-value variables ($node, $namespace) replaced by the regex that
+    "All" selects."""
+    import json
+    with open(DASHBOARD, encoding="utf-8") as f:
+        dash = json.load(f)
+    out = []
+    for p in dash["panels"]:
+        for t in p.get("targets", []):
+            expr = t["expr"].replace("$namespace", ".*").replace("$node", ".*")
+            out.append((p["id"], p["title"], t["refId"], expr))
+    return out
+
+
 def die_with_parent():
     """preexec_fn for the processes a test starts: SIGTERM when the test process dies (a
     test killed on timeout leaves no daemon or Prometheus behind)."""

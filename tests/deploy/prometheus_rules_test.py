@@ -65,9 +65,38 @@ class Rules(du.unittest.TestCase):
             self.assertIn(a, silent, "no unit test sees %s stay silent" % a)
         # Every alert has a severity and a summary and description.
         for g in rules["groups"]:
-            for r in g["rules"]:
+            for r in [r for r in g["rules"] if "alert" in r]:
                 self.assertIn(r["labels"].get("severity"), ("warning", "critical"), r["alert"])
                 self.assertTrue({"summary", "description"} <= set(r["annotations"]), r["alert"])
+
+    def test_every_recording_rule_has_a_unit_test(self):
+        # The fleet recording rules (vendor, node and pod totals): each is the expression of a
+        # promql_expr_test with expected samples.
+        rules = du.load_yaml(du.RULES)
+        records = [r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r]
+        self.assertTrue({"vendor:grey_gpus:count", "vendor:grey_gpu_vram_used_bytes:sum",
+                         "pod:grey_process_vram_used_bytes:sum"} <= set(records), records)
+        tested = {e["expr"] for t in du.load_yaml(du.RULE_TESTS)["tests"]
+                  for e in t.get("promql_expr_test", []) if e.get("exp_samples")}
+        for r in records:
+            self.assertIn(r, tested, "no unit test evaluates the recording rule %s" % r)
+
+    def test_a_wrong_recording_rule_fails_its_unit_test(self):
+        # Mutation: per-pod VRAM that keeps processes outside any pod (pod="") must fail.
+        import yaml
+        rules = du.load_yaml(du.RULES)
+        for g in rules["groups"]:
+            for r in g["rules"]:
+                if r.get("record") == "pod:grey_process_vram_used_bytes:sum":
+                    r["expr"] = r["expr"].replace(',pod!=""', "")
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, os.path.basename(du.RULES)), "w") as f:
+                yaml.safe_dump(rules, f)
+            with open(du.RULE_TESTS) as src, open(os.path.join(d, "t.yml"), "w") as dst:
+                dst.write(src.read())
+            r = self.promtool("test", "rules", "t.yml", cwd=d)
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn("pod:grey_process_vram_used_bytes:sum", r.stdout + r.stderr)
 
     def test_example_prometheus_configs(self):
         # promtool check config on deploy/prometheus/prometheus-*.yml (each loads the rule
@@ -107,12 +136,11 @@ class Rules(du.unittest.TestCase):
             dash = json.load(f)
         ids = [p["id"] for p in dash["panels"]]
         self.assertEqual(len(ids), len(set(ids)), "panel ids repeat")
-        rules = []
         for p in dash["panels"]:
             self.assertTrue(p.get("targets"), p["title"])
-            for t in p["targets"]:
-                rules.append({"record": "dashboard:panel%d:%s" % (p["id"], t["refId"]),
-                              "expr": t["expr"].replace("$node", ".*")})
+        rules = [{"record": "dashboard:panel%d:%s" % (pid, ref), "expr": expr}
+                 for pid, _title, ref, expr in du.dashboard_queries()]
+        self.assertFalse([r for r in rules if "$" in r["expr"]], "a dashboard variable is left")
         with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
             yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, f)
             f.flush()
@@ -127,7 +155,7 @@ class Rules(du.unittest.TestCase):
         rules = du.load_yaml(du.RULES)
         for g in rules["groups"]:
             for r in g["rules"]:
-                if r["alert"] == "GreyGpuDisappeared":
+                if r.get("alert") == "GreyGpuDisappeared":
                     r["expr"] = r["expr"].replace('(up{job="grey-gpu-opt"} == 1)',
                                                   'up{job="grey-gpu-opt"}')
         with tempfile.TemporaryDirectory() as d:

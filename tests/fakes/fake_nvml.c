@@ -45,6 +45,9 @@
  *       putil T G PID SM_PCT
  *           from tick T on, nvmlDeviceGetProcessUtilization reports SM_PCT for PID on GPU G
  *           (one sample per tick, timeStamp (T+1)*1e6 us); no putil line: NVML_ERROR_NOT_FOUND.
+ *   FAKE_NVML_PROCS_PER_GPU=N  N more compute processes on every GPU after the script's (the
+ *                            scrape benchmark's load): pid 100000 + 10000 * G + i (i < N, N at
+ *                            most 9999), using i % 100 + 1 MiB, named "worker".
  *   THE TICK: starts at 0 and advances by one at the START of every nvmlDeviceGetTemperature
  *   call for GPU 0 except the first (so the first sample reads tick 0, the second tick 1 ...).
  *   A sampler that reads GPU 0's temperature first sees one tick per sample on every call.
@@ -309,6 +312,12 @@ static void record(const char* what, const char* fn, int gpu, long value) {
 static int env_int(const char* name, int dflt) {
   const char* v = getenv(name);
   return (v && *v) ? atoi(v) : dflt;
+}
+
+/* FAKE_NVML_PROCS_PER_GPU, within 0..9999. */
+static int synth_procs(void) {
+  int n = env_int("FAKE_NVML_PROCS_PER_GPU", 0);
+  return n < 0 ? 0 : n > 9999 ? 9999 : n;
 }
 
 /* Whether the comma list in $name holds `what`. */
@@ -782,20 +791,28 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned in
   long pids[64];
   pthread_mutex_lock(&g_mu);
   int n = live_pids('p', d->index, pids, 64);
-  if (!infos || *count < (unsigned)n) {
-    *count = (unsigned)n;
+  int synth = synth_procs();
+  if (!infos || *count < (unsigned)(n + synth)) {
+    *count = (unsigned)(n + synth);
     pthread_mutex_unlock(&g_mu);
-    return n ? 7 : 0; /* NVML_ERROR_INSUFFICIENT_SIZE */
+    return n + synth ? 7 : 0; /* NVML_ERROR_INSUFFICIENT_SIZE */
   }
   for (int i = 0; i < n; ++i) {
     const script_line* l = pid_line('p', d->index, pids[i]);
     infos[i].pid = (unsigned)pids[i];
     infos[i].usedGpuMemory = (unsigned long long)l->b << 20;
+  }
+  for (int i = 0; i < synth; ++i) {
+    infos[n + i].pid = (unsigned)(100000 + 10000 * d->index + i);
+    infos[n + i].usedGpuMemory = (unsigned long long)(i % 100 + 1) << 20;
+  }
+  n += synth;
 #ifndef FAKE_NVML_LEGACY
+  for (int i = 0; i < n; ++i) {
     infos[i].gpuInstanceId = 0xFFFFFFFFu; /* MIG off */
     infos[i].computeInstanceId = 0xFFFFFFFFu;
-#endif
   }
+#endif
   *count = (unsigned)n;
   pthread_mutex_unlock(&g_mu);
   return 0;
@@ -856,6 +873,9 @@ nvmlReturn_t nvmlSystemGetProcessName(unsigned int pid, char* name, unsigned int
   const char* found = NULL;
   for (int i = 0; i < g_script_n; ++i)
     if (g_script[i].kind == 'p' && g_script[i].a == (long)pid) found = g_script[i].name;
+  int synth = synth_procs();
+  if (!found && pid >= 100000 && pid < 180000 && (int)((pid - 100000) % 10000) < synth)
+    found = "worker";
   if (found) snprintf(name, length, "/usr/bin/%s", found);
   pthread_mutex_unlock(&g_mu);
   return found ? 0 : 6;
