@@ -9,10 +9,10 @@ set -euo pipefail
 
 # Building grey-gpu-opt and libgrey_cap.so (-DGREY_TESTS=OFF).
 BUILD_DEPS=(build-essential cmake ninja-build pkg-config g++
-  nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpugixml-dev libpci-dev libsystemd-dev
-  libspdlog-dev libfmt-dev libdrm-common)  # the project's declared stack; amdgpu.ids (libdrm-common)
+  nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpugixml-dev libpci-dev libsystemd-dev)
 # The tools `detect` runs when they are there (each is optional; a missing one is reported).
-DETECT_TOOLS=(pciutils pci.ids lshw vulkan-tools clinfo ocl-icd-libopencl1 mesa-utils)
+DETECT_TOOLS=(pciutils pci.ids lshw vulkan-tools clinfo ocl-icd-libopencl1 mesa-utils
+  libdrm-common)  # libdrm-common: amdgpu.ids, AMD marketing names
 # Test command only: the suite, the sanitizer/fuzz builds (clang), coverage, the software
 # renderers and the display the integration tests use (no GPU needed), the benchmarks' tools,
 # the .deb checks (lintian, systemd-analyze).

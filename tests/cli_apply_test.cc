@@ -317,7 +317,9 @@ struct Misbehaviour {
 };
 const Misbehaviour kMisbehaviours[] = {
     {"FAKE_NVML_HANG", "init", "NVML did not answer within 1 s (nvmlInit_v2 hung?)"},
-    {"FAKE_NVML_HANG", "count", "NVML did not answer within 1 s (nvmlDeviceGetCount_v2 hung?)"},
+    // Device lookup: nvmlDeviceGetHandleByPciBusId_v2 where the library has it, else
+    // nvmlDeviceGetCount_v2 and the handles by index.
+    {"FAKE_NVML_HANG", "count", "NVML did not answer within 1 s (nvmlDeviceGet"},
     {"FAKE_NVML_CRASH", "init", "NVML control child died with signal 11"},
     {"FAKE_NVML_CRASH", "count", "NVML control child died with signal 11"},
     {"FAKE_NVML_HANG", "set", "(nvmlDeviceSetPowerManagementLimit hung?)"},

@@ -17,7 +17,8 @@
  *   FAKE_NVML_INIT_ERROR=code              nvmlInit_v2 returns that nvmlReturn_t
  *   FAKE_NVML_CALLS=path                   nvmlInit_v2 appends "nvmlInit_v2" to that file
  *   FAKE_NVML_HANG_INIT=1                  nvmlInit_v2 never returns
- *   FAKE_NVML_HANG=init|count|set          nvmlInit_v2 / nvmlDeviceGetCount_v2 / both set-calls
+ *   FAKE_NVML_HANG=init|count|set          nvmlInit_v2 / nvmlDeviceGetCount_v2 and
+ *                                          nvmlDeviceGetHandleByPciBusId_v2 / both set-calls
  *                                          never return (a comma list names several)
  *   FAKE_NVML_CRASH=init|count|set         the same calls die with SIGSEGV (the default
  *                                          action, even where a sanitizer handles SIGSEGV;
@@ -1013,6 +1014,7 @@ nvmlReturn_t nvmlDeviceGetRemappedRows(nvmlDevice_t d, unsigned int* corr, unsig
 
 /* nvmlDeviceGetHandleByPciBusId_v2: "DDDD:BB:DD.F" or "DDDDDDDD:BB:DD.F" of a fake GPU. */
 nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char* bus_id, nvmlDevice_t* d) {
+  misbehave("count"); /* finding a device, like nvmlDeviceGetCount_v2 */
   unsigned dom = 0, bus = 0, dev = 0, fn = 0;
   if (!bus_id || !d || sscanf(bus_id, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4) return 2;
   for (int i = 0; i < gpu_count(); ++i) {
