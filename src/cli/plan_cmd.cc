@@ -94,7 +94,12 @@ std::string index_list(const std::vector<int>& ix) {
     while (j + 1 < ix.size() && ix[j + 1] == ix[j] + 1) ++j;
     if (!s.empty()) s += ",";
     s += std::to_string(ix[i]);
-    if (j > i) s += (j == i + 1 ? "," : "-") + std::to_string(ix[j]);
+    if (j > i) {
+      // Appended piece by piece: `"," + std::to_string(n)` trips GCC 12's -Wrestrict false
+      // positive at -O3 (GCC bug 105329).
+      s += j == i + 1 ? ',' : '-';
+      s += std::to_string(ix[j]);
+    }
     i = j + 1;
   }
   return s;

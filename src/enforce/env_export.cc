@@ -136,7 +136,11 @@ EnvFile parse_env_file(std::string_view text, const std::string& file) {
     std::string q(t.substr(0, std::min(t.find('\n'), size_t{40})));
     for (char& c : q)
       if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-    return "\"" + sanitize_utf8(q) + "\"";
+    // Piece by piece: `"\"" + std::string` trips GCC 12's -Wrestrict false positive at -O3.
+    std::string out = "\"";
+    out += sanitize_utf8(q);
+    out += '"';
+    return out;
   };
   auto shown = [&](size_t from) { return quoted(text.substr(from)); };
   if (text.find('\0') != std::string_view::npos) {
