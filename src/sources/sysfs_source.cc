@@ -475,10 +475,12 @@ void read_intel_power_limits(Reader& r, const std::string& dev_dir,
     std::string p = std::string("power") + c.n;
     auto pl1 = w(p + "_max");
     if (!pl1) continue;
-    auto pl2 = *driver == "xe" ? w(p + "_cap") : std::nullopt;
-    if (pl2 && *pl2 > 0)
+    // A plain double (0: none), not an optional: GCC 12 -Os misreads a copied optional<double>
+    // here as maybe-uninitialized.
+    const double pl2 = *driver == "xe" ? w(p + "_cap").value_or(0.0) : 0.0;
+    if (pl2 > 0)
       o.notes.push_back(std::string(c.what) + " burst power limit PL2 (hwmon " + p + "_cap) " +
-                        fmt_num(*pl2) + " W");
+                        fmt_num(pl2) + " W");
     if (o.f.power_limit_w) continue;  // the card's limit was taken
     if (*pl1 == 0) {
       o.notes.push_back("hwmon " + p + "_max reads 0 (" + c.what +
