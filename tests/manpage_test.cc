@@ -115,7 +115,8 @@ std::string roff_plain(const std::string& roff) {
 std::map<std::string, std::string> roff_sections(const std::string& roff) {
   std::map<std::string, std::string> out;
   std::string current = "preamble";
-  for (std::string_view raw : split_lines(roff_plain(roff))) {
+  const std::string plain = roff_plain(roff);  // split_lines' views point into it
+  for (std::string_view raw : split_lines(plain)) {
     std::string line(raw);
     if (starts_with(line, ".SH ") || starts_with(line, ".SS ")) {
       std::string title(trim(line.substr(4)));

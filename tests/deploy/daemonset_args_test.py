@@ -321,7 +321,10 @@ class DaemonSetArgs(du.unittest.TestCase):
                 # The memory request covers what the daemon uses (here: two fake GPUs).
                 req = ds["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
                 self.assertTrue(req["memory"].endswith("Mi"))
-                self.assertLess(rss, int(req["memory"][:-2]) * 2**20, name)
+                # A sanitizer build (the test command's ASan+UBSan suite) keeps shadow memory
+                # and quarantine: its RSS says nothing about the shipped binary's.
+                if os.environ.get("GREY_SANITIZED", "0") != "1":
+                    self.assertLess(rss, int(req["memory"][:-2]) * 2**20, name)
 
     def test_the_parser_refuses_an_unknown_option_with_these_arguments(self):
         # Control: the run above is a real parse; the same line plus a bad option exits 2
