@@ -731,11 +731,7 @@ namespace {
 ParseResult parse_amd_smi_text_unguarded(std::string_view text) {
   ParseResult r;
   std::string_view t = trim(text);
-  if (t.empty()) {
-    r.recognized = false;
-    r.notes.push_back("output is empty");
-    return r;
-  }
+  if (reject_empty(t, r)) return r;
   if (t.front() == '{' || t.front() == '[') return parse_amd_smi_json(text);
   std::vector<std::string_view> lines = split_lines(text);
   std::map<int, Acc> devs;

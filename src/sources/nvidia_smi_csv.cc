@@ -370,11 +370,7 @@ Observation read_row(const std::vector<Column>& cols, const std::vector<std::str
 
 ParseResult parse_csv(std::string_view text) {
   ParseResult r;
-  if (trim(text).empty()) {
-    r.recognized = false;
-    r.notes.push_back("output is empty");
-    return r;
-  }
+  if (reject_empty(text, r)) return r;
   std::vector<std::string_view> lines = split_lines(text);
   size_t hi = 0;
   while (hi < lines.size() && trim(lines[hi]).empty()) ++hi;

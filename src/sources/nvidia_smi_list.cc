@@ -31,11 +31,7 @@ std::optional<std::string> uuid_of(std::string_view l) {
 
 ParseResult parse_list(std::string_view text) {
   ParseResult r;
-  if (trim(text).empty()) {
-    r.recognized = false;
-    r.notes.push_back("output is empty");
-    return r;
-  }
+  if (reject_empty(text, r)) return r;
   auto lines = split_lines(text);
   bool any = false;
   for (auto raw : lines) {

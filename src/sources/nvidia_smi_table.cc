@@ -284,11 +284,7 @@ void read_mig_block(const std::vector<std::string_view>& lines, size_t from, Par
 
 ParseResult parse_table(std::string_view text) {
   ParseResult r;
-  if (trim(text).empty()) {
-    r.recognized = false;
-    r.notes.push_back("output is empty");
-    return r;
-  }
+  if (reject_empty(text, r)) return r;
   std::vector<std::string_view> lines = split_lines(text);
 
   // Banner and the GPU table header ("| GPU  Name ... | Bus-Id ...").

@@ -313,11 +313,7 @@ Observation read_gpu(pugi::xml_node gpu, int order, const std::optional<std::str
 
 ParseResult parse_document(std::string_view text) {
   ParseResult r;
-  if (trim(text).empty()) {
-    r.recognized = false;
-    r.notes.push_back("output is empty");
-    return r;
-  }
+  if (reject_empty(text, r)) return r;
 
   // A warning line printed before the document (stdout and stderr mixed): note it and parse
   // from the document start. A UTF-16 document (BOM) goes to pugixml whole.

@@ -86,7 +86,7 @@ std::optional<int> od_sclk_max_mhz(std::string_view text) {
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) continue;
     std::string_view idx = line.substr(0, colon);
-    if (!std::all_of(idx.begin(), idx.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+    if (!all_digits(idx)) continue;
     std::string_view rest = trim(line.substr(colon + 1));
     auto v = leading_number(rest);
     if (!v || *v <= 0 || *v >= 100000) continue;

@@ -377,11 +377,7 @@ void finish_device(const VkBlock& d, int fallback_index, ParseResult& out) {
 
 ParseResult parse_impl(std::string_view text) {
   ParseResult r;
-  if (trim(text).empty()) {
-    r.recognized = false;
-    r.notes.push_back("output is empty");
-    return r;
-  }
+  if (reject_empty(text, r)) return r;
 
   auto lines = split_lines(text);
   std::vector<VkBlock> devs;

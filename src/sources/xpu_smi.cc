@@ -350,11 +350,7 @@ namespace {
 ParseResult parse_xpu_smi_unguarded(std::string_view text) {
   ParseResult r;
   std::string_view t = trim(text);
-  if (t.empty()) {
-    r.recognized = false;
-    r.notes.push_back("output is empty");
-    return r;
-  }
+  if (reject_empty(t, r)) return r;
   if (t.front() == '{') return parse_json(t);
 
   auto lines = split_lines(text);
